@@ -1,0 +1,44 @@
+# Two entry points (see README): `make synth` and `make test`. Both set up what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CDK := node_modules/.bin/cdk
+
+# jsii prints a banner on every start because Node 20 left its support window; the CDK itself still
+# runs on Node 20, so this silences that one banner only (errors and other warnings still show).
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The CDK CLI's usage telemetry would try to reach the internet from an offline machine.
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: synth test lint measure-synth clean
+
+synth: $(VENV)/.app-installed node_modules/.installed
+	rm -rf cdk.out
+	$(CDK) synth --quiet
+
+test: synth $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+	find cdk.out -name '*.template.json' -print0 | xargs -0 $(BIN)/cfn-lint
+
+measure-synth: $(VENV)/.app-installed node_modules/.installed
+	$(BIN)/python scripts/measure_synth.py
+
+$(VENV)/.app-installed: requirements.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf cdk.out $(VENV) node_modules .pytest_cache .ruff_cache

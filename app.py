@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""The platform's CDK app: reads the configuration and places each stack in its account.
+
+Deployment order matters across accounts because IAM and KMS policies only accept principals that
+exist: the deployment targets (which create the named SageMaker execution roles) come before the dev
+artifact store whose policies name those roles. ``cdk deploy --all`` follows these dependencies.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import aws_cdk as cdk
+
+from mlops_constructs.compliance import apply_compliance_checks
+from mlops_constructs.naming import PlatformNames
+from platform_config import AccountName, ConfigError, PlatformConfig, load_config
+from stacks.artifact_store import ArtifactStoreStack
+from stacks.deployment_target import DeploymentTargetStack
+from stacks.network import NetworkStack
+from stacks.studio import StudioStack
+
+
+@dataclass
+class Platform:
+    """The stacks of one installation, by account, for tests and for wiring."""
+
+    config: PlatformConfig
+    network: NetworkStack
+    artifact_store: ArtifactStoreStack
+    studio: StudioStack
+    targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [self.network, self.artifact_store, self.studio, *self.targets.values()]
+
+
+def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
+    """Add every stack of the platform to ``app`` and apply the compliance checks."""
+    names = PlatformNames(config)
+
+    def env(account: AccountName) -> cdk.Environment:
+        settings = getattr(config.accounts, account)
+        return cdk.Environment(account=settings.account_id, region=settings.region)
+
+    def stack_props(account: AccountName, purpose: str, description: str) -> dict:
+        return dict(stack_name=names.stack_name(account, purpose), env=env(account), description=description)
+
+    targets = {
+        account: DeploymentTargetStack(
+            app,
+            names.stack_name(account, "target"),
+            names=names,
+            account=account,
+            **stack_props(account, "target", f"MLOps platform: deployment target in the {account} account"),
+        )
+        for account in ("dev", "test", "prod")
+    }
+    network = NetworkStack(
+        app,
+        names.stack_name("dev", "network"),
+        cidr=config.vpc_cidr,
+        **stack_props("dev", "network", "MLOps platform: isolated VPC with endpoints for Studio"),
+    )
+    artifact_store = ArtifactStoreStack(
+        app,
+        names.stack_name("dev", "artifacts"),
+        names=names,
+        artifact_readers=[names.sagemaker_execution_role_arn(account) for account in targets],
+        **stack_props("dev", "artifacts", "MLOps platform: artifact store (KMS key, versioned buckets)"),
+    )
+    for target in targets.values():
+        artifact_store.add_stack_dependency(target, "the artifact store's policies name the targets' execution roles")
+    studio = StudioStack(
+        app,
+        names.stack_name("dev", "studio"),
+        config=config,
+        vpc=network.network.vpc,
+        subnets=network.network.subnets.subnets,
+        artifact_key=artifact_store.key,
+        **stack_props("dev", "studio", "MLOps platform: VPC-only SageMaker Studio with persona roles"),
+    )
+
+    cdk.Tags.of(app).add("mlops:platform", config.prefix)
+    apply_compliance_checks(app)
+    return Platform(config=config, network=network, artifact_store=artifact_store, studio=studio, targets=targets)
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        config = load_config(app.node.get_all_context())
+    except ConfigError as error:
+        sys.exit(f"Invalid configuration: {error}")
+    build_platform(app, config)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

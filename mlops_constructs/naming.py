@@ -1,0 +1,67 @@
+"""Deterministic names of the resources one account must find in another.
+
+Stacks in different accounts cannot reference each other's outputs, so everything named across an
+account boundary (buckets, roles, the event bus) follows these conventions, derived from the
+configuration alone. Everything else keeps CloudFormation-generated names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from platform_config import AccountName, PlatformConfig
+
+#: Artifact-store key prefixes. Pipelines write under ``projects/<project>/``; only that prefix is
+#: readable from the deployment targets, so raw data under ``data/`` never leaves the dev account.
+DATA_PREFIX = "data/"
+PROJECTS_PREFIX = "projects/"
+
+
+@dataclass(frozen=True)
+class PlatformNames:
+    """Names derived from the platform configuration."""
+
+    config: PlatformConfig
+
+    @property
+    def prefix(self) -> str:
+        return self.config.prefix
+
+    @property
+    def region(self) -> str:
+        return self.config.accounts.dev.region
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+    def account_id(self, account: AccountName) -> str:
+        return getattr(self.config.accounts, account).account_id
+
+    def stack_name(self, account: AccountName, purpose: str) -> str:
+        """``<prefix>-<account>-<purpose>``, e.g. ``mlops-dev-network``."""
+        return f"{self.prefix}-{account}-{purpose}"
+
+    @property
+    def artifact_bucket(self) -> str:
+        """The dev bucket holding model artifacts, baselines and pipeline outputs."""
+        return f"{self.prefix}-artifacts-{self.account_id('dev')}-{self.region}"
+
+    @property
+    def artifact_key_alias(self) -> str:
+        return f"alias/{self.prefix}/artifacts"
+
+    def data_capture_bucket(self, account: AccountName) -> str:
+        """The bucket in a deployment-target account receiving endpoint data capture."""
+        return f"{self.prefix}-data-capture-{self.account_id(account)}-{self.region}"
+
+    def sagemaker_execution_role(self, account: AccountName) -> str:
+        """The role SageMaker endpoints and monitoring jobs run as in a deployment-target account."""
+        return f"{self.prefix}-{account}-sagemaker-execution"
+
+    def sagemaker_execution_role_arn(self, account: AccountName) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id(account)}:role/{self.sagemaker_execution_role(account)}"

@@ -1,0 +1,277 @@
+"""The four persona roles of Studio users, each with only what that persona does.
+
+| persona         | runs jobs & pipelines | registers models | changes approval status              |
+|-----------------|-----------------------|------------------|--------------------------------------|
+| data engineer   | processing            | no               | no                                   |
+| data scientist  | all                   | yes (pending)    | ``*-feature`` groups only            |
+| MLOps engineer  | all                   | no               | no                                   |
+| model approver  | no                    | no               | every managed group                  |
+
+Every role but the approver's carries an explicit deny on approving outside feature groups, so a
+broader policy attached later (say, a managed "full access" policy) cannot turn a data scientist
+into an approver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge_wildcards
+from mlops_constructs.naming import DATA_PREFIX, PROJECTS_PREFIX
+from platform_config import Persona
+
+#: Groups whose approval deploys to test or prod: only the model approver may change their status.
+GOVERNED_STAGES = ("dev", "prod", "champion", "challenger")
+PERSONAS: tuple[Persona, ...] = ("data_engineer", "data_scientist", "mlops_engineer", "model_approver")
+JOB_RUNNERS: tuple[Persona, ...] = ("data_engineer", "data_scientist", "mlops_engineer")
+
+
+class PersonaRoles(Construct):
+    """One SageMaker execution role per persona, used by that persona's Studio user profiles.
+
+    ``artifact_bucket`` is the dev artifact store: data engineers write ``data/``, data scientists and
+    MLOps engineers write ``projects/`` and read ``data/``, approvers read ``projects/`` (evaluation
+    reports) only. ``artifact_key`` is its KMS key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        artifact_bucket: s3.IBucket,
+        artifact_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stack = Stack.of(self)
+        self.roles: dict[Persona, iam.Role] = {
+            persona: iam.Role(
+                self,
+                _pascal(persona),
+                role_name=f"{prefix}-{persona.replace('_', '-')}",
+                assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                description=f"Studio execution role of the {persona.replace('_', ' ')} persona",
+            )
+            for persona in PERSONAS
+        }
+        for persona, role in self.roles.items():
+            for statement in self._statements(persona, role, artifact_bucket):
+                role.add_to_policy(statement)
+            if persona == "model_approver":
+                artifact_key.grant_decrypt(role)
+            else:
+                artifact_key.grant_encrypt_decrypt(role)
+        acknowledge_wildcards(self, _WILDCARD_REASONS)
+
+    # -- statements ---------------------------------------------------------------------------------
+
+    def _statements(self, persona: Persona, role: iam.Role, bucket: s3.IBucket) -> Iterable[iam.PolicyStatement]:
+        yield from self._discovery()
+        yield from self._artifact_access(persona, bucket)
+        if persona in JOB_RUNNERS:
+            yield from self._job_running(persona, role)
+        if persona == "data_scientist":
+            yield from self._registration()
+            yield self._approval(stages=("feature",))
+        if persona == "model_approver":
+            yield self._approval(stages=("feature", *GOVERNED_STAGES))
+        else:
+            yield self._approval_guardrail()
+
+    def _discovery(self) -> Iterable[iam.PolicyStatement]:
+        yield iam.PolicyStatement(
+            sid="ReadOnlyDiscovery",
+            actions=[
+                "sagemaker:Describe*",
+                "sagemaker:List*",
+                "sagemaker:BatchDescribeModelPackage",
+                "sagemaker:GetModelPackageGroupPolicy",
+                "sagemaker:GetSearchSuggestions",
+                "sagemaker:Search",
+                "cloudwatch:GetMetricData",
+                "cloudwatch:ListMetrics",
+            ],
+            resources=["*"],
+        )
+        yield iam.PolicyStatement(
+            sid="ReadSageMakerLogs",
+            actions=["logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents"],
+            resources=[self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)],
+        )
+
+    def _artifact_access(self, persona: Persona, bucket: s3.IBucket) -> Iterable[iam.PolicyStatement]:
+        writes = {
+            "data_engineer": [DATA_PREFIX],
+            "data_scientist": [PROJECTS_PREFIX],
+            "mlops_engineer": [PROJECTS_PREFIX],
+            "model_approver": [],
+        }[persona]
+        reads = {
+            "data_engineer": [DATA_PREFIX],
+            "data_scientist": [DATA_PREFIX, PROJECTS_PREFIX],
+            "mlops_engineer": [DATA_PREFIX, PROJECTS_PREFIX],
+            "model_approver": [PROJECTS_PREFIX],
+        }[persona]
+        yield iam.PolicyStatement(
+            sid="ListArtifactPrefixes",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in reads]}},
+        )
+        yield iam.PolicyStatement(
+            sid="ReadArtifacts",
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in reads],
+        )
+        if writes:
+            yield iam.PolicyStatement(
+                sid="WriteArtifacts",
+                actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in writes],
+            )
+
+    def _job_running(self, persona: Persona, role: iam.Role) -> Iterable[iam.PolicyStatement]:
+        job_types = (
+            ["processing-job"]
+            if persona == "data_engineer"
+            else [
+                "processing-job",
+                "training-job",
+                "hyper-parameter-tuning-job",
+                "transform-job",
+            ]
+        )
+        yield iam.PolicyStatement(
+            sid="RunJobs",
+            actions=[
+                "sagemaker:CreateProcessingJob",
+                "sagemaker:StopProcessingJob",
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:StopTrainingJob",
+                "sagemaker:CreateHyperParameterTuningJob",
+                "sagemaker:StopHyperParameterTuningJob",
+                "sagemaker:CreateTransformJob",
+                "sagemaker:StopTransformJob",
+                "sagemaker:AddTags",
+            ],
+            resources=[self._arn("sagemaker", job_type, "*") for job_type in job_types],
+        )
+        yield iam.PolicyStatement(
+            sid="RunPipelines",
+            actions=[
+                "sagemaker:CreatePipeline",
+                "sagemaker:UpdatePipeline",
+                "sagemaker:StartPipelineExecution",
+                "sagemaker:StopPipelineExecution",
+                "sagemaker:RetryPipelineExecution",
+                "sagemaker:SendPipelineExecutionStepSuccess",
+                "sagemaker:SendPipelineExecutionStepFailure",
+                "sagemaker:AddTags",
+            ],
+            resources=[self._arn("sagemaker", "pipeline", "*"), self._arn("sagemaker", "pipeline-execution", "*")],
+        )
+        yield iam.PolicyStatement(
+            sid="PassOwnRoleToSageMakerJobs",
+            actions=["iam:PassRole"],
+            resources=[role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        yield iam.PolicyStatement(
+            sid="PullContainerImages",
+            actions=[
+                "ecr:GetAuthorizationToken",
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            resources=["*"],
+        )
+        yield iam.PolicyStatement(
+            sid="JobNetworkInterfaces",
+            actions=[
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+            ],
+            resources=["*"],
+        )
+        yield iam.PolicyStatement(
+            sid="WriteJobLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)],
+        )
+
+    def _registration(self) -> Iterable[iam.PolicyStatement]:
+        yield iam.PolicyStatement(
+            sid="RegisterPendingModelPackages",
+            actions=["sagemaker:CreateModelPackage"],
+            resources=[self._arn("sagemaker", "model-package", "*")],
+            conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}},
+        )
+        yield iam.PolicyStatement(
+            sid="RegisterFeatureModelPackages",
+            actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+            resources=[self._model_packages("feature")],
+        )
+
+    def _approval(self, stages: Iterable[str]) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid="ChangeApprovalStatus",
+            actions=["sagemaker:UpdateModelPackage"],
+            resources=[self._model_packages(stage) for stage in stages],
+        )
+
+    def _approval_guardrail(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid="OnlyApproversApproveGovernedGroups",
+            effect=iam.Effect.DENY,
+            actions=["sagemaker:UpdateModelPackage"],
+            resources=[self._model_packages(stage) for stage in GOVERNED_STAGES],
+        )
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _model_packages(self, stage: str) -> str:
+        """Every version in the ``<project>-<stage>`` groups of any project."""
+        return self._arn("sagemaker", "model-package", f"*-{stage}/*")
+
+    def _arn(self, service: str, resource: str, name: str, sep: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME) -> str:
+        return self._stack.format_arn(service=service, resource=resource, resource_name=name, arn_format=sep)
+
+
+_WILDCARD_REASONS = {
+    "Resource::*": "SageMaker List/Describe/Search, CloudWatch metric reads, ECR authorization and the "
+    "network-interface actions of jobs in the VPC support no resource-level permissions.",
+    "Action::sagemaker:Describe*": "Read-only discovery of SageMaker resources for the Studio UI.",
+    "Action::sagemaker:List*": "Read-only discovery of SageMaker resources for the Studio UI.",
+    "Action::kms:GenerateDataKey*": "Data keys of the artifact key only, to write encrypted objects.",
+    "Action::kms:ReEncrypt*": "Re-encryption with the artifact key only (S3 copy of encrypted objects).",
+    "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker writes job logs to per-job streams "
+    "under /aws/sagemaker/.",
+    "Resource::arn:*:sagemaker:*:*-job/*": "Jobs are named per run by users and pipelines.",
+    "Resource::arn:*:sagemaker:*:pipeline/*": "Every project defines its own pipeline.",
+    "Resource::arn:*:sagemaker:*:pipeline-execution/*": "Executions of the projects' pipelines.",
+    "Resource::arn:*:sagemaker:*:model-package/*": "Registration of any project's package, conditioned on "
+    "PendingManualApproval.",
+    "Resource::arn:*:sagemaker:*:model-package/*-*/*": "Versions of the <project>-<stage> groups of every "
+    "project; the stage suffix is the scope.",
+    "Resource::*/data/*": "The data/ prefix of the artifact store.",
+    "Resource::*/projects/*": "The projects/ prefix of the artifact store.",
+}
+
+
+def _pascal(snake: str) -> str:
+    return "".join(part.title() for part in snake.split("_"))

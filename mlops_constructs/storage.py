@@ -1,0 +1,97 @@
+"""Encrypted, retained storage: the customer-managed key and the two kinds of bucket every stack uses."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge
+
+
+class PlatformKey(kms.Key):
+    """A customer-managed KMS key with automatic yearly rotation, retained when its stack is deleted.
+
+    Stateful by nature: deleting a key makes everything encrypted with it unreadable, so it is never
+    removed with a stack.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, alias: str, description: str) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            alias=alias,
+            description=description,
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+
+_COMMON_BUCKET_SETTINGS = dict(
+    block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+    enforce_ssl=True,
+    minimum_tls_version=1.2,
+    versioned=True,
+    object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    removal_policy=RemovalPolicy.RETAIN,
+)
+
+
+class AccessLogBucket(s3.Bucket):
+    """The destination of S3 server access logs for the other buckets of a stack.
+
+    S3 delivers server access logs only to buckets encrypted with S3-managed keys (SSE-S3), so this is
+    the one bucket of the platform without a customer-managed key. Logs expire after a year.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str | None = None) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            bucket_name=bucket_name,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30))
+            ],
+            **_COMMON_BUCKET_SETTINGS,
+        )
+        acknowledge(
+            self, "AwsSolutions-S1", "This is the server-access-log destination; logging it into itself would loop."
+        )
+
+
+class EncryptedBucket(s3.Bucket):
+    """A versioned bucket encrypted with a customer-managed key, TLS-only, logged and retained.
+
+    Old object versions expire after ``noncurrent_days`` so versioning protects against mistakes
+    without storing every overwrite forever.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        access_logs: s3.IBucket,
+        bucket_name: str | None = None,
+        noncurrent_days: int = 90,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            bucket_name=bucket_name,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=encryption_key,
+            bucket_key_enabled=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix=f"{construct_id}/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(noncurrent_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            **_COMMON_BUCKET_SETTINGS,
+        )

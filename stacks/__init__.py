@@ -1,0 +1,1 @@
+"""One module per stack; stacks compose constructs and hold no business logic."""

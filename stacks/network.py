@@ -1,0 +1,29 @@
+"""Dev account: the isolated network VPC-only Studio and SageMaker jobs run in."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from mlops_constructs.network import IsolatedNetwork
+
+#: The interface endpoints VPC-only Studio and the jobs it starts need; see the README for their cost.
+STUDIO_ENDPOINTS = {
+    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
+    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+    "SageMakerStudio": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_STUDIO,
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "ServiceCatalog": ec2.InterfaceVpcEndpointAwsService.SERVICE_CATALOG,
+}
+
+
+class NetworkStack(Stack):
+    """The VPC of the dev account: isolated subnets in two AZs, endpoints, flow logs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, cidr: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.network = IsolatedNetwork(self, "Network", cidr=cidr, interface_endpoints=STUDIO_ENDPOINTS)

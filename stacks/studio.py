@@ -1,0 +1,57 @@
+"""Dev account: VPC-only SageMaker Studio with the persona roles and a profile per person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from mlops_constructs.naming import PlatformNames
+from mlops_constructs.personas import PersonaRoles
+from mlops_constructs.storage import PlatformKey
+from mlops_constructs.studio import StudioDomain
+from platform_config import PlatformConfig
+
+
+class StudioStack(Stack):
+    """The Studio domain, its KMS key, the four persona roles and the configured user profiles."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        artifact_key: kms.IKey,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.key = PlatformKey(
+            self, "StudioKey", alias=f"alias/{config.prefix}/studio", description="Encrypts Studio home storage"
+        )
+        self.personas = PersonaRoles(
+            self,
+            "Personas",
+            prefix=config.prefix,
+            # By its deterministic name, so policies stay literal ARNs rather than cross-stack tokens.
+            artifact_bucket=s3.Bucket.from_bucket_name(self, "ArtifactBucket", PlatformNames(config).artifact_bucket),
+            artifact_key=artifact_key,
+        )
+        self.studio = StudioDomain(
+            self,
+            "Studio",
+            domain_name=f"{config.prefix}-studio",
+            vpc=vpc,
+            subnets=subnets,
+            encryption_key=self.key,
+            default_role=self.personas.roles["data_scientist"],
+            persona_roles=self.personas.roles,
+            users=config.users,
+            idle_timeout_minutes=config.studio_idle_timeout_minutes,
+        )

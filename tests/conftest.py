@@ -1,0 +1,74 @@
+"""Shared fixtures: one synthesized platform per test session (synthesis takes seconds)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_context() -> dict:
+    """The context ``cdk synth`` sees with no overrides: cdk.json plus the committed look-ups."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
+    return context
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory):
+    """The whole platform with the default configuration, synthesized once (compliance checks included)."""
+    import aws_cdk as cdk
+
+    from app import build_platform
+    from platform_config import load_config
+
+    context = default_context()
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
+    platform = build_platform(app, load_config(context))
+    return platform, app.synth()
+
+
+@pytest.fixture(scope="session")
+def platform(synthesized):
+    """The stacks of the default installation (see ``app.Platform``)."""
+    return synthesized[0]
+
+
+@pytest.fixture(scope="session")
+def assembly(synthesized):
+    """The cloud assembly the default installation synthesizes to."""
+    return synthesized[1]
+
+
+@pytest.fixture(scope="session")
+def template_of(assembly):
+    """``template_of(stack)``: the assertions view of a synthesized stack, cached per stack."""
+    from aws_cdk.assertions import Template
+
+    cache: dict[str, Template] = {}
+
+    def get(stack):
+        if stack.artifact_id not in cache:
+            artifact = assembly.get_stack_artifact(stack.artifact_id)
+            cache[stack.artifact_id] = Template.from_json(artifact.template)
+        return cache[stack.artifact_id]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def all_templates(assembly) -> dict[str, dict]:
+    """Every synthesized template of the platform as plain JSON, by stack name."""
+    templates = {}
+    stacks = list(assembly.stacks)
+    for nested in assembly.nested_assemblies:
+        stacks.extend(nested.nested_assembly.stacks)
+    for artifact in stacks:
+        templates[artifact.stack_name] = artifact.template
+    return templates

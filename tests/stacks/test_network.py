@@ -1,0 +1,59 @@
+"""Network stack: isolated subnets only, the S3 gateway, private-DNS interface endpoints, flow logs."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.network import STUDIO_ENDPOINTS
+
+
+@pytest.fixture(scope="module")
+def network(platform, template_of):
+    return template_of(platform.network)
+
+
+def test_no_path_to_the_internet(network):
+    assert network.find_resources("AWS::EC2::InternetGateway") == {}
+    assert network.find_resources("AWS::EC2::NatGateway") == {}
+    for subnet in network.find_resources("AWS::EC2::Subnet").values():
+        assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
+
+
+def test_two_availability_zones_from_the_committed_lookup(network):
+    zones = {s["Properties"]["AvailabilityZone"] for s in network.find_resources("AWS::EC2::Subnet").values()}
+    assert zones == {"eu-west-1a", "eu-west-1b"}
+
+
+def test_vpc_uses_the_configured_cidr(network, platform):
+    network.has_resource_properties("AWS::EC2::VPC", {"CidrBlock": platform.config.vpc_cidr})
+
+
+def test_s3_gateway_and_only_the_listed_interface_endpoints(network):
+    network.has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {"VpcEndpointType": "Gateway", "ServiceName": Match.object_like({"Fn::Join": Match.any_value()})},
+    )
+    interface = [
+        e
+        for e in network.find_resources("AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType") == "Interface"
+    ]
+    assert len(interface) == len(STUDIO_ENDPOINTS)
+    assert all(e["Properties"]["PrivateDnsEnabled"] is True for e in interface)
+
+
+def test_endpoints_accept_https_from_the_vpc_only(network, platform):
+    network.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "SecurityGroupIngress": [
+                Match.object_like({"CidrIp": platform.config.vpc_cidr, "FromPort": 443, "ToPort": 443})
+            ]
+        },
+    )
+
+
+def test_flow_logs_capture_all_traffic(network):
+    network.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "ResourceType": "VPC"})
+    network.has_resource("AWS::Logs::LogGroup", {"DeletionPolicy": "Retain"})

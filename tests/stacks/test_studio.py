@@ -1,0 +1,148 @@
+"""Studio stack: VPC-only domain, idle shutdown, persona roles and who may approve what."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tests.iam_evaluation import Request, identity_statements, is_allowed
+
+REGION, ACCOUNT = "eu-west-1", "111111111111"
+
+
+def model_package(group: str, version: int = 3) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/{version}"
+
+
+@pytest.fixture(scope="module")
+def studio(platform, template_of):
+    return template_of(platform.studio)
+
+
+@pytest.fixture(scope="module")
+def persona_statements(platform, studio):
+    """The effective identity statements of each persona role, resolved for the dev account."""
+    template = studio.to_json()
+    env = {"partition": "aws", "region": REGION, "account": ACCOUNT}
+    return {
+        persona: identity_statements(template, platform.studio.resolve(role.node.default_child.logical_id), env)
+        for persona, role in platform.studio.personas.roles.items()
+    }
+
+
+def test_domain_is_vpc_only_with_iam_auth_and_kms(studio):
+    studio.has_resource_properties(
+        "AWS::SageMaker::Domain",
+        {
+            "AppNetworkAccessType": "VpcOnly",
+            "AuthMode": "IAM",
+            "KmsKeyId": Match.object_like({"Fn::GetAtt": Match.array_with([Match.string_like_regexp("StudioKey")])}),
+            "SubnetIds": Match.any_value(),
+        },
+    )
+
+
+def test_idle_apps_shut_down(studio):
+    idle = {
+        "AppLifecycleManagement": {
+            "IdleSettings": Match.object_like({"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": 60})
+        }
+    }
+    studio.has_resource_properties(
+        "AWS::SageMaker::Domain",
+        {
+            "DefaultUserSettings": Match.object_like(
+                {"JupyterLabAppSettings": idle, "CodeEditorAppSettings": idle, "StudioWebPortal": "ENABLED"}
+            )
+        },
+    )
+
+
+def test_one_profile_per_person_with_their_persona_role(platform, studio):
+    for user in platform.config.users:
+        role = platform.studio.personas.roles[user.persona]
+        studio.has_resource_properties(
+            "AWS::SageMaker::UserProfile",
+            {
+                "UserProfileName": user.name,
+                "UserSettings": Match.object_like(
+                    {
+                        "ExecutionRole": {
+                            "Fn::GetAtt": [platform.studio.resolve(role.node.default_child.logical_id), "Arn"]
+                        }
+                    }
+                ),
+                "Tags": Match.array_with([{"Key": "mlops:persona", "Value": user.persona}]),
+            },
+        )
+
+
+def test_apps_security_group_has_no_ingress_from_outside_itself(studio):
+    groups = studio.find_resources("AWS::EC2::SecurityGroup")
+    apps = next(g for logical_id, g in groups.items() if "AppsSecurityGroup" in logical_id)
+    assert "SecurityGroupIngress" not in apps["Properties"]  # ingress rules are self-references only
+    for ingress in studio.find_resources("AWS::EC2::SecurityGroupIngress").values():
+        assert ingress["Properties"]["SourceSecurityGroupId"] == ingress["Properties"]["GroupId"]
+
+
+@pytest.mark.parametrize("group", ["churn-dev", "churn-prod", "churn-champion", "churn-challenger"])
+@pytest.mark.parametrize("persona", ["data_scientist", "data_engineer", "mlops_engineer"])
+def test_only_the_approver_changes_status_of_governed_groups(persona_statements, persona, group):
+    request = Request(
+        "sagemaker:UpdateModelPackage", model_package(group), {"sagemaker:ModelApprovalStatus": "Approved"}
+    )
+    assert not is_allowed(persona_statements[persona], request)
+    assert is_allowed(persona_statements["model_approver"], request)
+
+
+def test_data_scientist_approves_feature_packages_only(persona_statements):
+    approve = "sagemaker:UpdateModelPackage"
+    assert is_allowed(persona_statements["data_scientist"], Request(approve, model_package("churn-feature")))
+    assert not is_allowed(persona_statements["data_scientist"], Request(approve, model_package("churn-dev")))
+    # A project whose name ends in a stage word does not confuse the scoping.
+    assert not is_allowed(persona_statements["data_scientist"], Request(approve, model_package("feature-prod")))
+    assert is_allowed(persona_statements["data_scientist"], Request(approve, model_package("prod-feature")))
+
+
+def test_data_scientist_registers_pending_packages_but_never_approved_ones(persona_statements):
+    create = "sagemaker:CreateModelPackage"
+    statements = persona_statements["data_scientist"]
+    pending = {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    approved = {"sagemaker:ModelApprovalStatus": "Approved"}
+    assert is_allowed(statements, Request(create, model_package("churn-dev"), pending))
+    assert not is_allowed(statements, Request(create, model_package("churn-dev"), approved))
+    assert is_allowed(statements, Request(create, model_package("churn-feature"), approved))
+    assert not is_allowed(persona_statements["model_approver"], Request(create, model_package("churn-dev"), pending))
+
+
+def test_approver_cannot_run_jobs_or_write_artifacts(persona_statements):
+    approver = persona_statements["model_approver"]
+    assert not is_allowed(
+        approver, Request("sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/x")
+    )
+    assert not is_allowed(
+        approver, Request("s3:PutObject", "arn:aws:s3:::mlops-artifacts-111111111111-eu-west-1/projects/a")
+    )
+    assert is_allowed(
+        approver, Request("s3:GetObject", "arn:aws:s3:::mlops-artifacts-111111111111-eu-west-1/projects/a")
+    )
+
+
+def test_raw_data_is_written_by_data_engineers_only(persona_statements):
+    put = Request("s3:PutObject", "arn:aws:s3:::mlops-artifacts-111111111111-eu-west-1/data/customers.csv")
+    assert is_allowed(persona_statements["data_engineer"], put)
+    for persona in ("data_scientist", "mlops_engineer", "model_approver"):
+        assert not is_allowed(persona_statements[persona], put)
+
+
+def test_job_runners_pass_only_their_own_role_to_sagemaker(platform, persona_statements):
+    roles = platform.studio.personas.roles
+    for persona in ("data_engineer", "data_scientist", "mlops_engineer"):
+        own = f"<{platform.studio.resolve(roles[persona].node.default_child.logical_id)}.Arn>"
+        other = f"<{platform.studio.resolve(roles['model_approver'].node.default_child.logical_id)}.Arn>"
+        to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+        assert is_allowed(persona_statements[persona], Request("iam:PassRole", own, to_sagemaker))
+        assert not is_allowed(persona_statements[persona], Request("iam:PassRole", other, to_sagemaker))
+        assert not is_allowed(
+            persona_statements[persona], Request("iam:PassRole", own, {"iam:PassedToService": "ec2.amazonaws.com"})
+        )

@@ -1,0 +1,128 @@
+"""Configuration: defaults load, overrides apply, and every kind of bad input names its key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from platform_config import ConfigError, load_config
+from tests.conftest import ROOT, default_context
+
+
+def test_defaults_are_valid_placeholder_accounts():
+    config = load_config(default_context())
+    assert config.scenario == "baseline"
+    assert config.stages == ("feature", "dev", "prod")
+    assert {a.account_id for a in (config.accounts.dev, config.accounts.test, config.accounts.prod)} == {
+        "111111111111",
+        "222222222222",
+        "333333333333",
+    }
+    assert {user.persona for user in config.users} == {
+        "data_engineer",
+        "data_scientist",
+        "mlops_engineer",
+        "model_approver",
+    }
+
+
+def test_single_keys_override_with_dotted_context():
+    context = {
+        **default_context(),
+        "platform.scenario": "advanced",
+        "platform.accounts.prod.account_id": "012345678901",
+        "platform.endpoint.instance_count": "3",
+    }
+    config = load_config(context)
+    assert config.scenario == "advanced"
+    assert config.stages == ("feature", "dev", "prod", "champion", "challenger")
+    assert config.accounts.prod.account_id == "012345678901"  # leading zero kept: ids are strings
+    assert config.endpoint.instance_count == 3
+
+
+def test_config_file_is_deep_merged_over_defaults(tmp_path):
+    override = tmp_path / "platform.json"
+    override.write_text(json.dumps({"prefix": "acme", "accounts": {"test": {"account_id": "444444444444"}}}))
+    config = load_config({**default_context(), "config_file": str(override)})
+    assert config.prefix == "acme"
+    assert config.accounts.test.account_id == "444444444444"
+    assert config.accounts.test.region == "eu-west-1"  # untouched keys keep their defaults
+
+
+def test_stage_accounts_follow_the_promotion_path():
+    config = load_config({**default_context(), "platform.scenario": "advanced"})
+    assert [config.account_of_stage(stage).account_id for stage in config.stages] == [
+        "111111111111",
+        "222222222222",
+        "333333333333",
+        "333333333333",
+        "333333333333",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"platform.accounts.dev.account_id": "1234"}, "accounts.dev.account_id='1234': must be a 12-digit"),
+        ({"platform.scenario": "fancy"}, "scenario='fancy': Input should be 'baseline' or 'advanced'"),
+        (
+            {"platform.users": '[{"name": "kim", "persona": "wizard"}]'},
+            "users[0].persona='wizard': Input should be 'data_engineer'",
+        ),
+        (
+            {
+                "platform.users": json.dumps(
+                    [{"name": "kim", "persona": "data_scientist"}, {"name": "kim", "persona": "model_approver"}]
+                )
+            },
+            "users[1].name='kim': duplicate user",
+        ),
+        ({"platform.accounts.test.region": "us-east-1"}, "accounts.test.region='us-east-1': must equal accounts.dev"),
+        ({"platform.accounts.prod.account_id": "222222222222"}, "accounts.prod.account_id='222222222222': the same"),
+        ({"platform.vpc_cidr": "8.8.8.0/24"}, "vpc_cidr='8.8.8.0/24': must be a private IPv4 CIDR"),
+        ({"platform.endpoint.instance_count": "0"}, "endpoint.instance_count='0': Input should be greater"),
+        ({"platform.endpoint.deployment_strategy": "yolo"}, "endpoint.deployment_strategy='yolo'"),
+        ({"platform.prefix": "Bad_Prefix"}, "prefix='Bad_Prefix': must be 1-16 lower-case"),
+        ({"platform.colour": "red"}, "colour='red': Extra inputs are not permitted"),
+        ({"platform.users": "[{broken"}, "users='[{broken': not valid JSON"),
+    ],
+)
+def test_invalid_values_name_key_and_value(override, expected):
+    with pytest.raises(ConfigError) as error:
+        load_config({**default_context(), **override})
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_region_is_named():
+    context = default_context()
+    context["platform"] = json.loads(json.dumps(context["platform"]))
+    del context["platform"]["accounts"]["test"]["region"]
+    with pytest.raises(ConfigError, match=r"^accounts\.test\.region: missing$"):
+        load_config(context)
+
+
+def test_unreadable_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"config_file=.*cannot be read as JSON"):
+        load_config({**default_context(), "config_file": str(tmp_path / "absent.json")})
+
+
+def test_app_stops_before_synthesis_with_one_line(tmp_path):
+    """Run app.py as the CDK CLI would (context in CDK_CONTEXT_JSON): no cloud assembly, one line."""
+    outdir = tmp_path / "cdk.out"
+    context = {**default_context(), "platform.accounts.test.account_id": "not-an-account"}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)}
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert error_lines == [
+        "Invalid configuration: accounts.test.account_id='not-an-account': must be a 12-digit AWS account id"
+    ]
+    assert not (outdir / "manifest.json").exists()

@@ -1,0 +1,98 @@
+"""Guarantees that hold for every template the platform synthesizes, whatever the stack."""
+
+from __future__ import annotations
+
+import json
+
+SENSITIVE_SERVICES = ("sagemaker", "s3", "kms", "iam")
+
+
+def _resources(all_templates, resource_type):
+    for stack_name, template in all_templates.items():
+        for logical_id, resource in template.get("Resources", {}).items():
+            if resource["Type"] == resource_type:
+                yield stack_name, logical_id, resource
+
+
+def _identity_statements(all_templates):
+    for policy_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for stack_name, logical_id, resource in _resources(all_templates, policy_type):
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                yield f"{stack_name}/{logical_id}", statement
+    for stack_name, logical_id, role in _resources(all_templates, "AWS::IAM::Role"):
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield f"{stack_name}/{logical_id}", statement
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_full_wildcard_actions_on_sensitive_services(all_templates):
+    offenders = []
+    for where, statement in _identity_statements(all_templates):
+        if statement["Effect"] != "Allow":
+            continue
+        actions = _as_list(statement.get("Action", []))
+        resources = _as_list(statement.get("Resource", []))
+        for action in actions:
+            full_wildcard = action == "*" or any(action == f"{service}:*" for service in SENSITIVE_SERVICES)
+            if full_wildcard:
+                offenders.append((where, action, resources))
+        if "NotAction" in statement:
+            offenders.append((where, "NotAction", statement["NotAction"]))
+    assert offenders == []
+
+
+def test_every_bucket_is_kms_encrypted_except_access_log_destinations(all_templates):
+    for stack_name, logical_id, bucket in _resources(all_templates, "AWS::S3::Bucket"):
+        encryption = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        algorithm = encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        if logical_id.startswith("AccessLogs"):
+            assert algorithm == "AES256", "S3 only delivers access logs to SSE-S3 buckets"
+        else:
+            assert algorithm == "aws:kms", f"{stack_name}/{logical_id}"
+
+
+def test_buckets_block_public_access_and_keep_versions(all_templates):
+    for stack_name, logical_id, bucket in _resources(all_templates, "AWS::S3::Bucket"):
+        properties = bucket["Properties"]
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, f"{stack_name}/{logical_id}"
+        assert properties["VersioningConfiguration"] == {"Status": "Enabled"}, f"{stack_name}/{logical_id}"
+
+
+def test_every_bucket_policy_denies_insecure_transport(all_templates):
+    buckets = {(s, lid) for s, lid, _ in _resources(all_templates, "AWS::S3::Bucket")}
+    covered = set()
+    for stack_name, _, policy in _resources(all_templates, "AWS::S3::BucketPolicy"):
+        document = json.dumps(policy["Properties"]["PolicyDocument"])
+        if '"aws:SecureTransport": "false"' in document:
+            covered.add((stack_name, policy["Properties"]["Bucket"]["Ref"]))
+    assert buckets == covered
+
+
+def test_stateful_resources_are_retained(all_templates):
+    for resource_type in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table"):
+        for stack_name, logical_id, resource in _resources(all_templates, resource_type):
+            assert resource.get("DeletionPolicy") == "Retain", f"{stack_name}/{logical_id}"
+            assert resource.get("UpdateReplacePolicy") == "Retain", f"{stack_name}/{logical_id}"
+
+
+def test_keys_rotate(all_templates):
+    for stack_name, logical_id, key in _resources(all_templates, "AWS::KMS::Key"):
+        assert key["Properties"]["EnableKeyRotation"] is True, f"{stack_name}/{logical_id}"
+
+
+def test_three_account_environments(assembly):
+    environments = {(s.environment.account, s.environment.region) for s in assembly.stacks}
+    assert environments == {
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "eu-west-1"),
+        ("333333333333", "eu-west-1"),
+    }
