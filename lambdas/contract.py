@@ -1,0 +1,144 @@
+"""What the platform's infrastructure and its handlers agree on: names, stages, parameters, tags.
+
+Pure Python with no AWS calls, so the CDK app imports it as ``lambdas.contract`` and the handlers
+(whose code root is ``lambdas/``) as ``contract``: one source for every name that crosses between
+synthesized templates and run-time code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Model package group stages, in promotion order (advanced scenario adds champion and challenger).
+STAGES = ("feature", "dev", "prod", "champion", "challenger")
+#: Which account each stage deploys to.
+STAGE_ACCOUNTS = {"feature": "dev", "dev": "test", "prod": "prod", "champion": "prod", "challenger": "prod"}
+
+#: A project name: lower-case letters, digits and single hyphens, 2-24 characters, starting with a
+#: letter (short enough that every derived SageMaker resource name stays within 63 characters).
+PROJECT_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}$")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A project's stage: the unit the promoter reconciles (one endpoint, one monitor stack)."""
+
+    project: str
+    stage: str
+
+    @classmethod
+    def from_group(cls, group_name: str, stages: tuple[str, ...] = STAGES) -> Deployment | None:
+        """``churn-dev`` -> Deployment("churn", "dev"); None for groups the platform does not manage."""
+        project, _, stage = group_name.rpartition("-")
+        if stage in stages and PROJECT_NAME.match(project):
+            return cls(project, stage)
+        return None
+
+    @classmethod
+    def from_resource_name(cls, name: str, stages: tuple[str, ...] = STAGES) -> Deployment | None:
+        """The deployment behind a stack or endpoint name (``churn-dev-endpoint``, ``churn-dev-monitor``)."""
+        for suffix in ("-endpoint", "-monitor"):
+            if name.endswith(suffix):
+                return cls.from_group(name.removesuffix(suffix), stages)
+        return None
+
+    @property
+    def group_name(self) -> str:
+        return f"{self.project}-{self.stage}"
+
+    @property
+    def account(self) -> str:
+        """``dev``, ``test`` or ``prod``: where this stage's endpoint runs."""
+        return STAGE_ACCOUNTS[self.stage]
+
+    @property
+    def endpoint_stack(self) -> str:
+        return f"{self.project}-{self.stage}-endpoint"
+
+    @property
+    def monitor_stack(self) -> str:
+        return f"{self.project}-{self.stage}-monitor"
+
+    @property
+    def endpoint_name(self) -> str:
+        return f"{self.project}-{self.stage}-endpoint"
+
+
+#: Suffixes of everything the platform deploys into a target account; IAM policies and event
+#: patterns in the targets are scoped with them.
+ENDPOINT_SUFFIX = "-endpoint"
+MONITOR_SUFFIX = "-monitor"
+
+#: Tags the promoter puts on every stack it deploys.
+TAG_PROJECT = "mlops:project"
+TAG_STAGE = "mlops:stage"
+TAG_MODEL_PACKAGE = "mlops:model-package-arn"
+TAG_COMMIT = "mlops:git-commit"
+
+#: CustomerMetadataProperties keys of model packages (written by the project pipelines).
+META_COMMIT = "GitCommit"
+META_SOURCE_PACKAGE = "SourceModelPackageArn"  # on a prod copy: the dev package it was copied from
+META_GROUND_TRUTH = "GroundTruthS3Uri"
+META_PROBLEM_TYPE = "ProblemType"
+META_INFERENCE_ATTRIBUTE = "InferenceAttribute"
+META_PROBABILITY_ATTRIBUTE = "ProbabilityAttribute"
+
+#: SSM parameters the deployment-target stack publishes in its account, under ``/<prefix>/target/``;
+#: the endpoint and monitor templates resolve them at deploy time.
+SSM_EXECUTION_ROLE_ARN = "sagemaker-execution-role-arn"
+SSM_KMS_KEY_ARN = "kms-key-arn"
+SSM_DATA_CAPTURE_BUCKET = "data-capture-bucket"
+
+
+def target_parameter(prefix: str, name: str) -> str:
+    """Full name of a deployment-target SSM parameter, e.g. ``/mlops/target/kms-key-arn``."""
+    return f"/{prefix}/target/{name}"
+
+
+class EndpointParameters:
+    """CloudFormation parameters of the endpoint template (``stacks/endpoint.py``)."""
+
+    MODEL_PACKAGE_ARN = "ModelPackageArn"
+    ENDPOINT_NAME = "EndpointName"
+    DEPLOYMENT_ID = "DeploymentId"  # unique per promotion attempt: v<version>-<8 hex>; names models
+    INSTANCE_TYPE = "InstanceType"
+    INSTANCE_COUNT = "InstanceCount"
+    MAX_INSTANCE_COUNT = "MaxInstanceCount"
+    INVOCATIONS_PER_INSTANCE = "InvocationsPerInstanceTarget"
+    DATA_CAPTURE_PERCENT = "DataCapturePercent"
+    DEPLOYMENT_STRATEGY = "DeploymentStrategy"  # ALL_AT_ONCE | CANARY | LINEAR
+    TRAFFIC_STEP_PERCENT = "TrafficStepPercent"
+    WAIT_INTERVAL_SECONDS = "WaitIntervalSeconds"
+    LATENCY_THRESHOLD_MS = "LatencyThresholdMs"
+    SERVERLESS_MEMORY_MB = "ServerlessMemorySizeMB"  # 0: instance-backed endpoint
+    SERVERLESS_MAX_CONCURRENCY = "ServerlessMaxConcurrency"
+
+
+class MonitorParameters:
+    """CloudFormation parameters of the Model Monitor template (``stacks/model_monitor.py``).
+
+    An empty URI leaves the corresponding schedule out.
+    """
+
+    ENDPOINT_NAME = "EndpointName"
+    DEPLOYMENT_ID = "DeploymentId"
+    SCHEDULE_EXPRESSION = "ScheduleExpression"
+    INSTANCE_TYPE = "MonitoringInstanceType"
+    DATA_QUALITY_STATISTICS_URI = "DataQualityStatisticsUri"
+    DATA_QUALITY_CONSTRAINTS_URI = "DataQualityConstraintsUri"
+    MODEL_QUALITY_CONSTRAINTS_URI = "ModelQualityConstraintsUri"
+    GROUND_TRUTH_URI = "GroundTruthS3Uri"
+    PROBLEM_TYPE = "ProblemType"
+    INFERENCE_ATTRIBUTE = "InferenceAttribute"
+    PROBABILITY_ATTRIBUTE = "ProbabilityAttribute"
+    BIAS_CONFIG_URI = "BiasConfigUri"
+    BIAS_CONSTRAINTS_URI = "BiasConstraintsUri"
+    EXPLAINABILITY_CONFIG_URI = "ExplainabilityConfigUri"
+    EXPLAINABILITY_CONSTRAINTS_URI = "ExplainabilityConstraintsUri"
+
+
+def alarm_names(deployment: Deployment) -> tuple[str, str]:
+    """The endpoint's 5xx-error and model-latency alarms: blue/green auto-rollback and CloudFormation
+    rollback triggers both watch them."""
+    return f"{deployment.endpoint_name}-5xx-errors", f"{deployment.endpoint_name}-model-latency"
