@@ -54,6 +54,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             names.stack_name(account, "target"),
             names=names,
             account=account,
+            alert_emails=config.alert_emails,
             **stack_props(account, "target", f"MLOps platform: deployment target in the {account} account"),
         )
         for account in ("dev", "test", "prod")

@@ -16,19 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lambdas.contract import STAGE_ACCOUNTS
+
 Scenario = Literal["baseline", "advanced"]
 Persona = Literal["data_engineer", "data_scientist", "mlops_engineer", "model_approver"]
 DeploymentStrategy = Literal["canary", "linear", "all_at_once"]
 AccountName = Literal["dev", "test", "prod"]
 
-#: Where each model package group stage is deployed (see DESIGN.md, "The life of a model").
-STAGE_ACCOUNTS: dict[str, AccountName] = {
-    "feature": "dev",
-    "dev": "test",
-    "prod": "prod",
-    "champion": "prod",
-    "challenger": "prod",
-}
 SCENARIO_STAGES: dict[str, tuple[str, ...]] = {
     "baseline": ("feature", "dev", "prod"),
     "advanced": ("feature", "dev", "prod", "champion", "challenger"),
@@ -82,6 +76,13 @@ UserName = Annotated[
     _check(
         lambda v: _is_name(v, 63),
         "must be 1-63 lower-case letters, digits or hyphens, starting with a letter (a Studio user profile name)",
+    ),
+]
+Email = Annotated[
+    str,
+    _check(
+        lambda v: v.count("@") == 1 and "." in v.split("@")[1] and " " not in v and v.split("@")[0] != "",
+        "must be an e-mail address",
     ),
 ]
 VpcCidr = Annotated[str, _check(_is_cidr, "must be a private IPv4 CIDR between /16 and /22")]
@@ -157,6 +158,7 @@ class PlatformConfig(_Strict):
     accounts: Accounts
     vpc_cidr: VpcCidr = "10.20.0.0/16"
     users: tuple[StudioUser, ...] = ()
+    alert_emails: tuple[Email, ...] = ()
     studio_idle_timeout_minutes: int = Field(default=60, ge=60, le=525600)
     endpoint: EndpointDefaults = EndpointDefaults()
     powertools_layer_version: str = "3.37.0"

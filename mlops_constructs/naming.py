@@ -64,4 +64,29 @@ class PlatformNames:
         return f"{self.prefix}-{account}-sagemaker-execution"
 
     def sagemaker_execution_role_arn(self, account: AccountName) -> str:
-        return f"arn:{self.partition}:iam::{self.account_id(account)}:role/{self.sagemaker_execution_role(account)}"
+        return self.role_arn(account, self.sagemaker_execution_role(account))
+
+    def deploy_role(self, account: AccountName) -> str:
+        """The role the promoter assumes in a deployment-target account to deploy stacks."""
+        return f"{self.prefix}-{account}-deployer"
+
+    def cloudformation_role(self, account: AccountName) -> str:
+        """The role CloudFormation runs the endpoint and monitor stacks with in a target account."""
+        return f"{self.prefix}-{account}-cfn-execution"
+
+    @property
+    def promoter_role(self) -> str:
+        """The dev promoter Lambda's role: the only principal the deploy roles trust."""
+        return f"{self.prefix}-promoter"
+
+    @property
+    def promotion_bus(self) -> str:
+        """The dev event bus the deployment targets forward stack, endpoint and alarm events to."""
+        return f"{self.prefix}-promotion"
+
+    @property
+    def promotion_bus_arn(self) -> str:
+        return f"arn:{self.partition}:events:{self.region}:{self.account_id('dev')}:event-bus/{self.promotion_bus}"
+
+    def role_arn(self, account: AccountName, role_name: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id(account)}:role/{role_name}"

@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from lambdas.contract import SSM_DATA_CAPTURE_BUCKET, SSM_EXECUTION_ROLE_ARN, SSM_KMS_KEY_ARN, target_parameter
 from mlops_constructs.compliance import acknowledge_wildcards
+from mlops_constructs.deployment_roles import DeploymentRoles
+from mlops_constructs.event_forwarding import PlatformEventForwarder
+from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
 from mlops_constructs.naming import PROJECTS_PREFIX, PlatformNames
 from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformKey
 from platform_config import AccountName
 
 
 class DeploymentTargetStack(Stack):
-    """Key, data-capture bucket and the SageMaker execution role of one deployment-target account.
+    """What the dev promoter needs to deploy endpoints into one account, and to hear back from them.
 
-    The execution role is named by convention so the dev artifact store can grant it read access to
-    model artifacts without a cross-account reference.
+    - a KMS key and the data-capture bucket endpoints and Model Monitor write to;
+    - the SageMaker execution role endpoints run as, named so the dev artifact store can grant it
+      read access without a cross-account reference;
+    - the deploy role (trusted only by the dev promoter role) and the CloudFormation execution role;
+    - SSM parameters the endpoint and monitor templates resolve at deploy time;
+    - forwarding of stack, endpoint and alarm events to the dev promotion bus, with a dead-letter
+      queue and an alarm, notifying this account's alert topic.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, names: PlatformNames, account: AccountName, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: PlatformNames,
+        account: AccountName,
+        alert_emails: Sequence[str],
+        **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.key = PlatformKey(
@@ -46,6 +65,39 @@ class DeploymentTargetStack(Stack):
         )
         self._grant_data_capture(self.sagemaker_role)
         self._grant_dev_artifact_read(names)
+        self._publish_parameters(names.prefix)
+        self.roles = DeploymentRoles(
+            self,
+            "Deployment",
+            deploy_role_name=names.deploy_role(account),
+            cloudformation_role_name=names.cloudformation_role(account),
+            promoter_role_arn=names.role_arn("dev", names.promoter_role),
+            dev_account_id=names.account_id("dev"),
+            sagemaker_role=self.sagemaker_role,
+            encryption_key=self.key,
+            parameter_path=target_parameter(names.prefix, ""),
+        )
+        self.alerts = AlertTopic(
+            self,
+            "Alerts",
+            topic_name=f"{names.prefix}-{account}-alerts",
+            encryption_key=self.key,
+            emails=alert_emails,
+        )
+        self.forwarding_dead_letters = DeadLetterQueue(
+            self,
+            "ForwardingDeadLetters",
+            alarm_name=f"{names.prefix}-{account}-event-forwarding-dead-letters",
+            encryption_key=self.key,
+            alarm_action=self.alerts.alarm_action,
+        )
+        self.forwarder = PlatformEventForwarder(
+            self,
+            "EventForwarding",
+            destination_bus_arn=names.promotion_bus_arn,
+            alarm_name_prefix=f"{names.prefix}-",
+            dead_letter_queue=self.forwarding_dead_letters.queue,
+        )
         acknowledge_wildcards(
             self.sagemaker_role,
             {
@@ -57,6 +109,21 @@ class DeploymentTargetStack(Stack):
                 "the dev artifact key's policy is what grants access, naming this role.",
             },
         )
+
+    def _publish_parameters(self, prefix: str) -> None:
+        """What the endpoint and monitor templates resolve in this account at deploy time."""
+        for name, value in (
+            (SSM_EXECUTION_ROLE_ARN, self.sagemaker_role.role_arn),
+            (SSM_KMS_KEY_ARN, self.key.key_arn),
+            (SSM_DATA_CAPTURE_BUCKET, self.data_capture.bucket_name),
+        ):
+            ssm.StringParameter(
+                self,
+                f"Parameter-{name}",
+                parameter_name=target_parameter(prefix, name),
+                string_value=value,
+                description="Read by the MLOps platform's endpoint and monitor templates",
+            )
 
     def _grant_data_capture(self, role: iam.IRole) -> None:
         """Endpoints write captured traffic; monitoring jobs read it and write their reports."""

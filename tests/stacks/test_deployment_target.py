@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match
 
@@ -67,5 +69,94 @@ def test_execution_role_reads_dev_artifacts_through_s3_only(target):
                     )
                 }
             )
+        },
+    )
+
+
+def _role(template, name_suffix):
+    roles = template.find_resources("AWS::IAM::Role")
+    return next(r for r in roles.values() if r["Properties"].get("RoleName", "").endswith(name_suffix))
+
+
+def test_deploy_role_trusts_the_promoter_role_only(target):
+    account, template = target
+    role = _role(template, f"-{account}-deployer")
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111111111111:role/mlops-promoter"},
+        }
+    ]
+
+
+def test_deploy_role_creates_change_sets_only_with_the_execution_role(target):
+    _, template = target
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": Match.object_like(
+                {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Sid": "ChangeSetsWithTheExecutionRoleOnly",
+                                    "Action": "cloudformation:CreateChangeSet",
+                                    "Condition": {
+                                        "StringEquals": {
+                                            "cloudformation:RoleArn": Match.object_like(
+                                                {"Fn::GetAtt": Match.any_value()}
+                                            )
+                                        }
+                                    },
+                                }
+                            )
+                        ]
+                    )
+                }
+            )
+        },
+    )
+
+
+def test_execution_role_passes_only_the_sagemaker_role(target):
+    _, template = target
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "iam:PassRole" in statement["Action"]
+    ]
+    passed = {json.dumps(s["Resource"]): s["Condition"]["StringEquals"]["iam:PassedToService"] for s in statements}
+    assert sorted(passed.values()) == ["cloudformation.amazonaws.com", "sagemaker.amazonaws.com"]
+
+
+def test_templates_find_their_settings_in_ssm(target):
+    _, template = target
+    for name in ("sagemaker-execution-role-arn", "kms-key-arn", "data-capture-bucket"):
+        template.has_resource_properties("AWS::SSM::Parameter", {"Name": f"/mlops/target/{name}", "Type": "String"})
+
+
+def test_platform_events_are_forwarded_to_the_dev_promotion_bus(target):
+    _, template = target
+    rules = template.find_resources("AWS::Events::Rule")
+    assert len(rules) == 3
+    for rule in rules.values():
+        (destination,) = rule["Properties"]["Targets"]
+        assert destination["Arn"] == "arn:aws:events:eu-west-1:111111111111:event-bus/mlops-promotion"
+        assert "DeadLetterConfig" in destination
+    patterns = [rule["Properties"]["EventPattern"] for rule in rules.values()]
+    assert sorted(p["source"][0] for p in patterns) == ["aws.cloudformation", "aws.cloudwatch", "aws.sagemaker"]
+
+
+def test_forwarding_failures_raise_an_alarm(target):
+    account, template = target
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"mlops-{account}-event-forwarding-dead-letters",
+            "ActionsEnabled": True,
+            "AlarmActions": [Match.object_like({"Ref": Match.string_like_regexp("AlertsTopic")})],
         },
     )

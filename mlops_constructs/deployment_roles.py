@@ -1,0 +1,214 @@
+"""The two roles through which the dev promoter deploys into a target account, and nothing more."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from lambdas.contract import ENDPOINT_SUFFIX, MONITOR_SUFFIX
+from mlops_constructs.compliance import acknowledge_wildcards
+
+#: SageMaker resource types the endpoint and monitor templates create; all are named after the
+#: endpoint (``<project>-<stage>-endpoint...``), which is what scopes the permissions below.
+_SAGEMAKER_RESOURCES = (
+    "model",
+    "endpoint-config",
+    "monitoring-schedule",
+    "data-quality-job-definition",
+    "model-quality-job-definition",
+    "model-bias-job-definition",
+    "model-explainability-job-definition",
+)
+
+
+class DeploymentRoles(Construct):
+    """A deploy role trusted only by the dev promoter role, and the CloudFormation execution role.
+
+    The deploy role can only drive CloudFormation change sets of the platform's endpoint and monitor
+    stacks, and only with the execution role (``cloudformation:RoleArn`` condition), so whatever the
+    promoter does, SageMaker resources are created by CloudFormation with the execution role's
+    scoped permissions. The execution role may pass only the SageMaker execution role.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deploy_role_name: str,
+        cloudformation_role_name: str,
+        promoter_role_arn: str,
+        dev_account_id: str,
+        sagemaker_role: iam.IRole,
+        encryption_key: kms.IKey,
+        parameter_path: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stack = Stack.of(self)
+        self.cloudformation_role = iam.Role(
+            self,
+            "CloudFormationExecutionRole",
+            role_name=cloudformation_role_name,
+            assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
+            description="Creates the platform's endpoint and Model Monitor stacks in this account",
+        )
+        for statement in self._execution_statements(sagemaker_role, encryption_key, dev_account_id, parameter_path):
+            self.cloudformation_role.add_to_policy(statement)
+
+        self.deploy_role = iam.Role(
+            self,
+            "DeployRole",
+            role_name=deploy_role_name,
+            assumed_by=iam.ArnPrincipal(promoter_role_arn),
+            description="Assumed by the dev promoter Lambda only, to deploy endpoint and monitor stacks",
+        )
+        for statement in self._deploy_statements():
+            self.deploy_role.add_to_policy(statement)
+
+        acknowledge_wildcards(self, _WILDCARD_REASONS)
+
+    def _deploy_statements(self):
+        stacks = [self._arn("cloudformation", "stack", f"*{suffix}/*") for suffix in (ENDPOINT_SUFFIX, MONITOR_SUFFIX)]
+        yield iam.PolicyStatement(
+            sid="ChangeSetsWithTheExecutionRoleOnly",
+            actions=["cloudformation:CreateChangeSet"],
+            resources=stacks,
+            conditions={"StringEquals": {"cloudformation:RoleArn": self.cloudformation_role.role_arn}},
+        )
+        yield iam.PolicyStatement(
+            sid="DrivePlatformStacks",
+            actions=[
+                "cloudformation:DescribeChangeSet",
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:ListChangeSets",
+                "cloudformation:DescribeStacks",
+                "cloudformation:DescribeStackEvents",
+                "cloudformation:DeleteStack",
+                "cloudformation:TagResource",
+            ],
+            resources=stacks,
+        )
+        yield iam.PolicyStatement(
+            sid="PassTheExecutionRoleToCloudFormation",
+            actions=["iam:PassRole"],
+            resources=[self.cloudformation_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
+        )
+
+    def _execution_statements(self, sagemaker_role, encryption_key, dev_account_id, parameter_path):
+        endpoint_named = [self._arn("sagemaker", kind, f"*{ENDPOINT_SUFFIX}-*") for kind in _SAGEMAKER_RESOURCES]
+        yield iam.PolicyStatement(
+            sid="EndpointAndMonitorResources",
+            actions=[
+                "sagemaker:CreateModel",
+                "sagemaker:DeleteModel",
+                "sagemaker:DescribeModel",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DeleteEndpointConfig",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:CreateEndpoint",
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:DeleteEndpoint",
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:CreateMonitoringSchedule",
+                "sagemaker:UpdateMonitoringSchedule",
+                "sagemaker:DeleteMonitoringSchedule",
+                "sagemaker:DescribeMonitoringSchedule",
+                "sagemaker:StopMonitoringSchedule",
+                "sagemaker:CreateDataQualityJobDefinition",
+                "sagemaker:DeleteDataQualityJobDefinition",
+                "sagemaker:DescribeDataQualityJobDefinition",
+                "sagemaker:CreateModelQualityJobDefinition",
+                "sagemaker:DeleteModelQualityJobDefinition",
+                "sagemaker:DescribeModelQualityJobDefinition",
+                "sagemaker:CreateModelBiasJobDefinition",
+                "sagemaker:DeleteModelBiasJobDefinition",
+                "sagemaker:DescribeModelBiasJobDefinition",
+                "sagemaker:CreateModelExplainabilityJobDefinition",
+                "sagemaker:DeleteModelExplainabilityJobDefinition",
+                "sagemaker:DescribeModelExplainabilityJobDefinition",
+                "sagemaker:AddTags",
+                "sagemaker:DeleteTags",
+                "sagemaker:ListTags",
+            ],
+            resources=[*endpoint_named, self._arn("sagemaker", "endpoint", f"*{ENDPOINT_SUFFIX}")],
+        )
+        yield iam.PolicyStatement(
+            sid="ReadDevModelPackages",
+            actions=["sagemaker:DescribeModelPackage"],
+            resources=[self._arn("sagemaker", "model-package", "*/*", account=dev_account_id)],
+        )
+        yield iam.PolicyStatement(
+            sid="EndpointAlarms",
+            actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
+            resources=[
+                self._arn("cloudwatch", "alarm", f"*{ENDPOINT_SUFFIX}-*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+            ],
+        )
+        yield iam.PolicyStatement(
+            sid="DescribeAlarmsAndAutoscaling",
+            actions=[
+                "cloudwatch:DescribeAlarms",
+                "application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:DeregisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:DeleteScalingPolicy",
+                "application-autoscaling:DescribeScalableTargets",
+                "application-autoscaling:DescribeScalingPolicies",
+                "application-autoscaling:TagResource",
+            ],
+            resources=["*"],
+        )
+        yield iam.PolicyStatement(
+            sid="AutoscalingServiceLinkedRole",
+            actions=["iam:CreateServiceLinkedRole"],
+            resources=[
+                f"arn:{self._stack.partition}:iam::{self._stack.account}:role/aws-service-role/"
+                "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+            ],
+            conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+        )
+        yield iam.PolicyStatement(
+            sid="PassTheSageMakerExecutionRole",
+            actions=["iam:PassRole"],
+            resources=[sagemaker_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        yield iam.PolicyStatement(
+            sid="ReadTargetParameters",
+            actions=["ssm:GetParameters", "ssm:GetParameter"],
+            resources=[
+                self._arn("ssm", "parameter", f"{parameter_path.strip('/')}/*"),
+            ],
+        )
+        yield iam.PolicyStatement(
+            sid="EncryptEndpointVolumesAndCapture",
+            actions=["kms:CreateGrant", "kms:DescribeKey"],
+            resources=[encryption_key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+
+    def _arn(self, service: str, resource: str, name: str, *, account: str | None = None, arn_format=None) -> str:
+        return self._stack.format_arn(
+            service=service,
+            resource=resource,
+            resource_name=name,
+            account=account,
+            arn_format=arn_format or ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+
+_WILDCARD_REASONS = {
+    "Resource::arn:*:cloudformation:*:stack/*-endpoint/*": "The platform's endpoint stacks, one per project stage.",
+    "Resource::arn:*:cloudformation:*:stack/*-monitor/*": "The platform's monitor stacks, one per project stage.",
+    "Resource::arn:*:sagemaker:*-endpoint-*": "Resources the endpoint and monitor templates name after the endpoint.",
+    "Resource::arn:*:sagemaker:*:endpoint/*-endpoint": "The platform's endpoints, named <project>-<stage>-endpoint.",
+    "Resource::arn:*:sagemaker:*:model-package/*/*": "Versions of the dev account's model packages (read-only); "
+    "each model package group's resource policy decides what this account may read.",
+    "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoint templates' alarms.",
+    "Resource::*": "cloudwatch:DescribeAlarms and Application Auto Scaling support no resource-level permissions.",
+    "Resource::arn:*:ssm:*:parameter/*/target/*": "The parameters this stack publishes for the templates.",
+}
