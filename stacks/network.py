@@ -8,15 +8,14 @@ from constructs import Construct
 
 from mlops_constructs.network import IsolatedNetwork
 
-#: The interface endpoints VPC-only Studio and the jobs it starts need; see the README for their cost.
+#: The interface endpoints VPC-only Studio needs (see the README for why each and its cost). SageMaker
+#: pulls job and app images itself, not through the VPC, so no ECR endpoints are needed.
 STUDIO_ENDPOINTS = {
     "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
     "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
     "SageMakerStudio": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_STUDIO,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
     "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
-    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
     "ServiceCatalog": ec2.InterfaceVpcEndpointAwsService.SERVICE_CATALOG,
 }
 
