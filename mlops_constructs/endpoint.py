@@ -278,7 +278,7 @@ class InvocationsAutoscaling(Construct):
     """Target tracking on invocations per instance, between ``min_capacity`` and ``max_capacity``.
 
     How it meets blue/green deployments (SageMaker developer guide, "Update endpoints that use auto
-    scaling" and "Auto-Rollback Configuration and Monitoring"):
+    scaling"):
 
     - A deployment that only changes the model (every promotion) is allowed while the variant is a
       registered scalable target; autoscaling is paused while the update runs.

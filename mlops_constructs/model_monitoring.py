@@ -284,11 +284,12 @@ class ScheduledMonitor(Construct):
     ``accuracy`` or ``mse`` in ``model-metrics``, ``bias_metric_<metric>`` with label and facet
     dimensions...), whose names and thresholds depend on the model and its baseline. What every
     monitor does report is the outcome of each run: its processing job ends with the exit message
-    ``CompletedWithViolations: ...`` and SageMaker sends a ``SageMaker Processing Job State Change``
-    event carrying the schedule's ARN. So an EventBridge rule matches this schedule's runs that found
-    violations, and the alarm watches the rule's ``MatchedEvents`` metric (``AWS/Events``, dimension
-    ``RuleName``): it goes to ALARM within five minutes of such a run and back to OK after, one
-    alarm state change per violating run, which is what the target account forwards to dev.
+    ``CompletedWithViolations: ...`` (the execution status Model Monitor shows), and SageMaker sends
+    a ``SageMaker Processing Job State Change`` event whose detail is the job's description, with its
+    ``ExitMessage`` and ``MonitoringScheduleArn``. So an EventBridge rule matches this schedule's runs
+    that found violations, and the alarm watches the rule's ``MatchedEvents`` metric (``AWS/Events``,
+    dimension ``RuleName``): it goes to ALARM within five minutes of such a run and back to OK after,
+    one alarm state change per violating run, which is what the target account forwards to dev.
     """
 
     def __init__(
