@@ -18,6 +18,8 @@ from mlops_constructs.naming import PlatformNames
 from platform_config import AccountName, ConfigError, PlatformConfig, load_config
 from stacks.artifact_store import ArtifactStoreStack
 from stacks.deployment_target import DeploymentTargetStack
+from stacks.endpoint import EndpointStack
+from stacks.model_monitor import ModelMonitorStack
 from stacks.network import NetworkStack
 from stacks.studio import StudioStack
 
@@ -30,10 +32,13 @@ class Platform:
     network: NetworkStack
     artifact_store: ArtifactStoreStack
     studio: StudioStack
+    endpoint_template: EndpointStack
+    monitor_template: ModelMonitorStack
     targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
 
     @property
     def stacks(self) -> list[cdk.Stack]:
+        """The stacks ``cdk deploy --all`` deploys (the deployable templates are not among them)."""
         return [self.network, self.artifact_store, self.studio, *self.targets.values()]
 
 
@@ -84,9 +89,37 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         **stack_props("dev", "studio", "MLOps platform: VPC-only SageMaker Studio with persona roles"),
     )
 
-    cdk.Tags.of(app).add("mlops:platform", config.prefix)
+    # The templates the promoter deploys into the stage accounts with CreateChangeSet. A nested stage
+    # keeps them out of `cdk deploy --all` (which selects only the app's top-level stacks); they are
+    # synthesized, checked and tested with everything else, into cdk.out/assembly-DeployableTemplates/.
+    templates = cdk.Stage(app, "DeployableTemplates")
+    endpoint_template = EndpointStack(
+        templates,
+        "Endpoint",
+        prefix=config.prefix,
+        defaults=config.endpoint,
+        description="MLOps platform: a project's SageMaker endpoint with blue/green deployment and rollback alarms",
+    )
+    monitor_template = ModelMonitorStack(
+        templates,
+        "ModelMonitor",
+        prefix=config.prefix,
+        description="MLOps platform: a project's Model Monitor schedules with violation alarms",
+    )
+
+    # Tags added to the app do not reach into a nested stage, so the stage is tagged on its own.
+    for scope in (app, templates):
+        cdk.Tags.of(scope).add("mlops:platform", config.prefix)
     apply_compliance_checks(app)
-    return Platform(config=config, network=network, artifact_store=artifact_store, studio=studio, targets=targets)
+    return Platform(
+        config=config,
+        network=network,
+        artifact_store=artifact_store,
+        studio=studio,
+        endpoint_template=endpoint_template,
+        monitor_template=monitor_template,
+        targets=targets,
+    )
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -86,9 +87,25 @@ Email = Annotated[
     ),
 ]
 VpcCidr = Annotated[str, _check(_is_cidr, "must be a private IPv4 CIDR between /16 and /22")]
-InstanceType = Annotated[
+#: Instance families whose SageMaker instances have EBS storage only. SageMaker rejects a volume KMS
+#: key on instances with local NVMe storage (m5d, c5d, g4dn, g5, p3dn, ...: "You can't request a
+#: KmsKeyId when using an instance type with local storage", CreateEndpointConfig API reference), and
+#: the platform always encrypts endpoint and monitoring volumes with its own key.
+EBS_ONLY_INSTANCE_FAMILIES = (
+    *("t2", "t3", "m4", "m5", "m6i", "m7i"),  # burstable and general purpose
+    *("c4", "c5", "c6i", "c7i", "r5", "r6i", "r7i"),  # compute and memory optimized
+    *("p2", "p3"),  # GPU (g4dn, g5 and p3dn have local storage)
+)
+#: The same rule as a regular expression, shared with the endpoint and monitor templates' parameters.
+EBS_ONLY_INSTANCE_TYPE_PATTERN = rf"^ml\.({'|'.join(EBS_ONLY_INSTANCE_FAMILIES)})\.(medium|large|[0-9]*xlarge)$"
+EbsOnlyInstanceType = Annotated[
     str,
-    _check(lambda v: v.startswith("ml.") and v.count(".") == 2, "must be a SageMaker instance type like ml.m5.large"),
+    _check(
+        lambda v: re.fullmatch(EBS_ONLY_INSTANCE_TYPE_PATTERN, v) is not None,
+        "must be a SageMaker instance type with EBS storage only, like ml.m5.large (families: "
+        + ", ".join(EBS_ONLY_INSTANCE_FAMILIES)
+        + "); volumes are KMS-encrypted, which instances with local NVMe storage do not allow",
+    ),
 ]
 
 
@@ -138,16 +155,39 @@ class StudioUser(_Strict):
 
 
 class EndpointDefaults(_Strict):
-    """Defaults for the endpoints the promoter deploys, overridable per installation."""
+    """Defaults for the endpoints the promoter deploys, overridable per installation.
 
-    instance_type: InstanceType = "ml.m5.large"
+    They become the default values of the endpoint template's parameters; ranges follow SageMaker's
+    limits (blue/green waits up to an hour, a deployment up to eight hours, serverless concurrency
+    up to 200).
+    """
+
+    instance_type: EbsOnlyInstanceType = "ml.m5.large"
     instance_count: int = Field(default=1, ge=1, le=20)
+    #: Upper bound of target-tracking autoscaling; equal to ``instance_count`` turns autoscaling off.
+    max_instance_count: int = Field(default=4, ge=1, le=100)
+    #: Target of ``SageMakerVariantInvocationsPerInstance`` (requests per instance per minute).
+    invocations_per_instance_target: int = Field(default=100, ge=1, le=100_000)
     deployment_strategy: DeploymentStrategy = "canary"
     traffic_step_percent: int = Field(default=10, ge=1, le=50)
     wait_interval_seconds: int = Field(default=300, ge=0, le=3600)
+    #: How long SageMaker lets one blue/green deployment run before it gives up and rolls back.
+    deployment_timeout_minutes: int = Field(default=120, ge=10, le=480)
     rollback_monitoring_minutes: int = Field(default=10, ge=0, le=180)
+    #: Average model latency above which the latency alarm fires and a deployment rolls back.
+    latency_threshold_ms: int = Field(default=1000, ge=1, le=60_000)
     data_capture_percent: int = Field(default=20, ge=0, le=100)
     serverless_in_test: bool = False
+    serverless_max_concurrency: int = Field(default=5, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _scaling_range(self) -> EndpointDefaults:
+        if self.max_instance_count < self.instance_count:
+            raise ConfigError(
+                f"endpoint.max_instance_count={self.max_instance_count!r}: must be at least "
+                f"endpoint.instance_count ({self.instance_count!r}), the autoscaling minimum"
+            )
+        return self
 
 
 class PlatformConfig(_Strict):

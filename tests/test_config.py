@@ -86,6 +86,23 @@ def test_stage_accounts_follow_the_promotion_path():
         ({"platform.vpc_cidr": "8.8.8.0/24"}, "vpc_cidr='8.8.8.0/24': must be a private IPv4 CIDR"),
         ({"platform.endpoint.instance_count": "0"}, "endpoint.instance_count='0': Input should be greater"),
         ({"platform.endpoint.deployment_strategy": "yolo"}, "endpoint.deployment_strategy='yolo'"),
+        (
+            {"platform.endpoint.instance_type": "ml.g5.xlarge"},
+            "endpoint.instance_type='ml.g5.xlarge': must be a SageMaker instance type with EBS storage only",
+        ),
+        (
+            {"platform.endpoint.instance_count": "5"},
+            "endpoint.max_instance_count=4: must be at least endpoint.instance_count (5)",
+        ),
+        ({"platform.endpoint.latency_threshold_ms": "0"}, "endpoint.latency_threshold_ms='0': Input should be greater"),
+        (
+            {"platform.endpoint.deployment_timeout_minutes": "600"},
+            "endpoint.deployment_timeout_minutes='600': Input should be less than or equal to 480",
+        ),
+        (
+            {"platform.endpoint.serverless_max_concurrency": "201"},
+            "endpoint.serverless_max_concurrency='201': Input should be less than or equal to 200",
+        ),
         ({"platform.prefix": "Bad_Prefix"}, "prefix='Bad_Prefix': must be 1-16 lower-case"),
         ({"platform.colour": "red"}, "colour='red': Extra inputs are not permitted"),
         ({"platform.alert_emails": '["ops@example.com", "nobody"]'}, "alert_emails[1]='nobody': must be an e-mail"),
@@ -98,6 +115,12 @@ def test_invalid_values_name_key_and_value(override, expected):
     message = str(error.value)
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("instance_type", ["ml.m5.large", "ml.t2.medium", "ml.c6i.4xlarge", "ml.p3.2xlarge"])
+def test_ebs_only_instance_types_are_accepted(instance_type):
+    config = load_config({**default_context(), "platform.endpoint.instance_type": instance_type})
+    assert config.endpoint.instance_type == instance_type
 
 
 def test_missing_region_is_named():

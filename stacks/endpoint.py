@@ -1,0 +1,213 @@
+"""Deployed by the promoter into a stage's account: one project's endpoint with its rollback alarms."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn
+from constructs import Construct
+
+from lambdas.contract import EndpointParameters
+from mlops_constructs.compliance import acknowledge
+from mlops_constructs.deployable_template import DeployableTemplateStack
+from mlops_constructs.endpoint import (
+    BlueGreenEndpoint,
+    BlueGreenEndpointProps,
+    EndpointModes,
+    InvocationsAutoscaling,
+    RollbackAlarms,
+)
+from platform_config import EBS_ONLY_INSTANCE_TYPE_PATTERN, EndpointDefaults
+
+#: Serverless memory sizes SageMaker offers (1 GB steps); 0 selects an instance-backed endpoint.
+SERVERLESS_MEMORY_SIZES_MB = (0, 1024, 2048, 3072, 4096, 5120, 6144)
+DEPLOYMENT_STRATEGIES = ("CANARY", "LINEAR", "ALL_AT_ONCE")
+#: A versioned model package of a group, possibly in another account (the dev account's registry).
+MODEL_PACKAGE_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]+$"
+)
+
+
+class EndpointStack(DeployableTemplateStack):
+    """The endpoint template: a model package served by a blue/green endpoint with automatic rollback.
+
+    Parameters are those of ``contract.EndpointParameters`` (defaults from the installation's
+    :class:`EndpointDefaults`) plus the target account's role, key and bucket from SSM. Resources: the
+    model and endpoint configuration of this deployment, the endpoint, the two rollback alarms it
+    depends on, and invocation-based autoscaling for instance-backed endpoints. Outputs name the
+    endpoint, the model and the alarms for the handlers that track the deployment.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, prefix: str, defaults: EndpointDefaults, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, prefix=prefix, **kwargs)
+        endpoint_name = self.endpoint_name_parameter(EndpointParameters.ENDPOINT_NAME).value_as_string
+        deployment_id = self.deployment_id_parameter(EndpointParameters.DEPLOYMENT_ID).value_as_string
+        model_package_arn = CfnParameter(
+            self,
+            EndpointParameters.MODEL_PACKAGE_ARN,
+            allowed_pattern=MODEL_PACKAGE_ARN_PATTERN,
+            constraint_description="must be the ARN of a versioned model package",
+            description="Approved model package to deploy (a version in the dev account's registry)",
+        ).value_as_string
+        instance_type = CfnParameter(
+            self,
+            EndpointParameters.INSTANCE_TYPE,
+            default=defaults.instance_type,
+            allowed_pattern=EBS_ONLY_INSTANCE_TYPE_PATTERN,
+            constraint_description="must be an instance type with EBS storage only (volumes are KMS-encrypted)",
+            description="Instance type of an instance-backed endpoint",
+        ).value_as_string
+        instance_count = self._number(
+            EndpointParameters.INSTANCE_COUNT, defaults.instance_count, 1, 20, "Instances, and the autoscaling minimum"
+        )
+        max_instance_count = self._number(
+            EndpointParameters.MAX_INSTANCE_COUNT,
+            defaults.max_instance_count,
+            1,
+            100,
+            "Autoscaling maximum; equal to InstanceCount turns autoscaling off",
+        )
+        invocations_per_instance = self._number(
+            EndpointParameters.INVOCATIONS_PER_INSTANCE,
+            defaults.invocations_per_instance_target,
+            1,
+            100_000,
+            "Autoscaling target: invocations per instance per minute",
+        )
+        data_capture_percent = self._number(
+            EndpointParameters.DATA_CAPTURE_PERCENT,
+            defaults.data_capture_percent,
+            0,
+            100,
+            "Share of requests captured for Model Monitor (instance-backed endpoints)",
+        )
+        deployment_strategy = CfnParameter(
+            self,
+            EndpointParameters.DEPLOYMENT_STRATEGY,
+            default=defaults.deployment_strategy.upper(),
+            allowed_values=list(DEPLOYMENT_STRATEGIES),
+            description="Blue/green traffic shifting; serverless endpoints always shift all at once",
+        ).value_as_string
+        traffic_step_percent = self._number(
+            EndpointParameters.TRAFFIC_STEP_PERCENT,
+            defaults.traffic_step_percent,
+            1,
+            50,
+            "Canary size or linear step, in percent of the new fleet (SageMaker allows up to 50)",
+        )
+        wait_interval_seconds = self._number(
+            EndpointParameters.WAIT_INTERVAL_SECONDS,
+            defaults.wait_interval_seconds,
+            0,
+            3600,
+            "Baking time between traffic steps and before the old fleet is terminated",
+        )
+        latency_threshold_ms = self._number(
+            EndpointParameters.LATENCY_THRESHOLD_MS,
+            defaults.latency_threshold_ms,
+            1,
+            60_000,
+            "Average model latency (ms) above which the latency alarm fires",
+        )
+        serverless_memory_mb = CfnParameter(
+            self,
+            EndpointParameters.SERVERLESS_MEMORY_MB,
+            type="Number",
+            default=str(SERVERLESS_MEMORY_SIZES_MB[0]),
+            allowed_values=[str(size) for size in SERVERLESS_MEMORY_SIZES_MB],
+            description="Memory of a serverless endpoint; 0 deploys an instance-backed endpoint",
+        )
+        serverless_max_concurrency = self._number(
+            EndpointParameters.SERVERLESS_MAX_CONCURRENCY,
+            defaults.serverless_max_concurrency,
+            1,
+            200,
+            "Concurrent invocations of a serverless endpoint",
+        )
+
+        modes = self._modes(serverless_memory_mb, deployment_strategy, instance_count, max_instance_count)
+        alarms = RollbackAlarms(
+            self, "RollbackAlarms", endpoint_name=endpoint_name, latency_threshold_ms=latency_threshold_ms
+        )
+        endpoint = BlueGreenEndpoint(
+            self,
+            "BlueGreenEndpoint",
+            props=BlueGreenEndpointProps(
+                endpoint_name=endpoint_name,
+                deployment_id=deployment_id,
+                model_package_arn=model_package_arn,
+                execution_role_arn=self.execution_role_arn,
+                kms_key_arn=self.kms_key_arn,
+                data_capture_bucket=self.data_capture_bucket,
+                data_capture_percent=data_capture_percent,
+                instance_type=instance_type,
+                instance_count=instance_count,
+                serverless_memory_mb=serverless_memory_mb.value_as_number,
+                serverless_max_concurrency=serverless_max_concurrency,
+                deployment_strategy=deployment_strategy,
+                traffic_step_percent=traffic_step_percent,
+                wait_interval_seconds=wait_interval_seconds,
+                deployment_timeout_seconds=defaults.deployment_timeout_minutes * 60,
+                rollback_alarms=alarms.alarms,
+                modes=modes,
+            ),
+        )
+        InvocationsAutoscaling(
+            self,
+            "Autoscaling",
+            endpoint=endpoint.endpoint,
+            min_capacity=instance_count,
+            max_capacity=max_instance_count,
+            invocations_per_instance=invocations_per_instance,
+            condition=modes.autoscaled,
+        )
+
+        CfnOutput(self, "DeployedEndpointName", value=endpoint.endpoint.attr_endpoint_name)
+        CfnOutput(self, "ModelName", value=endpoint.model.attr_model_name)
+        CfnOutput(self, "ErrorsAlarmName", value=alarms.errors.ref)
+        CfnOutput(self, "LatencyAlarmName", value=alarms.latency.ref)
+
+    def _number(self, name: str, default: int, minimum: int, maximum: int, description: str) -> float:
+        return CfnParameter(
+            self, name, type="Number", default=default, min_value=minimum, max_value=maximum, description=description
+        ).value_as_number
+
+    def _modes(
+        self, serverless_memory_mb: CfnParameter, deployment_strategy: str, instance_count, max_instance_count
+    ) -> EndpointModes:
+        serverless = CfnCondition(
+            self,
+            "Serverless",
+            expression=Fn.condition_not(Fn.condition_equals(serverless_memory_mb.value_as_string, "0")),
+        )
+        instance_backed = Fn.condition_not(serverless)
+        canary_steps = CfnCondition(
+            self,
+            "ShiftsCanary",
+            expression=Fn.condition_and(instance_backed, Fn.condition_equals(deployment_strategy, "CANARY")),
+        )
+        linear_steps = CfnCondition(
+            self,
+            "ShiftsLinearly",
+            expression=Fn.condition_and(instance_backed, Fn.condition_equals(deployment_strategy, "LINEAR")),
+        )
+        autoscaled = CfnCondition(
+            self,
+            "Autoscaled",
+            expression=Fn.condition_and(
+                instance_backed, Fn.condition_not(Fn.condition_equals(max_instance_count, instance_count))
+            ),
+        )
+        acknowledge(
+            self,
+            "CloudFormation-Validate::W8003",
+            "The Autoscaled condition compares two parameters, MaxInstanceCount and InstanceCount; CDK's template "
+            "validation compares their defaults and concludes the result never changes.",
+        )
+        return EndpointModes(
+            serverless=serverless,
+            canary_steps=canary_steps,
+            linear_steps=linear_steps,
+            stepped=CfnCondition(self, "ShiftsInSteps", expression=Fn.condition_or(canary_steps, linear_steps)),
+            autoscaled=autoscaled,
+        )

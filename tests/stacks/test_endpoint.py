@@ -1,0 +1,305 @@
+"""Endpoint template: blue/green deployment guarded by enabled alarms, serverless variant, autoscaling."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from lambdas.contract import Deployment, EndpointParameters, alarm_names
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def ref(name: str) -> dict:
+    return {"Ref": name}
+
+
+def if_(condition: str, when_true, when_false) -> dict:
+    return {"Fn::If": [condition, when_true, when_false]}
+
+
+@pytest.fixture(scope="module")
+def endpoint(platform, template_of):
+    return template_of(platform.endpoint_template)
+
+
+@pytest.fixture(scope="module")
+def resources(endpoint) -> dict:
+    return endpoint.to_json()["Resources"]
+
+
+def logical_id(resources: dict, resource_type: str) -> str:
+    (found,) = [name for name, resource in resources.items() if resource["Type"] == resource_type]
+    return found
+
+
+def test_parameters_are_the_contracts(endpoint):
+    contract_names = {value for name, value in vars(EndpointParameters).items() if name.isupper()}
+    target_names = {"SageMakerExecutionRoleArn", "TargetKmsKeyArn", "DataCaptureBucketName"}
+    assert set(endpoint.to_json()["Parameters"]) == contract_names | target_names
+
+
+def test_parameter_defaults_are_the_installations_endpoint_defaults(endpoint, platform):
+    defaults = platform.config.endpoint
+    parameters = endpoint.to_json()["Parameters"]
+    assert {
+        name: parameters[name]["Default"]
+        for name in (
+            EndpointParameters.INSTANCE_TYPE,
+            EndpointParameters.INSTANCE_COUNT,
+            EndpointParameters.MAX_INSTANCE_COUNT,
+            EndpointParameters.DEPLOYMENT_STRATEGY,
+            EndpointParameters.LATENCY_THRESHOLD_MS,
+            EndpointParameters.SERVERLESS_MEMORY_MB,
+        )
+    } == {
+        "InstanceType": defaults.instance_type,
+        "InstanceCount": defaults.instance_count,
+        "MaxInstanceCount": defaults.max_instance_count,
+        "DeploymentStrategy": "CANARY",
+        "LatencyThresholdMs": defaults.latency_threshold_ms,
+        "ServerlessMemorySizeMB": "0",
+    }
+    assert parameters[EndpointParameters.DEPLOYMENT_STRATEGY]["AllowedValues"] == ["CANARY", "LINEAR", "ALL_AT_ONCE"]
+
+
+def test_endpoint_rolls_back_on_both_alarms_and_waits_for_them(resources):
+    alarms = sorted(name for name, resource in resources.items() if resource["Type"] == "AWS::CloudWatch::Alarm")
+    endpoint = resources[logical_id(resources, "AWS::SageMaker::Endpoint")]
+    rollback = endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]
+    assert sorted(alarm["AlarmName"]["Ref"] for alarm in rollback["Alarms"]) == alarms
+    assert sorted(endpoint["DependsOn"]) == alarms
+    assert all(resources[alarm]["Properties"]["ActionsEnabled"] is True for alarm in alarms)
+
+
+def test_alarm_names_are_the_contracts(resources):
+    deployment = Deployment("churn", "prod")
+    names = set()
+    for resource in resources.values():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            delimiter, parts = resource["Properties"]["AlarmName"]["Fn::Join"]
+            assert parts[0] == ref("EndpointName")
+            names.add(deployment.endpoint_name + delimiter.join(parts[1:]))
+    assert names == set(alarm_names(deployment))
+
+
+def test_errors_alarm_fires_on_any_5xx(endpoint):
+    endpoint.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/SageMaker",
+            "MetricName": "Invocation5XXErrors",
+            "Dimensions": [
+                {"Name": "EndpointName", "Value": ref("EndpointName")},
+                {"Name": "VariantName", "Value": "AllTraffic"},
+            ],
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "ActionsEnabled": True,
+        },
+    )
+
+
+def test_latency_alarm_compares_milliseconds_with_the_threshold(endpoint):
+    endpoint.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Metrics": [
+                Match.object_like(
+                    {
+                        "Id": "latency",
+                        "ReturnData": False,
+                        "MetricStat": Match.object_like(
+                            {
+                                "Metric": {
+                                    "Namespace": "AWS/SageMaker",
+                                    "MetricName": "ModelLatency",  # microseconds
+                                    "Dimensions": [
+                                        {"Name": "EndpointName", "Value": ref("EndpointName")},
+                                        {"Name": "VariantName", "Value": "AllTraffic"},
+                                    ],
+                                }
+                            }
+                        ),
+                    }
+                ),
+                Match.object_like({"Expression": "latency / 1000", "ReturnData": True}),
+            ],
+            "Threshold": ref("LatencyThresholdMs"),
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "ActionsEnabled": True,
+        },
+    )
+
+
+def test_traffic_shifts_as_the_deployment_strategy_says(endpoint, platform):
+    step = {"Type": "CAPACITY_PERCENT", "Value": ref("TrafficStepPercent")}
+    endpoint.has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "EndpointName": ref("EndpointName"),
+            "DeploymentConfig": Match.object_like(
+                {
+                    "BlueGreenUpdatePolicy": {
+                        "TrafficRoutingConfiguration": {
+                            "Type": if_("Serverless", "ALL_AT_ONCE", ref("DeploymentStrategy")),
+                            "CanarySize": if_("ShiftsCanary", step, NO_VALUE),
+                            "LinearStepSize": if_("ShiftsLinearly", step, NO_VALUE),
+                            "WaitIntervalInSeconds": if_("ShiftsInSteps", ref("WaitIntervalSeconds"), NO_VALUE),
+                        },
+                        "TerminationWaitInSeconds": ref("WaitIntervalSeconds"),
+                        "MaximumExecutionTimeoutInSeconds": platform.config.endpoint.deployment_timeout_minutes * 60,
+                    }
+                }
+            ),
+        },
+    )
+
+
+def test_model_is_the_cross_account_package_named_per_deployment(endpoint):
+    per_deployment = {"Fn::Join": ["", [ref("EndpointName"), "-", ref("DeploymentId")]]}
+    endpoint.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "ModelName": per_deployment,
+            "ExecutionRoleArn": ref("SageMakerExecutionRoleArn"),
+            "PrimaryContainer": {"ModelPackageName": ref("ModelPackageArn")},
+            "Tags": Match.array_with([{"Key": "mlops:deployment-id", "Value": ref("DeploymentId")}]),
+        },
+    )
+    endpoint.has_resource_properties("AWS::SageMaker::EndpointConfig", {"EndpointConfigName": per_deployment})
+
+
+def test_data_capture_is_encrypted_with_the_target_key(endpoint):
+    endpoint.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "KmsKeyId": ref("TargetKmsKeyArn"),
+            "DataCaptureConfig": if_(
+                "Serverless",
+                NO_VALUE,
+                {
+                    "EnableCapture": True,
+                    "InitialSamplingPercentage": ref("DataCapturePercent"),
+                    "DestinationS3Uri": {
+                        "Fn::Join": ["", ["s3://", ref("DataCaptureBucketName"), "/", ref("EndpointName"), "/"]]
+                    },
+                    "KmsKeyId": ref("TargetKmsKeyArn"),
+                    "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                    "CaptureContentTypeHeader": Match.any_value(),
+                },
+            ),
+        },
+    )
+
+
+def test_serverless_memory_selects_a_serverless_variant(endpoint):
+    assert endpoint.to_json()["Conditions"]["Serverless"] == {
+        "Fn::Not": [{"Fn::Equals": [ref("ServerlessMemorySizeMB"), "0"]}]
+    }
+    endpoint.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {
+                        "VariantName": "AllTraffic",
+                        "InstanceType": if_("Serverless", NO_VALUE, ref("InstanceType")),
+                        "InitialInstanceCount": if_("Serverless", NO_VALUE, ref("InstanceCount")),
+                        "ServerlessConfig": if_(
+                            "Serverless",
+                            {
+                                "MemorySizeInMB": ref("ServerlessMemorySizeMB"),
+                                "MaxConcurrency": ref("ServerlessMaxConcurrency"),
+                            },
+                            NO_VALUE,
+                        ),
+                    }
+                )
+            ]
+        },
+    )
+
+
+def test_canary_and_linear_steps_are_for_instance_backed_endpoints_only(endpoint):
+    conditions = endpoint.to_json()["Conditions"]
+    not_serverless = {"Fn::Not": [{"Condition": "Serverless"}]}
+    assert conditions["ShiftsCanary"] == {
+        "Fn::And": [not_serverless, {"Fn::Equals": [ref("DeploymentStrategy"), "CANARY"]}]
+    }
+    assert conditions["ShiftsLinearly"] == {
+        "Fn::And": [not_serverless, {"Fn::Equals": [ref("DeploymentStrategy"), "LINEAR"]}]
+    }
+
+
+def test_instance_backed_endpoints_scale_on_invocations_per_instance(endpoint, resources):
+    assert endpoint.to_json()["Conditions"]["Autoscaled"] == {
+        "Fn::And": [
+            {"Fn::Not": [{"Condition": "Serverless"}]},
+            {"Fn::Not": [{"Fn::Equals": [ref("MaxInstanceCount"), ref("InstanceCount")]}]},
+        ]
+    }
+    endpoint_id = logical_id(resources, "AWS::SageMaker::Endpoint")
+    endpoint.has_resource(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "Condition": "Autoscaled",
+            "Properties": Match.object_like(
+                {
+                    "ServiceNamespace": "sagemaker",
+                    "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+                    "ResourceId": {
+                        "Fn::Join": [
+                            "",
+                            ["endpoint/", {"Fn::GetAtt": [endpoint_id, "EndpointName"]}, "/variant/AllTraffic"],
+                        ]
+                    },
+                    "MinCapacity": ref("InstanceCount"),
+                    "MaxCapacity": ref("MaxInstanceCount"),
+                }
+            ),
+        },
+    )
+    endpoint.has_resource(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "Condition": "Autoscaled",
+            "Properties": Match.object_like(
+                {
+                    "PolicyType": "TargetTrackingScaling",
+                    "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                        {
+                            "TargetValue": ref("InvocationsPerInstanceTarget"),
+                            "PredefinedMetricSpecification": {
+                                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                            },
+                        }
+                    ),
+                }
+            ),
+        },
+    )
+
+
+def test_autoscaled_endpoints_keep_their_instance_count_across_deployments(endpoint):
+    endpoint.has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "RetainAllVariantProperties": if_("Autoscaled", True, NO_VALUE),
+            "ExcludeRetainedVariantProperties": if_(
+                "Autoscaled", [{"VariantPropertyType": "DataCaptureConfig"}], NO_VALUE
+            ),
+        },
+    )
+
+
+def test_outputs_name_the_endpoint_model_and_alarms(endpoint):
+    assert set(endpoint.to_json()["Outputs"]) == {
+        "DeployedEndpointName",
+        "ModelName",
+        "ErrorsAlarmName",
+        "LatencyAlarmName",
+    }
