@@ -21,6 +21,7 @@ from stacks.deployment_target import DeploymentTargetStack
 from stacks.endpoint import EndpointStack
 from stacks.model_monitor import ModelMonitorStack
 from stacks.network import NetworkStack
+from stacks.promotion import PromotionStack
 from stacks.studio import StudioStack
 
 
@@ -32,6 +33,7 @@ class Platform:
     network: NetworkStack
     artifact_store: ArtifactStoreStack
     studio: StudioStack
+    promotion: PromotionStack
     endpoint_template: EndpointStack
     monitor_template: ModelMonitorStack
     targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
@@ -39,7 +41,7 @@ class Platform:
     @property
     def stacks(self) -> list[cdk.Stack]:
         """The stacks ``cdk deploy --all`` deploys (the deployable templates are not among them)."""
-        return [self.network, self.artifact_store, self.studio, *self.targets.values()]
+        return [self.network, self.artifact_store, self.studio, self.promotion, *self.targets.values()]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
@@ -110,12 +112,26 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     # Tags added to the app do not reach into a nested stage, so the stage is tagged on its own.
     for scope in (app, templates):
         cdk.Tags.of(scope).add("mlops:platform", config.prefix)
+    # Synthesized now so the promotion stack can ship the template files as assets; the app's own
+    # synthesis reuses this assembly (and runs the compliance checks over it).
+    template_files = templates.synth()
+    promotion = PromotionStack(
+        app,
+        names.stack_name("dev", "promotion"),
+        config=config,
+        endpoint_template_file=template_files.get_stack_artifact(endpoint_template.artifact_id).template_full_path,
+        monitor_template_file=template_files.get_stack_artifact(monitor_template.artifact_id).template_full_path,
+        **stack_props("dev", "promotion", "MLOps platform: promotion of approved models, with its ledger"),
+    )
+    for target in targets.values():
+        target.add_stack_dependency(promotion, "the deploy roles trust the promoter role, which must exist")
     apply_compliance_checks(app)
     return Platform(
         config=config,
         network=network,
         artifact_store=artifact_store,
         studio=studio,
+        promotion=promotion,
         endpoint_template=endpoint_template,
         monitor_template=monitor_template,
         targets=targets,

@@ -134,14 +134,14 @@ class Accounts(_Strict):
             account = getattr(self, name)
             if account.account_id in seen:
                 raise ConfigError(
-                    f"accounts.{name}.account_id={account.account_id!r}: "
+                    f"{name}.account_id={account.account_id!r}: "
                     f"the same account as accounts.{seen[account.account_id]}; use three separate accounts"
                 )
             seen[account.account_id] = name
             # Cross-account model packages can only be deployed in the region they were registered in.
             if account.region != self.dev.region:
                 raise ConfigError(
-                    f"accounts.{name}.region={account.region!r}: must equal accounts.dev.region "
+                    f"{name}.region={account.region!r}: must equal accounts.dev.region "
                     f"({self.dev.region!r}); SageMaker cannot deploy a model package from another region"
                 )
         return self
@@ -152,6 +152,14 @@ class StudioUser(_Strict):
 
     name: UserName
     persona: Persona
+
+
+#: Memory sizes SageMaker offers serverless endpoints (1 GB steps); 0 means instance-backed.
+SERVERLESS_MEMORY_SIZES_MB = (0, 1024, 2048, 3072, 4096, 5120, 6144)
+ServerlessMemory = Annotated[
+    int,
+    _check(lambda v: v in SERVERLESS_MEMORY_SIZES_MB, f"must be one of {SERVERLESS_MEMORY_SIZES_MB} (0: instances)"),
+]
 
 
 class EndpointDefaults(_Strict):
@@ -168,7 +176,7 @@ class EndpointDefaults(_Strict):
     max_instance_count: int = Field(default=4, ge=1, le=100)
     #: Target of ``SageMakerVariantInvocationsPerInstance`` (requests per instance per minute).
     invocations_per_instance_target: int = Field(default=100, ge=1, le=100_000)
-    deployment_strategy: DeploymentStrategy = "canary"
+    deployment_strategy: DeploymentStrategy = "all_at_once"
     traffic_step_percent: int = Field(default=10, ge=1, le=50)
     wait_interval_seconds: int = Field(default=300, ge=0, le=3600)
     #: How long SageMaker lets one blue/green deployment run before it gives up and rolls back.
@@ -177,15 +185,23 @@ class EndpointDefaults(_Strict):
     #: Average model latency above which the latency alarm fires and a deployment rolls back.
     latency_threshold_ms: int = Field(default=1000, ge=1, le=60_000)
     data_capture_percent: int = Field(default=20, ge=0, le=100)
-    serverless_in_test: bool = False
+    #: Memory of a serverless (scale-to-zero) endpoint; 0 deploys an instance-backed endpoint. Serverless
+    #: endpoints have no data capture, so no Model Monitor: meant for the test stage, not prod.
+    serverless_memory_mb: ServerlessMemory = 0
     serverless_max_concurrency: int = Field(default=5, ge=1, le=200)
 
     @model_validator(mode="after")
     def _scaling_range(self) -> EndpointDefaults:
         if self.max_instance_count < self.instance_count:
             raise ConfigError(
-                f"endpoint.max_instance_count={self.max_instance_count!r}: must be at least "
-                f"endpoint.instance_count ({self.instance_count!r}), the autoscaling minimum"
+                f"max_instance_count={self.max_instance_count!r}: must be at least "
+                f"instance_count ({self.instance_count!r}), the autoscaling minimum"
+            )
+        if self.serverless_memory_mb == 0 and self.deployment_strategy != "all_at_once" and self.instance_count < 2:
+            raise ConfigError(
+                f"deployment_strategy={self.deployment_strategy!r}: {self.deployment_strategy} traffic shifting "
+                f"needs instance_count >= 2 (SageMaker routes at most half of the new fleet's capacity in a step); "
+                f"use all_at_once for a single instance"
             )
         return self
 
@@ -201,6 +217,8 @@ class PlatformConfig(_Strict):
     alert_emails: tuple[Email, ...] = ()
     studio_idle_timeout_minutes: int = Field(default=60, ge=60, le=525600)
     endpoint: EndpointDefaults = EndpointDefaults()
+    #: Per-stage changes to ``endpoint``, e.g. ``{"prod": {"instance_count": 2, "deployment_strategy": "canary"}}``.
+    endpoint_overrides: dict[str, dict[str, Any]] = {}
     powertools_layer_version: str = "3.37.0"
 
     @model_validator(mode="after")
@@ -211,6 +229,17 @@ class PlatformConfig(_Strict):
                 raise ConfigError(f"users[{index}].name={name!r}: duplicate user; each person needs one profile")
         return self
 
+    @model_validator(mode="after")
+    def _valid_endpoint_overrides(self) -> PlatformConfig:
+        for stage in self.endpoint_overrides:
+            if stage not in self.stages:
+                raise ConfigError(
+                    f"endpoint_overrides.{stage}: not a stage of the {self.scenario} scenario "
+                    f"({', '.join(self.stages)})"
+                )
+            self.endpoint_for(stage)
+        return self
+
     @property
     def stages(self) -> tuple[str, ...]:
         """Model package group stages of the scenario, in promotion order."""
@@ -219,6 +248,14 @@ class PlatformConfig(_Strict):
     def account_of_stage(self, stage: str) -> AccountConfig:
         """The account a stage's endpoints run in."""
         return getattr(self.accounts, STAGE_ACCOUNTS[stage])
+
+    def endpoint_for(self, stage: str) -> EndpointDefaults:
+        """The endpoint settings of a stage: ``endpoint`` with the stage's overrides applied."""
+        merged = {**self.endpoint.model_dump(), **self.endpoint_overrides.get(stage, {})}
+        try:
+            return EndpointDefaults.model_validate(merged)
+        except ValidationError as error:
+            raise ConfigError(f"endpoint_overrides.{stage}.{_describe(error)}") from None
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -262,13 +299,21 @@ def _dotted_key(location: tuple[str | int, ...]) -> str:
     return key.lstrip(".") or "platform"
 
 
-def _format_error(error: ValidationError) -> str:
+def _describe(error: ValidationError) -> str:
+    """One line for the first error, keyed relative to the model that was validated.
+
+    A :class:`ConfigError` raised by a nested model's validator already names its key relative to
+    that model; it is prefixed with where the model sits.
+    """
     first = error.errors()[0]
-    key = _dotted_key(first["loc"])
+    location = first["loc"]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):
+        return f"{_dotted_key(location)}.{cause}" if location else str(cause)
     if first["type"] == "missing":
-        return f"{key}: missing"
+        return f"{_dotted_key(location)}: missing"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{key}={first['input']!r}: {message}"
+    return f"{_dotted_key(location)}={first['input']!r}: {message}"
 
 
 def load_config(context: Mapping[str, Any]) -> PlatformConfig:
@@ -290,11 +335,5 @@ def load_config(context: Mapping[str, Any]) -> PlatformConfig:
             _set_dotted(settings, key, _parse_cli_value(key, value))
     try:
         return PlatformConfig.model_validate(settings)
-    except ConfigError:
-        raise
     except ValidationError as error:
-        # ConfigError raised in a model validator arrives wrapped as a "value_error".
-        cause = error.errors()[0].get("ctx", {}).get("error")
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        raise ConfigError(_format_error(error)) from None
+        raise ConfigError(_describe(error)) from None

@@ -15,10 +15,8 @@ from mlops_constructs.endpoint import (
     InvocationsAutoscaling,
     RollbackAlarms,
 )
-from platform_config import EBS_ONLY_INSTANCE_TYPE_PATTERN, EndpointDefaults
+from platform_config import EBS_ONLY_INSTANCE_TYPE_PATTERN, SERVERLESS_MEMORY_SIZES_MB, EndpointDefaults
 
-#: Serverless memory sizes SageMaker offers (1 GB steps); 0 selects an instance-backed endpoint.
-SERVERLESS_MEMORY_SIZES_MB = (0, 1024, 2048, 3072, 4096, 5120, 6144)
 DEPLOYMENT_STRATEGIES = ("CANARY", "LINEAR", "ALL_AT_ONCE")
 #: A versioned model package of a group, possibly in another account (the dev account's registry).
 MODEL_PACKAGE_ARN_PATTERN = (
@@ -113,7 +111,7 @@ class EndpointStack(DeployableTemplateStack):
             self,
             EndpointParameters.SERVERLESS_MEMORY_MB,
             type="Number",
-            default=str(SERVERLESS_MEMORY_SIZES_MB[0]),
+            default=str(defaults.serverless_memory_mb),
             allowed_values=[str(size) for size in SERVERLESS_MEMORY_SIZES_MB],
             description="Memory of a serverless endpoint; 0 deploys an instance-backed endpoint",
         )
@@ -211,3 +209,21 @@ class EndpointStack(DeployableTemplateStack):
             stepped=CfnCondition(self, "ShiftsInSteps", expression=Fn.condition_or(canary_steps, linear_steps)),
             autoscaled=autoscaled,
         )
+
+
+def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
+    """The template parameters a stage's settings translate to: every parameter but the three the
+    promoter sets per deployment (model package, endpoint name, deployment id)."""
+    return {
+        EndpointParameters.INSTANCE_TYPE: settings.instance_type,
+        EndpointParameters.INSTANCE_COUNT: str(settings.instance_count),
+        EndpointParameters.MAX_INSTANCE_COUNT: str(settings.max_instance_count),
+        EndpointParameters.INVOCATIONS_PER_INSTANCE: str(settings.invocations_per_instance_target),
+        EndpointParameters.DATA_CAPTURE_PERCENT: str(settings.data_capture_percent),
+        EndpointParameters.DEPLOYMENT_STRATEGY: settings.deployment_strategy.upper(),
+        EndpointParameters.TRAFFIC_STEP_PERCENT: str(settings.traffic_step_percent),
+        EndpointParameters.WAIT_INTERVAL_SECONDS: str(settings.wait_interval_seconds),
+        EndpointParameters.LATENCY_THRESHOLD_MS: str(settings.latency_threshold_ms),
+        EndpointParameters.SERVERLESS_MEMORY_MB: str(settings.serverless_memory_mb),
+        EndpointParameters.SERVERLESS_MAX_CONCURRENCY: str(settings.serverless_max_concurrency),
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -21,6 +20,7 @@ from mlops_constructs.messaging import AlertTopic, WorkQueue
 from mlops_constructs.naming import PlatformNames
 from mlops_constructs.storage import PlatformKey
 from platform_config import PlatformConfig
+from stacks.endpoint import parameter_values as endpoint_parameter_values
 
 #: A handler attempt may take this long (mostly waiting for a change set to be created).
 HANDLER_TIMEOUT = Duration.minutes(2)
@@ -52,7 +52,6 @@ class PromotionStack(Stack):
         config: PlatformConfig,
         endpoint_template_file: str,
         monitor_template_file: str,
-        endpoint_settings: Mapping[str, Mapping[str, str]],
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -157,7 +156,9 @@ class PromotionStack(Stack):
             environment={
                 **common_environment,
                 "STAGE_TARGETS": json.dumps(_stage_targets(names, stages)),
-                "ENDPOINT_SETTINGS": json.dumps(endpoint_settings),
+                "ENDPOINT_SETTINGS": json.dumps(
+                    {stage: endpoint_parameter_values(config.endpoint_for(stage)) for stage in stages}
+                ),
                 "ENDPOINT_TEMPLATE_BUCKET": endpoint_template.s3_bucket_name,
                 "ENDPOINT_TEMPLATE_KEY": endpoint_template.s3_object_key,
                 "MONITOR_TEMPLATE_BUCKET": monitor_template.s3_bucket_name,

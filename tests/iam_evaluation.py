@@ -3,7 +3,7 @@
 It implements the parts of IAM policy evaluation the platform's policies use: Allow and Deny with
 explicit deny winning, Action/NotAction and Resource with ``*``/``?`` wildcards (actions are
 case-insensitive), and the condition operators StringEquals, StringNotEquals, StringLike,
-StringEqualsIfExists, ArnLike, ArnEquals and Bool. Any other operator makes evaluation fail loudly
+StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null. Any other operator makes evaluation fail loudly
 rather than guess. Intrinsics are resolved with the stack's own account, region and partition.
 """
 
@@ -65,6 +65,10 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
         for key, expected in tests.items():
             expected_values = [str(v) for v in _as_list(expected)]
             actual = context.get(key)
+            if operator == "Null":
+                if (actual is None) != (expected_values == ["true"]):
+                    return False
+                continue
             if operator.endswith("IfExists") and actual is None:
                 continue
             base = operator.removesuffix("IfExists")

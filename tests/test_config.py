@@ -53,6 +53,18 @@ def test_config_file_is_deep_merged_over_defaults(tmp_path):
     assert config.accounts.test.region == "eu-west-1"  # untouched keys keep their defaults
 
 
+def test_stage_overrides_apply_to_their_stage_only():
+    config = load_config(
+        {**default_context(), "platform.endpoint_overrides": '{"dev": {"serverless_memory_mb": 2048}}'}
+    )
+    assert config.endpoint_for("dev").serverless_memory_mb == 2048
+    assert config.endpoint_for("feature").serverless_memory_mb == 0
+    defaults = load_config(default_context())
+    assert defaults.endpoint_for("prod").deployment_strategy == "canary"
+    assert defaults.endpoint_for("prod").instance_count == 2
+    assert defaults.endpoint_for("dev").deployment_strategy == "all_at_once"
+
+
 def test_stage_accounts_follow_the_promotion_path():
     config = load_config({**default_context(), "platform.scenario": "advanced"})
     assert [config.account_of_stage(stage).account_id for stage in config.stages] == [
@@ -92,7 +104,7 @@ def test_stage_accounts_follow_the_promotion_path():
         ),
         (
             {"platform.endpoint.instance_count": "5"},
-            "endpoint.max_instance_count=4: must be at least endpoint.instance_count (5)",
+            "endpoint.max_instance_count=4: must be at least instance_count (5)",
         ),
         ({"platform.endpoint.latency_threshold_ms": "0"}, "endpoint.latency_threshold_ms='0': Input should be greater"),
         (
@@ -107,6 +119,23 @@ def test_stage_accounts_follow_the_promotion_path():
         ({"platform.colour": "red"}, "colour='red': Extra inputs are not permitted"),
         ({"platform.alert_emails": '["ops@example.com", "nobody"]'}, "alert_emails[1]='nobody': must be an e-mail"),
         ({"platform.users": "[{broken"}, "users='[{broken': not valid JSON"),
+        (
+            {"platform.endpoint.deployment_strategy": "canary"},
+            "endpoint.deployment_strategy='canary': canary traffic shifting needs instance_count >= 2",
+        ),
+        ({"platform.endpoint.serverless_memory_mb": "1500"}, "endpoint.serverless_memory_mb='1500': must be one of"),
+        (
+            {"platform.endpoint_overrides": '{"champion": {}}'},
+            "endpoint_overrides.champion: not a stage of the baseline",
+        ),
+        (
+            {"platform.endpoint_overrides": '{"prod": {"instance_count": 1, "deployment_strategy": "linear"}}'},
+            "endpoint_overrides.prod.deployment_strategy='linear': linear traffic shifting needs instance_count >= 2",
+        ),
+        (
+            {"platform.endpoint_overrides": '{"dev": {"instance_kount": 2}}'},
+            "endpoint_overrides.dev.instance_kount=2: Extra inputs are not permitted",
+        ),
     ],
 )
 def test_invalid_values_name_key_and_value(override, expected):

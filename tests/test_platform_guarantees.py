@@ -96,3 +96,33 @@ def test_three_account_environments(assembly):
         ("222222222222", "eu-west-1"),
         ("333333333333", "eu-west-1"),
     }
+
+
+def test_every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm(all_templates):
+    for stack_name, template in all_templates.items():
+        resources = template.get("Resources", {})
+        queues = {lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+        dead_letter_queues = set()
+        for resource in resources.values():
+            redrive = resource["Properties"].get("RedrivePolicy") if resource["Type"] == "AWS::SQS::Queue" else None
+            if redrive:
+                dead_letter_queues.add(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0])
+            for target in resource["Properties"].get("Targets", []) if resource["Type"] == "AWS::Events::Rule" else []:
+                assert "DeadLetterConfig" in target, f"{stack_name}: rule target without a dead-letter queue"
+                dead_letter_queues.add(target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
+        assert queues == {
+            lid for lid in queues if lid in dead_letter_queues or "RedrivePolicy" in resources[lid]["Properties"]
+        }, f"{stack_name}: a queue without a dead-letter queue"
+        alarmed = {
+            dimension["Value"]["Fn::GetAtt"][0]
+            for resource in resources.values()
+            if resource["Type"] == "AWS::CloudWatch::Alarm"
+            and resource["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            for dimension in resource["Properties"]["Dimensions"]
+        }
+        assert dead_letter_queues <= alarmed, f"{stack_name}: a dead-letter queue without an alarm"
+
+
+def test_every_alarm_is_enabled(all_templates):
+    for stack_name, logical_id, alarm in _resources(all_templates, "AWS::CloudWatch::Alarm"):
+        assert alarm["Properties"].get("ActionsEnabled") is True, f"{stack_name}/{logical_id}"

@@ -6,6 +6,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from lambdas.contract import Deployment, EndpointParameters, alarm_names
+from stacks.endpoint import parameter_values
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
@@ -40,27 +41,20 @@ def test_parameters_are_the_contracts(endpoint):
 
 
 def test_parameter_defaults_are_the_installations_endpoint_defaults(endpoint, platform):
-    defaults = platform.config.endpoint
     parameters = endpoint.to_json()["Parameters"]
-    assert {
-        name: parameters[name]["Default"]
-        for name in (
-            EndpointParameters.INSTANCE_TYPE,
-            EndpointParameters.INSTANCE_COUNT,
-            EndpointParameters.MAX_INSTANCE_COUNT,
-            EndpointParameters.DEPLOYMENT_STRATEGY,
-            EndpointParameters.LATENCY_THRESHOLD_MS,
-            EndpointParameters.SERVERLESS_MEMORY_MB,
-        )
-    } == {
-        "InstanceType": defaults.instance_type,
-        "InstanceCount": defaults.instance_count,
-        "MaxInstanceCount": defaults.max_instance_count,
-        "DeploymentStrategy": "CANARY",
-        "LatencyThresholdMs": defaults.latency_threshold_ms,
-        "ServerlessMemorySizeMB": "0",
-    }
+    defaults = {name: str(parameters[name]["Default"]) for name in parameter_values(platform.config.endpoint)}
+    assert defaults == parameter_values(platform.config.endpoint)
     assert parameters[EndpointParameters.DEPLOYMENT_STRATEGY]["AllowedValues"] == ["CANARY", "LINEAR", "ALL_AT_ONCE"]
+
+
+def test_stage_settings_cover_every_parameter_but_the_per_deployment_ones(platform):
+    per_deployment = {
+        EndpointParameters.MODEL_PACKAGE_ARN,
+        EndpointParameters.ENDPOINT_NAME,
+        EndpointParameters.DEPLOYMENT_ID,
+    }
+    contract_names = {value for name, value in vars(EndpointParameters).items() if name.isupper()}
+    assert set(parameter_values(platform.config.endpoint_for("prod"))) == contract_names - per_deployment
 
 
 def test_endpoint_rolls_back_on_both_alarms_and_waits_for_them(resources):

@@ -1,0 +1,152 @@
+"""Promotion stack: event routing, queues that lose nothing, the ledger, and the handlers' wiring."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tests.iam_evaluation import Request, identity_statements, is_allowed
+
+REGION, DEV = "eu-west-1", "111111111111"
+
+
+@pytest.fixture(scope="module")
+def promotion(platform, template_of):
+    return template_of(platform.promotion)
+
+
+def function_environment(promotion, handler: str) -> dict:
+    (function,) = promotion.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}}).values()
+    return function["Properties"]["Environment"]["Variables"]
+
+
+def test_model_package_approvals_of_managed_groups_reach_the_promotion_queue(promotion):
+    promotion.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": {"ModelPackageGroupName": [{"suffix": "-feature"}, {"suffix": "-dev"}, {"suffix": "-prod"}]},
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {"Fn::GetAtt": [Match.string_like_regexp("^PromotionQueue"), "Arn"]},
+                        "DeadLetterConfig": Match.any_value(),
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_promotion_bus_accepts_forwarded_events_from_test_and_prod_only(promotion):
+    policy = next(iter(promotion.find_resources("AWS::Events::EventBusPolicy").values()))
+    statement = policy["Properties"]["Statement"]
+    principals = statement["Principal"]["AWS"]
+    assert sorted(principals) == ["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"]
+    assert statement["Condition"] == {
+        "StringEquals": {"events:source": ["aws.cloudformation", "aws.sagemaker", "aws.cloudwatch"]}
+    }
+    promotion.has_resource_properties("AWS::Events::EventBus", {"Name": "mlops-promotion"})
+    promotion.has_resource_properties("AWS::Events::Archive", {"RetentionDays": 30})
+
+
+def test_ledger_is_encrypted_recoverable_and_kept(promotion):
+    promotion.has_resource(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": Match.object_like(
+                {
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
+                    "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+                    "Replicas": [
+                        Match.object_like(
+                            {
+                                "DeletionProtectionEnabled": True,
+                                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                            }
+                        )
+                    ],
+                }
+            ),
+        },
+    )
+
+
+def test_handlers_consume_their_queues_with_partial_batch_failures(promotion):
+    mappings = promotion.find_resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2
+    for mapping in mappings.values():
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_promoter_knows_where_each_stage_deploys(promotion):
+    environment = function_environment(promotion, "promoter.handler.handler")
+    targets = json.loads(environment["STAGE_TARGETS"])
+    assert targets["feature"]["deploy_role_arn"] == "arn:aws:iam::111111111111:role/mlops-dev-deployer"
+    assert targets["dev"]["deploy_role_arn"] == "arn:aws:iam::222222222222:role/mlops-test-deployer"
+    assert targets["prod"]["cloudformation_role_arn"] == "arn:aws:iam::333333333333:role/mlops-prod-cfn-execution"
+    settings = json.loads(environment["ENDPOINT_SETTINGS"])
+    assert settings["prod"]["DeploymentStrategy"] == "CANARY"
+    assert settings["prod"]["InstanceCount"] == "2"
+    assert settings["dev"]["DeploymentStrategy"] == "ALL_AT_ONCE"
+    assert environment["STAGES"] == "feature,dev,prod"
+    assert environment["ROLLBACK_MONITORING_MINUTES"] == "10"
+
+
+def test_handlers_run_on_the_latest_python_with_the_pinned_powertools_layer(promotion):
+    for function in promotion.find_resources("AWS::Lambda::Function").values():
+        assert function["Properties"]["Runtime"] == "python3.14"
+        assert function["Properties"]["Architectures"] == ["arm64"]
+    parameters = promotion.to_json()["Parameters"]
+    assert any(
+        p.get("Default") == "/aws/service/powertools/python/arm64/python3.14/3.37.0" for p in parameters.values()
+    )
+
+
+@pytest.fixture(scope="module")
+def role_statements(platform, promotion):
+    template = promotion.to_json()
+    env = {"partition": "aws", "region": REGION, "account": DEV}
+
+    def statements(function):
+        return identity_statements(
+            template, platform.promotion.resolve(function.role.node.default_child.logical_id), env
+        )
+
+    return {"promoter": statements(platform.promotion.promoter), "tracker": statements(platform.promotion.tracker)}
+
+
+def package(group: str, version: int = 8) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{DEV}:model-package/{group}/{version}"
+
+
+def test_tracker_annotates_packages_but_never_changes_their_approval(role_statements):
+    tracker = role_statements["tracker"]
+    assert is_allowed(tracker, Request("sagemaker:UpdateModelPackage", package("churn-dev")))
+    assert not is_allowed(
+        tracker,
+        Request("sagemaker:UpdateModelPackage", package("churn-dev"), {"sagemaker:ModelApprovalStatus": "Approved"}),
+    )
+
+
+def test_promoter_reads_managed_groups_and_assumes_deploy_roles_only(role_statements):
+    promoter = role_statements["promoter"]
+    assert is_allowed(promoter, Request("sagemaker:DescribeModelPackage", package("churn-prod")))
+    assert not is_allowed(promoter, Request("sagemaker:DescribeModelPackage", package("someone-elses-group")))
+    assert not is_allowed(promoter, Request("sagemaker:UpdateModelPackage", package("churn-prod")))
+    assert is_allowed(promoter, Request("sts:AssumeRole", "arn:aws:iam::333333333333:role/mlops-prod-deployer"))
+    assert not is_allowed(promoter, Request("sts:AssumeRole", "arn:aws:iam::333333333333:role/OrganizationAdmin"))
+
+
+def test_promoter_role_has_the_name_the_deploy_roles_trust(promotion):
+    promotion.has_resource_properties("AWS::IAM::Role", {"RoleName": "mlops-promoter"})
