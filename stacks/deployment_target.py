@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambdas.contract import SSM_DATA_CAPTURE_BUCKET, SSM_EXECUTION_ROLE_ARN, SSM_KMS_KEY_ARN, target_parameter
+from lambdas.contract import (
+    ENDPOINT_SUFFIX,
+    SSM_DATA_CAPTURE_BUCKET,
+    SSM_EXECUTION_ROLE_ARN,
+    SSM_KMS_KEY_ARN,
+    target_parameter,
+)
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.deployment_roles import DeploymentRoles
 from mlops_constructs.event_forwarding import PlatformEventForwarder
@@ -65,6 +71,20 @@ class DeploymentTargetStack(Stack):
         )
         self._grant_data_capture(self.sagemaker_role)
         self._grant_dev_artifact_read(names)
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WatchRollbackAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[
+                    self.format_arn(
+                        service="cloudwatch",
+                        resource="alarm",
+                        resource_name=f"*{ENDPOINT_SUFFIX}-*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
         self._publish_parameters(names.prefix)
         self.roles = DeploymentRoles(
             self,
@@ -105,6 +125,8 @@ class DeploymentTargetStack(Stack):
                 "write captured requests, monitoring jobs read them and write reports.",
                 f"Resource::arn:*:s3:::{names.artifact_bucket}/projects/*": "Model artifacts and baselines "
                 "under the projects/ prefix of the dev artifact store.",
+                "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoints' rollback alarms, which SageMaker "
+                "watches during blue/green deployments.",
                 "Resource::arn:*:kms:*:key/*": "Keys of the dev account, only through S3 (kms:ViaService); "
                 "the dev artifact key's policy is what grants access, naming this role.",
             },
