@@ -1,0 +1,675 @@
+"""What the promoter and the tracker share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
+
+Both functions ship the same code asset (``lambdas/``), so this module is imported as ``common`` by
+each handler. It holds no decisions: those live, as pure functions, in each handler's package.
+
+The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items, built only here:
+
+- the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
+  status and the promoter's last decision;
+- its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``;
+- the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate.
+
+Powertools idempotency records share the table under ``IDEMPOTENCY#<function>`` partition keys and
+expire through the ``expiration`` attribute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+import contract
+
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+#: ``v<model package version>-<8 hex digits>``: one promotion attempt (see ``contract.EndpointParameters``).
+DEPLOYMENT_ID = re.compile(r"^v[0-9]{1,5}-[0-9a-f]{8}$")
+
+#: The message the tracker puts on the promotion queue to make the promoter reconcile a stage again.
+RECONCILE_SOURCE = "mlops.platform"
+RECONCILE_DETAIL_TYPE = "Reconcile Deployment"
+
+#: Sort key of the idempotency records; their partition key names the function.
+IDEMPOTENCY_SORT_KEY = "sk"
+IDEMPOTENCY_EXPIRY_ATTRIBUTE = "expiration"
+#: An event redelivered within this time is recognised and not processed again.
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
+class RetryLater(Exception):
+    """The message cannot be handled now but can be later: its SQS record is reported as failed and comes back."""
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 string with seconds, in UTC: every timestamp of the ledger."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- Settings ---------------------------------------------------------------------------------------
+
+
+class ConfigurationError(RuntimeError):
+    """An environment variable set by the infrastructure is missing or invalid: the function cannot run."""
+
+
+class Environment:
+    """Typed access to environment variables; every error names the variable and what was expected."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def text(self, name: str) -> str:
+        """A required, non-empty variable."""
+        value = self._environ.get(name, "").strip()
+        if not value:
+            raise ConfigurationError(f"{name}: missing; the infrastructure must set it")
+        return value
+
+    def json(self, name: str) -> Any:
+        """A required variable holding JSON."""
+        try:
+            return json.loads(self.text(name))
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(f"{name}: not valid JSON ({error})") from error
+
+    def account_id(self, name: str) -> str:
+        """A required 12-digit AWS account id."""
+        value = self.text(name)
+        if not ACCOUNT_ID.match(value):
+            raise ConfigurationError(f"{name}={value!r}: must be a 12-digit AWS account id")
+        return value
+
+    def account_ids(self, name: str) -> frozenset[str]:
+        """A required JSON list of account ids."""
+        value = self.json(name)
+        valid = isinstance(value, list) and value and all(isinstance(v, str) and ACCOUNT_ID.match(v) for v in value)
+        if not valid:
+            raise ConfigurationError(f"{name}={value!r}: must be a JSON list of 12-digit AWS account ids")
+        return frozenset(value)
+
+    def stages(self, name: str = "STAGES") -> tuple[str, ...]:
+        """The comma-separated stages of the installation's scenario; each must be one the contract knows."""
+        stages = tuple(stage.strip() for stage in self.text(name).split(",") if stage.strip())
+        unknown = [stage for stage in stages if stage not in contract.STAGES]
+        if unknown or not stages:
+            raise ConfigurationError(f"{name}={','.join(stages)!r}: stages must be among {', '.join(contract.STAGES)}")
+        return stages
+
+    def whole_number(self, name: str, minimum: int, maximum: int) -> int:
+        """A required integer within ``[minimum, maximum]``."""
+        value = self.text(name)
+        if not value.isdigit() or not minimum <= int(value) <= maximum:
+            raise ConfigurationError(f"{name}={value!r}: must be a whole number from {minimum} to {maximum}")
+        return int(value)
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """The settings both functions receive: ledger, alerts, dev account, stages, and the region they run in."""
+
+    ledger_table: str
+    alert_topic_arn: str
+    dev_account_id: str
+    stages: tuple[str, ...]
+    region: str
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> CommonSettings:
+        """Read and validate the shared variables (``AWS_REGION`` is set by the Lambda runtime)."""
+        return cls(
+            ledger_table=env.text("LEDGER_TABLE"),
+            alert_topic_arn=env.text("ALERT_TOPIC_ARN"),
+            dev_account_id=env.account_id("DEV_ACCOUNT_ID"),
+            stages=env.stages("STAGES"),
+            region=env.text("AWS_REGION"),
+        )
+
+
+# --- Stages and statuses ----------------------------------------------------------------------------
+
+
+def is_test_stage(stage: str) -> bool:
+    """A stage deployed to the test account: passing it is what lets a package reach prod."""
+    return contract.STAGE_ACCOUNTS[stage] == "test"
+
+
+def is_prod_stage(stage: str) -> bool:
+    """A stage deployed to the prod account: guarded by the test-stage record."""
+    return contract.STAGE_ACCOUNTS[stage] == "prod"
+
+
+class Status(StrEnum):
+    """The status of a deployment attempt in the ledger."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    DEPLOYED = "DEPLOYED"
+    ROLLED_BACK = "ROLLED_BACK"
+    FAILED = "FAILED"
+    REFUSED = "REFUSED"
+
+
+#: Outcomes only move forward in this order, so the events of one attempt end in the same status
+#: whatever order they arrive in: once rolled back, an attempt is never recorded as deployed.
+OUTCOME_ORDER = (Status.IN_PROGRESS, Status.DEPLOYED, Status.ROLLED_BACK, Status.FAILED)
+
+
+def replaceable_by(outcome: Status) -> tuple[Status, ...]:
+    """The statuses an outcome may overwrite: those before it in :data:`OUTCOME_ORDER`."""
+    return OUTCOME_ORDER[: OUTCOME_ORDER.index(outcome)]
+
+
+# --- Events -------------------------------------------------------------------------------------------
+
+
+class Envelope(BaseModel):
+    """The EventBridge fields both functions check before they look at ``detail``."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(min_length=1)
+    source: str
+    detail_type: str = Field(alias="detail-type")
+    account: str
+    region: str
+    detail: dict[str, Any]
+
+
+def event_of(body: str) -> dict[str, Any] | None:
+    """The EventBridge event an SQS message body carries, or None when the body is not a JSON object."""
+    try:
+        event = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def reconcile_request(deployment: contract.Deployment, *, reason: str, account: str, region: str) -> dict[str, Any]:
+    """An event asking the promoter to reconcile a stage again, shaped like an EventBridge event."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": RECONCILE_DETAIL_TYPE,
+        "source": RECONCILE_SOURCE,
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [],
+        "detail": {"project": deployment.project, "stage": deployment.stage, "reason": reason},
+    }
+
+
+def role_session_name(function: str, event_id: str) -> str:
+    """An STS session name carrying the event id, so CloudTrail in the target account leads back to it."""
+    return re.sub(r"[^\w+=,.@-]", "-", f"{function}-{event_id}")[:64]
+
+
+# --- AWS clients --------------------------------------------------------------------------------------
+
+
+class Clients:
+    """The AWS clients of one Lambda environment, each created on first use and reused afterwards.
+
+    Every client, including those assumed in target accounts, comes from ``session``, so tests can
+    pass a session bound to moto (and register botocore event hooks on it).
+    """
+
+    def __init__(self, session: boto3.Session | None = None) -> None:
+        self.session = session or boto3.Session()
+
+    @cached_property
+    def dynamodb(self):
+        return self.session.client("dynamodb")
+
+    @cached_property
+    def sagemaker(self):
+        return self.session.client("sagemaker")
+
+    @cached_property
+    def s3(self):
+        return self.session.client("s3")
+
+    @cached_property
+    def sns(self):
+        return self.session.client("sns")
+
+    @cached_property
+    def sqs(self):
+        return self.session.client("sqs")
+
+    @cached_property
+    def sts(self):
+        return self.session.client("sts")
+
+    def in_account(self, service: str, *, role_arn: str, session_name: str, region: str):
+        """A client of ``service`` acting as ``role_arn`` (an assumed role, usually in another account)."""
+        credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        return self.session.client(
+            service,
+            region_name=region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+
+# --- Ledger -------------------------------------------------------------------------------------------
+
+STATE_SORT_KEY = "STATE"
+ATTEMPT_PREFIX = "ATTEMPT#"
+TEST_SORT_KEY = "TEST"
+
+
+def deployment_partition(deployment: contract.Deployment) -> str:
+    """Partition key of a stage's state and attempts."""
+    return f"DEPLOYMENT#{deployment.project}#{deployment.stage}"
+
+
+def attempt_sort_key(created_at: str, deployment_id: str) -> str:
+    """Sort key of an attempt: attempts of a stage sort by time."""
+    return f"{ATTEMPT_PREFIX}{created_at}#{deployment_id}"
+
+
+def package_partition(package_arn: str) -> str:
+    """Partition key of a package's test-stage result."""
+    return f"PACKAGE#{package_arn}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt to deploy a package to a stage: what the promoter started and what became of it."""
+
+    deployment: contract.Deployment
+    account: str
+    package_arn: str
+    package_version: int
+    deployment_id: str
+    event_id: str
+    created_at: str
+    change_set: str = ""
+    status: Status = Status.IN_PROGRESS
+    reason: str = ""
+    notified: str = ""
+
+    @property
+    def key(self) -> dict[str, str]:
+        return {
+            "pk": deployment_partition(self.deployment),
+            "sk": attempt_sort_key(self.created_at, self.deployment_id),
+        }
+
+    def item(self) -> dict[str, Any]:
+        """The attempt as a ledger item."""
+        return {
+            **self.key,
+            "project": self.deployment.project,
+            "stage": self.deployment.stage,
+            "account": self.account,
+            "package_arn": self.package_arn,
+            "package_version": self.package_version,
+            "deployment_id": self.deployment_id,
+            "event_id": self.event_id,
+            "change_set": self.change_set,
+            "status": str(self.status),
+            "reason": self.reason,
+            "notified": self.notified,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Attempt:
+        return cls(
+            deployment=contract.Deployment(item["project"], item["stage"]),
+            account=item["account"],
+            package_arn=item["package_arn"],
+            package_version=int(item["package_version"]),
+            deployment_id=item["deployment_id"],
+            event_id=item["event_id"],
+            created_at=item["created_at"],
+            change_set=item.get("change_set", ""),
+            status=Status(item["status"]),
+            reason=item.get("reason", ""),
+            notified=item.get("notified", ""),
+        )
+
+
+@dataclass(frozen=True)
+class StageState:
+    """What the handlers read back of a stage's state: its current deployment and monitor deployment."""
+
+    deployment: contract.Deployment
+    account: str = ""
+    package_arn: str = ""
+    deployment_id: str = ""
+    attempt_sk: str = ""
+    previous_package_arn: str = ""
+    status: str = ""
+    monitor_change_set: str = ""
+
+    @classmethod
+    def from_item(cls, deployment: contract.Deployment, item: Mapping[str, Any]) -> StageState:
+        names = (name for name in cls.__dataclass_fields__ if name != "deployment")
+        return cls(deployment=deployment, **{name: item[name] for name in names if name in item})
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What recording an outcome did: the attempt's status before and after, and whether it changed."""
+
+    before: Status
+    after: Status
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass
+class _Expression:
+    """An UpdateExpression being built: ``SET`` clauses with their names and values."""
+
+    clauses: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, **attributes: Any) -> _Expression:
+        for name, value in attributes.items():
+            self.clauses.append(f"#{name} = :{name}")
+            self.names[f"#{name}"] = name
+            self.values[f":{name}"] = value
+        return self
+
+    def update(self, table: str, key: Mapping[str, str], condition: str = "", **condition_values: Any) -> dict:
+        """``UpdateItem`` arguments (also the body of a ``TransactWriteItems`` Update), optionally conditional.
+
+        Attribute names in ``condition`` are written ``#name``; its values ``:name`` come from ``condition_values``.
+        """
+        request = {
+            "TableName": table,
+            "Key": _serialize(key),
+            "UpdateExpression": "SET " + ", ".join(self.clauses),
+            "ExpressionAttributeNames": {
+                **self.names,
+                **{f"#{name}": name for name in re.findall(r"#(\w+)", condition)},
+            },
+            "ExpressionAttributeValues": _serialize(
+                {**self.values, **{f":{name}": value for name, value in condition_values.items()}}
+            ),
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        return request
+
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _serialize(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+class Ledger:
+    """The promotion ledger: reads and writes of stage states, attempts and test-stage results."""
+
+    def __init__(self, dynamodb, table: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+
+    # Reads
+
+    def state(self, deployment: contract.Deployment) -> StageState | None:
+        """The stage's state, or None if the promoter never acted on it."""
+        item = self._get({"pk": deployment_partition(deployment), "sk": STATE_SORT_KEY})
+        return StageState.from_item(deployment, item) if item else None
+
+    def passed_tests(self, package_arns: Iterable[str]) -> set[str]:
+        """Those of ``package_arns`` whose test-stage record says passed."""
+        passed = set()
+        for arn in {arn for arn in package_arns if arn}:
+            item = self._get({"pk": package_partition(arn), "sk": TEST_SORT_KEY})
+            if item and item.get("passed") is True:
+                passed.add(arn)
+        return passed
+
+    def attempt(self, deployment: contract.Deployment, deployment_id: str, state: StageState | None) -> Attempt | None:
+        """The attempt with ``deployment_id``: the current one directly, older ones by a query."""
+        if state and state.deployment_id == deployment_id and state.attempt_sk:
+            item = self._get({"pk": deployment_partition(deployment), "sk": state.attempt_sk})
+            return Attempt.from_item(item) if item else None
+        paginator = self._dynamodb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            FilterExpression="deployment_id = :deployment_id",
+            ExpressionAttributeValues=_serialize(
+                {":pk": deployment_partition(deployment), ":prefix": ATTEMPT_PREFIX, ":deployment_id": deployment_id}
+            ),
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page["Items"]:
+                return Attempt.from_item(_deserialize(item))
+        return None
+
+    # Promoter writes
+
+    def record_decision(
+        self, deployment: contract.Deployment, *, account: str, decision: str, reason: str, event_id: str
+    ) -> None:
+        """Note the promoter's decision on the stage (without touching its current deployment)."""
+        now = utc_now()
+        expression = self._stage_identity(deployment, account).set(
+            decision=decision, decision_reason=reason, decision_event_id=event_id, decided_at=now
+        )
+        self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
+
+    def start_attempt(self, attempt: Attempt, *, stack: str, previous_package_arn: str) -> None:
+        """Record a new attempt as the stage's current deployment, before its change set is executed."""
+        state = self._stage_identity(attempt.deployment, attempt.account).set(
+            stack=stack,
+            package_arn=attempt.package_arn,
+            package_version=attempt.package_version,
+            deployment_id=attempt.deployment_id,
+            change_set=attempt.change_set,
+            attempt_sk=attempt.key["sk"],
+            previous_package_arn=previous_package_arn,
+            status=str(attempt.status),
+            reason=attempt.reason,
+            event_id=attempt.event_id,
+            updated_at=attempt.created_at,
+            decision="DEPLOY",
+            decision_reason=attempt.reason,
+            decision_event_id=attempt.event_id,
+            decided_at=attempt.created_at,
+        )
+        self._dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self._table, "Item": _serialize(attempt.item())}},
+                {"Update": state.update(self._table, self._state_key(attempt.deployment))},
+            ]
+        )
+
+    def record_refusal(self, attempt: Attempt) -> None:
+        """Record a refused attempt (status REFUSED) and the decision, leaving the current deployment as is."""
+        decision = self._stage_identity(attempt.deployment, attempt.account).set(
+            decision=str(Status.REFUSED),
+            decision_reason=attempt.reason,
+            decision_event_id=attempt.event_id,
+            decided_at=attempt.created_at,
+        )
+        self._dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self._table, "Item": _serialize(attempt.item())}},
+                {"Update": decision.update(self._table, self._state_key(attempt.deployment))},
+            ]
+        )
+
+    def record_monitor_decision(self, deployment: contract.Deployment, *, decision: str, reason: str) -> None:
+        """Note the promoter's decision about the stage's monitor stack."""
+        expression = _Expression().set(monitor_decision=decision, monitor_reason=reason, monitor_updated_at=utc_now())
+        self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
+
+    def start_monitor(
+        self, deployment: contract.Deployment, *, deployment_id: str, change_set: str, reason: str
+    ) -> None:
+        """Record that the monitor stack is being deployed for ``deployment_id`` with ``change_set``."""
+        expression = _Expression().set(
+            monitor_decision="DEPLOY",
+            monitor_deployment_id=deployment_id,
+            monitor_change_set=change_set,
+            monitor_status=str(Status.IN_PROGRESS),
+            monitor_reason=reason,
+            monitor_updated_at=utc_now(),
+        )
+        self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
+
+    # Tracker writes
+
+    def record_outcome(
+        self, attempt: Attempt, outcome: Status, *, reason: str, event_id: str, test_pass_details: str | None = None
+    ) -> Transition:
+        """Move the attempt (and the stage, if it is still current) to ``outcome`` unless a later status holds.
+
+        With ``test_pass_details``, the same transaction records the package's test-stage pass, so a
+        pass is only ever written while the attempt is not rolled back.
+        """
+        replaceable = replaceable_by(outcome)
+        if attempt.status not in replaceable:
+            return Transition(attempt.status, attempt.status)
+        now = utc_now()
+        allowed = {f"replaceable{index}": str(status) for index, status in enumerate(replaceable)}
+        attempt_update = (
+            _Expression()
+            .set(status=str(outcome), reason=reason, outcome_event_id=event_id, updated_at=now)
+            .update(self._table, attempt.key, f"#status IN ({', '.join(':' + name for name in allowed)})", **allowed)
+        )
+        state_update = (
+            _Expression()
+            .set(status=str(outcome), reason=reason, event_id=event_id, updated_at=now)
+            .update(
+                self._table,
+                self._state_key(attempt.deployment),
+                "#deployment_id = :deployment_id",
+                deployment_id=attempt.deployment_id,
+            )
+        )
+        test_pass = []
+        if test_pass_details is not None:
+            record = {
+                "pk": package_partition(attempt.package_arn),
+                "sk": TEST_SORT_KEY,
+                "passed": True,
+                "deployment_id": attempt.deployment_id,
+                "details": test_pass_details,
+                "updated_at": now,
+            }
+            test_pass.append({"Put": {"TableName": self._table, "Item": _serialize(record)}})
+        try:
+            self._dynamodb.transact_write_items(
+                TransactItems=[{"Update": attempt_update}, {"Update": state_update}, *test_pass]
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            current = self.attempt(attempt.deployment, attempt.deployment_id, None)
+            if current is None or current.status not in replaceable:
+                return Transition(attempt.status, current.status if current else attempt.status)
+            # The attempt may still move, but the stage has a newer deployment: leave the stage alone.
+            self._dynamodb.transact_write_items(TransactItems=[{"Update": attempt_update}, *test_pass])
+        return Transition(attempt.status, outcome)
+
+    def revoke_test_pass(self, package_arn: str, deployment_id: str) -> None:
+        """Mark the package's test-stage record as not passed if ``deployment_id`` is what passed it."""
+        expression = _Expression().set(passed=False, updated_at=utc_now())
+        request = expression.update(
+            self._table,
+            {"pk": package_partition(package_arn), "sk": TEST_SORT_KEY},
+            "#deployment_id = :deployment_id",
+            deployment_id=deployment_id,
+        )
+        try:
+            self._dynamodb.update_item(**request)
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+
+    def mark_notified(self, attempt: Attempt, status: Status) -> None:
+        """Remember that the team was told about ``status``, so a redelivered event does not tell them twice."""
+        self._dynamodb.update_item(**_Expression().set(notified=str(status)).update(self._table, attempt.key))
+
+    def record_monitor_outcome(
+        self, deployment: contract.Deployment, *, change_set: str, status: Status, reason: str
+    ) -> bool:
+        """Record the monitor stack's outcome if ``change_set`` is the monitor deployment the stage expects."""
+        request = (
+            _Expression()
+            .set(monitor_status=str(status), monitor_reason=reason, monitor_updated_at=utc_now())
+            .update(self._table, self._state_key(deployment), "#monitor_change_set = :expected", expected=change_set)
+        )
+        try:
+            self._dynamodb.update_item(**request)
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        return True
+
+    # Helpers
+
+    def _get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
+        item = self._dynamodb.get_item(TableName=self._table, Key=_serialize(key), ConsistentRead=True).get("Item")
+        return _deserialize(item) if item else None
+
+    @staticmethod
+    def _state_key(deployment: contract.Deployment) -> dict[str, str]:
+        return {"pk": deployment_partition(deployment), "sk": STATE_SORT_KEY}
+
+    @staticmethod
+    def _stage_identity(deployment: contract.Deployment, account: str) -> _Expression:
+        return _Expression().set(project=deployment.project, stage=deployment.stage, account=account)
+
+
+# --- Alerts -------------------------------------------------------------------------------------------
+
+
+def alert_subject(deployment: contract.Deployment | None, text: str) -> str:
+    """A one-line SNS subject (at most 100 characters) naming the project and stage first."""
+    prefix = f"[{deployment.project}/{deployment.stage}] " if deployment else "[mlops] "
+    subject = " ".join(f"{prefix}{text}".split())
+    return subject if len(subject) <= 100 else subject[:99] + "…"
+
+
+class Alerts:
+    """Notifications to the team: the alert topic, with a readable subject and a JSON message."""
+
+    def __init__(self, sns, topic_arn: str) -> None:
+        self._sns = sns
+        self._topic_arn = topic_arn
+
+    def send(self, subject: str, **details: Any) -> None:
+        """Publish ``details`` (plus the time) as JSON under ``subject``."""
+        message = {"time": utc_now(), **{name: value for name, value in details.items() if value not in (None, "")}}
+        self._sns.publish(TopicArn=self._topic_arn, Subject=subject, Message=json.dumps(message, default=str))

@@ -1,0 +1,493 @@
+"""The promoter's decisions, as pure functions of what it read: no AWS calls, so every case is unit-tested.
+
+- :func:`promotion_request`: is this queue message a request to reconcile a stage, and which one?
+- :func:`highest_approved`: the package a stage should run.
+- :func:`decide_endpoint`, :func:`prod_gate_refusal`: what to do with the endpoint stack.
+- :func:`monitor_blocker`, :func:`decide_monitor`: whether and how to deploy the monitor stack.
+- :func:`endpoint_change_set`, :func:`monitor_change_set`: the CloudFormation requests.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+import contract
+from common import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, StageState, Status, is_prod_stage
+from contract import EndpointParameters, MonitorParameters
+
+MODEL_PACKAGE_SOURCE = "aws.sagemaker"
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+#: The parameters the promoter sets per deployment; every other endpoint parameter comes from the stage's settings.
+PER_DEPLOYMENT_PARAMETERS = frozenset(
+    {EndpointParameters.MODEL_PACKAGE_ARN, EndpointParameters.ENDPOINT_NAME, EndpointParameters.DEPLOYMENT_ID}
+)
+#: Stack statuses in which a stack is settled and may be updated.
+SETTLED_STATUSES = frozenset(
+    {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+)
+#: Change set status reasons meaning "nothing would change" (CloudFormation words it two ways).
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+
+
+# --- Requests ---------------------------------------------------------------------------------------------
+
+
+class _ModelPackageStateChange(BaseModel):
+    """The fields of a ``SageMaker Model Package State Change`` detail the promoter relies on."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ModelPackageGroupName: str
+    ModelPackageVersion: StrictInt = Field(ge=1)
+    ModelPackageArn: str
+    ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"]
+    CreationTime: datetime  # epoch milliseconds in real events
+
+
+class _ReconcileDetail(BaseModel):
+    """The detail of a reconcile request sent by the tracker."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    project: str
+    stage: str
+    reason: str = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class RequestRules:
+    """What a request must match: the dev account and region the registry lives in, and the stages."""
+
+    dev_account_id: str
+    region: str
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    """A valid request: reconcile ``deployment`` because of ``trigger``."""
+
+    deployment: contract.Deployment
+    event_id: str
+    trigger: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A message the promoter drops, and why."""
+
+    reason: str
+
+
+def promotion_request(event: Mapping[str, Any], rules: RequestRules) -> PromotionRequest | Rejection:
+    """Validate a queue message: a model package state change or a reconcile request from the dev account."""
+    try:
+        envelope = Envelope.model_validate(event)
+    except ValidationError as error:
+        return Rejection(f"not an EventBridge event: {_first_error(error)}")
+    if envelope.account != rules.dev_account_id:
+        return Rejection(f"account {envelope.account} is not the dev account {rules.dev_account_id}")
+    if envelope.region != rules.region:
+        return Rejection(f"region {envelope.region} is not the registry's region {rules.region}")
+    kind = (envelope.source, envelope.detail_type)
+    if kind == (MODEL_PACKAGE_SOURCE, MODEL_PACKAGE_STATE_CHANGE):
+        return _package_request(envelope, rules)
+    if kind == (RECONCILE_SOURCE, RECONCILE_DETAIL_TYPE):
+        return _reconcile_request(envelope, rules)
+    return Rejection(f"unexpected event: source {envelope.source!r}, detail-type {envelope.detail_type!r}")
+
+
+def _package_request(envelope: Envelope, rules: RequestRules) -> PromotionRequest | Rejection:
+    try:
+        detail = _ModelPackageStateChange.model_validate(envelope.detail)
+    except ValidationError as error:
+        return Rejection(f"malformed model package state change: {_first_error(error)}")
+    group = detail.ModelPackageGroupName
+    deployment = contract.Deployment.from_group(group, rules.stages)
+    if deployment is None:
+        stages = ", ".join(rules.stages)
+        return Rejection(f"group {group!r} is not a managed <project>-<stage> group (stages: {stages})")
+    expected_arn = re.compile(
+        rf"^arn:aws[a-z-]*:sagemaker:{re.escape(rules.region)}:{rules.dev_account_id}:"
+        rf"model-package/{re.escape(group.lower())}/{detail.ModelPackageVersion}$"
+    )
+    if not expected_arn.match(detail.ModelPackageArn):
+        return Rejection(
+            f"ModelPackageArn {detail.ModelPackageArn!r} is not version {detail.ModelPackageVersion} of group "
+            f"{group!r} in the dev registry"
+        )
+    trigger = f"v{detail.ModelPackageVersion} is {detail.ModelApprovalStatus}"
+    return PromotionRequest(deployment, envelope.id, trigger)
+
+
+def _reconcile_request(envelope: Envelope, rules: RequestRules) -> PromotionRequest | Rejection:
+    try:
+        detail = _ReconcileDetail.model_validate(envelope.detail)
+    except ValidationError as error:
+        return Rejection(f"malformed reconcile request: {_first_error(error)}")
+    deployment = contract.Deployment.from_group(f"{detail.project}-{detail.stage}", rules.stages)
+    if deployment is None or deployment != contract.Deployment(detail.project, detail.stage):
+        return Rejection(f"reconcile request for an unmanaged project/stage {detail.project!r}/{detail.stage!r}")
+    return PromotionRequest(deployment, envelope.id, f"reconcile: {detail.reason}")
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "event"
+    return f"{location}: {first['msg']}"
+
+
+# --- What a stage should run ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackageVersion:
+    """A model package version of a group."""
+
+    arn: str
+    version: int
+
+
+def highest_approved(summaries: Iterable[Mapping[str, Any]]) -> PackageVersion | None:
+    """The highest approved, completed version among ``ListModelPackages`` summaries, or None."""
+    usable = [
+        PackageVersion(summary["ModelPackageArn"], int(summary["ModelPackageVersion"]))
+        for summary in summaries
+        if summary.get("ModelApprovalStatus") == "Approved"
+        and summary.get("ModelPackageStatus", "Completed") == "Completed"
+        and summary.get("ModelPackageVersion")
+    ]
+    return max(usable, key=lambda package: package.version, default=None)
+
+
+def prod_gate_refusal(stage: str, package_arn: str, source_arn: str | None, passed: set[str]) -> str | None:
+    """Why a prod stage may not deploy the package (None if it may): it, or the dev package it was copied
+    from, must have passed the test stage."""
+    if not is_prod_stage(stage) or package_arn in passed or (source_arn and source_arn in passed):
+        return None
+    if source_arn:
+        return f"neither {package_arn} nor its source {source_arn} has passed the test stage"
+    return f"{package_arn} has not passed the test stage and names no source package ({contract.META_SOURCE_PACKAGE})"
+
+
+# --- Stacks -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackView:
+    """What the promoter knows about a stack in a target account."""
+
+    name: str
+    status: str
+    parameters: Mapping[str, str]
+    change_set_busy: bool = False
+
+    @property
+    def package_arn(self) -> str:
+        return self.parameters.get(EndpointParameters.MODEL_PACKAGE_ARN, "")
+
+    @property
+    def deployment_id(self) -> str:
+        return self.parameters.get(EndpointParameters.DEPLOYMENT_ID, "")
+
+
+class StackAction(StrEnum):
+    """What can be done with a stack right now."""
+
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    UNCHANGED = "UNCHANGED"
+    WAIT = "WAIT"
+    DELETE_FAILED_CREATION = "DELETE_FAILED_CREATION"
+    NEEDS_OPERATOR = "NEEDS_OPERATOR"
+
+
+def stack_action(stack: StackView | None, in_sync: bool) -> StackAction:
+    """Classify a stack: absent, busy, a failed first creation, settled (in sync or not), or stuck."""
+    if stack is None:
+        return StackAction.CREATE
+    if stack.change_set_busy or (stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS"):
+        return StackAction.WAIT
+    if stack.status == "REVIEW_IN_PROGRESS":  # created by a change set that was never executed: nothing runs
+        return StackAction.CREATE
+    if stack.status == "ROLLBACK_COMPLETE":
+        return StackAction.DELETE_FAILED_CREATION
+    if stack.status in SETTLED_STATUSES:
+        return StackAction.UNCHANGED if in_sync else StackAction.UPDATE
+    return StackAction.NEEDS_OPERATOR
+
+
+class DecisionKind(StrEnum):
+    """The promoter's decisions, as the ledger records them."""
+
+    DEPLOY = "DEPLOY"
+    UNCHANGED = "UNCHANGED"
+    SKIPPED = "SKIPPED"
+    RETRY = "RETRY"
+    DELETE_FAILED_CREATION = "DELETE_FAILED_CREATION"
+    FAILED = "FAILED"
+    NO_APPROVED_VERSION = "NO_APPROVED_VERSION"
+    HOLD = "HOLD"
+    REFUSED = "REFUSED"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision about one stack, why, whether the team is alerted, and the change set type to deploy with."""
+
+    kind: DecisionKind
+    reason: str
+    alert: bool = False
+    change_set_type: Literal["CREATE", "UPDATE"] | None = None
+
+    @property
+    def retry(self) -> bool:
+        """The SQS message must come back later (the stack is busy, or being cleaned up)."""
+        return self.kind in (DecisionKind.RETRY, DecisionKind.DELETE_FAILED_CREATION)
+
+
+def _unsettled(action: StackAction, stack: StackView | None) -> Decision | None:
+    """The decision for a stack that cannot be deployed to now, or None if it can."""
+    if stack is None:
+        return None
+    if action is StackAction.WAIT:
+        busy = " with a change set in progress" if stack.change_set_busy else ""
+        return Decision(DecisionKind.RETRY, f"{stack.name} is {stack.status}{busy}; trying again later")
+    if action is StackAction.DELETE_FAILED_CREATION:
+        return Decision(
+            DecisionKind.DELETE_FAILED_CREATION,
+            f"{stack.name} failed its first creation (ROLLBACK_COMPLETE, nothing serves); deleting it, then retrying",
+        )
+    if action is StackAction.NEEDS_OPERATOR:
+        return Decision(DecisionKind.FAILED, f"{stack.name} is {stack.status}; an operator must repair it", alert=True)
+    return None
+
+
+def decide_endpoint(stack: StackView | None, desired: PackageVersion | None, state: StageState | None) -> Decision:
+    """What to do with a stage's endpoint stack so that it runs ``desired``.
+
+    Never deletes a serving endpoint; never redeploys by itself a package whose last deployment on
+    this stage was rolled back (``HOLD``: reject it, or approve a newer version).
+    """
+    in_sync = stack is not None and desired is not None and stack.package_arn == desired.arn
+    action = stack_action(stack, in_sync)
+    unsettled = _unsettled(action, stack)
+    if unsettled:
+        return unsettled
+    if desired is None:
+        if action is StackAction.CREATE:
+            return Decision(DecisionKind.NO_APPROVED_VERSION, "no approved version and no endpoint: nothing to deploy")
+        serving = stack.package_arn or "its current model"
+        return Decision(
+            DecisionKind.NO_APPROVED_VERSION,
+            f"no approved version left; {stack.name} keeps serving {serving} (approve a version, or delete the stack)",
+            alert=True,
+        )
+    rolled_back = state is not None and state.package_arn == desired.arn and state.status == Status.ROLLED_BACK
+    if action is not StackAction.CREATE and rolled_back:
+        return Decision(
+            DecisionKind.HOLD,
+            f"v{desired.version} was rolled back in deployment {state.deployment_id}; not redeploying it "
+            "automatically (reject it, or approve a newer version)",
+        )
+    if action is StackAction.UNCHANGED:
+        return Decision(DecisionKind.UNCHANGED, f"{stack.name} already runs v{desired.version}")
+    change_set_type = "CREATE" if action is StackAction.CREATE else "UPDATE"
+    return Decision(DecisionKind.DEPLOY, f"deploying v{desired.version}", change_set_type=change_set_type)
+
+
+def monitor_blocker(endpoint: StackView, state: StageState | None, serverless: bool) -> str | None:
+    """Why the monitor stack cannot follow the endpoint yet (None if it can): the tracker must have
+    confirmed the endpoint's deployment, and serverless endpoints capture no data to monitor."""
+    if serverless:
+        return "serverless endpoints capture no data; no monitor"
+    if state is None or state.deployment_id != endpoint.deployment_id or state.status != Status.DEPLOYED:
+        return f"deployment {endpoint.deployment_id or '(unknown)'} is not confirmed deployed yet; monitor waits"
+    return None
+
+
+def decide_monitor(monitor: StackView | None, deployment_id: str, parameters: Mapping[str, str]) -> Decision:
+    """What to do with the monitor stack so that it watches ``deployment_id`` with ``parameters``."""
+    if not monitors_something(parameters):
+        return Decision(DecisionKind.SKIPPED, "the package has no drift-check baselines to monitor")
+    in_sync = monitor is not None and monitor.deployment_id == deployment_id
+    action = stack_action(monitor, in_sync)
+    unsettled = _unsettled(action, monitor)
+    if unsettled:
+        return unsettled
+    if action is StackAction.UNCHANGED:
+        return Decision(DecisionKind.UNCHANGED, f"{monitor.name} already monitors deployment {deployment_id}")
+    change_set_type = "CREATE" if action is StackAction.CREATE else "UPDATE"
+    return Decision(DecisionKind.DEPLOY, f"monitoring deployment {deployment_id}", change_set_type=change_set_type)
+
+
+def is_empty_change_set(status_reason: str) -> bool:
+    """A change set that failed only because nothing would change."""
+    return any(words in status_reason for words in NO_CHANGES)
+
+
+# --- CloudFormation requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    """Where a stage deploys: account, region, the role the promoter assumes, and the CloudFormation role."""
+
+    account_id: str
+    region: str
+    deploy_role_arn: str
+    cloudformation_role_arn: str
+
+    @property
+    def partition(self) -> str:
+        return self.deploy_role_arn.split(":")[1]
+
+
+def new_deployment_id(version: int, suffix: str | None = None) -> str:
+    """``v<version>-<8 hex>``: unique per attempt, it names the models and endpoint configurations."""
+    return f"v{version}-{suffix or secrets.token_hex(4)}"
+
+
+def monitor_change_set_name(deployment_id: str, suffix: str | None = None) -> str:
+    """A unique change set name (and client request token) for one monitor deployment."""
+    return f"{deployment_id}-monitor-{suffix or secrets.token_hex(4)}"
+
+
+def alarm_arns(deployment: contract.Deployment, target: StageTarget) -> list[str]:
+    """The ARNs of the endpoint's rollback alarms in the target account."""
+    return [
+        f"arn:{target.partition}:cloudwatch:{target.region}:{target.account_id}:alarm:{name}"
+        for name in contract.alarm_names(deployment)
+    ]
+
+
+def stack_tags(deployment: contract.Deployment, package_arn: str, commit: str | None) -> list[dict[str, str]]:
+    """The platform's tags on every stack it deploys."""
+    return [
+        {"Key": contract.TAG_PROJECT, "Value": deployment.project},
+        {"Key": contract.TAG_STAGE, "Value": deployment.stage},
+        {"Key": contract.TAG_MODEL_PACKAGE, "Value": package_arn},
+        {"Key": contract.TAG_COMMIT, "Value": commit or "unknown"},
+    ]
+
+
+def _parameter_list(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": name, "ParameterValue": value} for name, value in sorted(values.items())]
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Everything one change set needs besides the template: what, where, and why."""
+
+    deployment: contract.Deployment
+    target: StageTarget
+    package_arn: str
+    commit: str | None
+    deployment_id: str
+    change_set_type: Literal["CREATE", "UPDATE"]
+    event_id: str
+
+
+def endpoint_change_set(
+    deploy: Deploy, *, template: str, settings: Mapping[str, str], monitoring_minutes: int
+) -> dict[str, Any]:
+    """``CreateChangeSet`` arguments for the endpoint stack.
+
+    Rollback triggers (the endpoint's two alarms) only on updates: a stack being created has no
+    alarms yet, and nothing to roll back to.
+    """
+    deployment = deploy.deployment
+    parameters = {
+        **settings,
+        EndpointParameters.MODEL_PACKAGE_ARN: deploy.package_arn,
+        EndpointParameters.ENDPOINT_NAME: deployment.endpoint_name,
+        EndpointParameters.DEPLOYMENT_ID: deploy.deployment_id,
+    }
+    request = _change_set(deploy, deployment.endpoint_stack, deploy.deployment_id, template, parameters)
+    if deploy.change_set_type == "UPDATE":
+        request["RollbackConfiguration"] = {
+            "RollbackTriggers": [
+                {"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in alarm_arns(deployment, deploy.target)
+            ],
+            "MonitoringTimeInMinutes": monitoring_minutes,
+        }
+    return request
+
+
+def monitor_change_set(deploy: Deploy, *, template: str, name: str, parameters: Mapping[str, str]) -> dict[str, Any]:
+    """``CreateChangeSet`` arguments for the monitor stack."""
+    return _change_set(deploy, deploy.deployment.monitor_stack, name, template, parameters)
+
+
+def _change_set(deploy: Deploy, stack: str, name: str, template: str, parameters: Mapping[str, str]) -> dict:
+    return {
+        "StackName": stack,
+        "ChangeSetName": name,
+        "ChangeSetType": deploy.change_set_type,
+        "TemplateBody": template,
+        "Parameters": _parameter_list(parameters),
+        "RoleARN": deploy.target.cloudformation_role_arn,
+        "Tags": stack_tags(deploy.deployment, deploy.package_arn, deploy.commit),
+        "Description": f"{deploy.package_arn} as {deploy.deployment_id} (event {deploy.event_id})"[:1024],
+        "ClientToken": name,
+    }
+
+
+def monitor_parameters(
+    deployment: contract.Deployment, deployment_id: str, package: Mapping[str, Any]
+) -> dict[str, str]:
+    """The monitor template's parameters from a ``DescribeModelPackage`` response.
+
+    Baselines come from ``DriftCheckBaselines`` (empty when absent: the template leaves that monitor
+    out); ground truth and output attributes from the package's metadata. ``ProblemType`` is left to
+    the template's default when the package does not say.
+    """
+    baselines = package.get("DriftCheckBaselines") or {}
+    metadata = package.get("CustomerMetadataProperties") or {}
+
+    def uri(check: str, baseline: str) -> str:
+        return ((baselines.get(check) or {}).get(baseline) or {}).get("S3Uri", "")
+
+    parameters = {
+        MonitorParameters.ENDPOINT_NAME: deployment.endpoint_name,
+        MonitorParameters.DEPLOYMENT_ID: deployment_id,
+        MonitorParameters.DATA_QUALITY_STATISTICS_URI: uri("ModelDataQuality", "Statistics"),
+        MonitorParameters.DATA_QUALITY_CONSTRAINTS_URI: uri("ModelDataQuality", "Constraints"),
+        MonitorParameters.MODEL_QUALITY_CONSTRAINTS_URI: uri("ModelQuality", "Constraints"),
+        MonitorParameters.BIAS_CONFIG_URI: uri("Bias", "ConfigFile"),
+        MonitorParameters.BIAS_CONSTRAINTS_URI: uri("Bias", "PostTrainingConstraints"),
+        MonitorParameters.EXPLAINABILITY_CONFIG_URI: uri("Explainability", "ConfigFile"),
+        MonitorParameters.EXPLAINABILITY_CONSTRAINTS_URI: uri("Explainability", "Constraints"),
+        MonitorParameters.GROUND_TRUTH_URI: metadata.get(contract.META_GROUND_TRUTH, ""),
+        MonitorParameters.INFERENCE_ATTRIBUTE: metadata.get(contract.META_INFERENCE_ATTRIBUTE, ""),
+        MonitorParameters.PROBABILITY_ATTRIBUTE: metadata.get(contract.META_PROBABILITY_ATTRIBUTE, ""),
+    }
+    if metadata.get(contract.META_PROBLEM_TYPE):
+        parameters[MonitorParameters.PROBLEM_TYPE] = metadata[contract.META_PROBLEM_TYPE]
+    return parameters
+
+
+def monitors_something(parameters: Mapping[str, str]) -> bool:
+    """Whether the monitor template would create at least one schedule (its ``MonitorsSomething`` rule)."""
+
+    def given(*names: str) -> bool:
+        return all(parameters.get(name) for name in names)
+
+    return (
+        given(MonitorParameters.DATA_QUALITY_STATISTICS_URI, MonitorParameters.DATA_QUALITY_CONSTRAINTS_URI)
+        or given(MonitorParameters.GROUND_TRUTH_URI, MonitorParameters.MODEL_QUALITY_CONSTRAINTS_URI)
+        or given(
+            MonitorParameters.GROUND_TRUTH_URI,
+            MonitorParameters.BIAS_CONFIG_URI,
+            MonitorParameters.BIAS_CONSTRAINTS_URI,
+        )
+        or given(MonitorParameters.EXPLAINABILITY_CONFIG_URI, MonitorParameters.EXPLAINABILITY_CONSTRAINTS_URI)
+    )

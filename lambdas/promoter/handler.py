@@ -1,0 +1,490 @@
+"""Promoter Lambda: reconciles a project stage with the highest approved version of its model package group.
+
+Trigger: the promotion queue (SQS, partial batch responses). An EventBridge rule feeds it the dev
+account's ``SageMaker Model Package State Change`` events; the tracker adds reconcile requests once an
+endpoint stack completes. Each message body is an EventBridge event; one is processed once per event id.
+
+Effect: in the stage's target account, through its deploy role, the promoter creates and executes a
+CloudFormation change set of the endpoint stack (with the endpoint's alarms as rollback triggers) so
+that it runs the desired package, or, once the endpoint runs it and the tracker confirmed it, of the
+monitor stack with that package's baselines. It writes the attempt or decision to the ledger, alerts
+the team when something needs them, and never waits for an endpoint. A busy stack makes the message
+come back later; anything invalid is logged with a reason and dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cache, cached_property
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from botocore.exceptions import ClientError
+
+import contract
+from common import (
+    ACCOUNT_ID,
+    IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+    IDEMPOTENCY_SECONDS,
+    IDEMPOTENCY_SORT_KEY,
+    Alerts,
+    Attempt,
+    Clients,
+    CommonSettings,
+    ConfigurationError,
+    Environment,
+    Ledger,
+    RetryLater,
+    StageState,
+    Status,
+    alert_subject,
+    event_of,
+    is_prod_stage,
+    role_session_name,
+    utc_now,
+)
+from contract import EndpointParameters
+from promoter.cloudformation import ChangeSetResult, ChangeSetState, TargetStacks
+from promoter.decisions import (
+    PER_DEPLOYMENT_PARAMETERS,
+    Decision,
+    DecisionKind,
+    Deploy,
+    PackageVersion,
+    PromotionRequest,
+    Rejection,
+    RequestRules,
+    StackView,
+    StageTarget,
+    decide_endpoint,
+    decide_monitor,
+    endpoint_change_set,
+    highest_approved,
+    monitor_blocker,
+    monitor_change_set,
+    monitor_change_set_name,
+    monitor_parameters,
+    new_deployment_id,
+    prod_gate_refusal,
+    promotion_request,
+)
+
+logger = Logger()
+
+#: Alert subjects of the decisions that need the team.
+HEADLINES = {
+    DecisionKind.FAILED: "stack needs an operator",
+    DecisionKind.NO_APPROVED_VERSION: "no approved version left; endpoint kept",
+}
+
+#: CloudFormation accepts at most this many bytes as ``TemplateBody``.
+TEMPLATE_BODY_LIMIT = 51_200
+#: Every endpoint template parameter the stage settings must give (the rest are set per deployment).
+STAGE_SETTING_NAMES = (
+    frozenset(value for name, value in vars(EndpointParameters).items() if name.isupper()) - PER_DEPLOYMENT_PARAMETERS
+)
+
+
+@dataclass(frozen=True)
+class TemplateLocation:
+    """An S3 object holding a deployable template."""
+
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class PromoterSettings:
+    """The promoter's environment, read and validated once per Lambda environment."""
+
+    common: CommonSettings
+    targets: Mapping[str, StageTarget]
+    endpoint_settings: Mapping[str, Mapping[str, str]]
+    endpoint_template: TemplateLocation
+    monitor_template: TemplateLocation
+    rollback_monitoring_minutes: int
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> PromoterSettings:
+        """Read every variable the infrastructure sets; raise :class:`ConfigurationError` naming the first bad one."""
+        env = Environment(environ)
+        common = CommonSettings.from_environment(env)
+        return cls(
+            common=common,
+            targets=_stage_targets(env.json("STAGE_TARGETS"), common),
+            endpoint_settings=_endpoint_settings(env.json("ENDPOINT_SETTINGS"), common.stages),
+            endpoint_template=TemplateLocation(env.text("ENDPOINT_TEMPLATE_BUCKET"), env.text("ENDPOINT_TEMPLATE_KEY")),
+            monitor_template=TemplateLocation(env.text("MONITOR_TEMPLATE_BUCKET"), env.text("MONITOR_TEMPLATE_KEY")),
+            rollback_monitoring_minutes=env.whole_number("ROLLBACK_MONITORING_MINUTES", 0, 180),
+        )
+
+    @property
+    def rules(self) -> RequestRules:
+        return RequestRules(self.common.dev_account_id, self.common.region, self.common.stages)
+
+
+def _stage_targets(value: Any, common: CommonSettings) -> dict[str, StageTarget]:
+    """Validate ``STAGE_TARGETS``: every stage, in the registry's region, with roles of its own account."""
+    if not isinstance(value, dict):
+        raise ConfigurationError("STAGE_TARGETS: must be a JSON object of stage -> target")
+    targets = {}
+    for stage in common.stages:
+        where = f"STAGE_TARGETS[{stage!r}]"
+        raw = value.get(stage)
+        fields = ("account_id", "region", "deploy_role_arn", "cloudformation_role_arn")
+        if not isinstance(raw, dict) or not all(isinstance(raw.get(name), str) and raw[name] for name in fields):
+            raise ConfigurationError(f"{where}: must give {', '.join(fields)}")
+        target = StageTarget(**{name: raw[name] for name in fields})
+        if not ACCOUNT_ID.match(target.account_id):
+            raise ConfigurationError(f"{where}.account_id={target.account_id!r}: must be a 12-digit AWS account id")
+        if target.region != common.region:
+            raise ConfigurationError(
+                f"{where}.region={target.region!r}: must be {common.region!r}; model packages deploy in their region"
+            )
+        for name in ("deploy_role_arn", "cloudformation_role_arn"):
+            arn = getattr(target, name)
+            if not arn.startswith("arn:aws") or f":iam::{target.account_id}:role/" not in arn:
+                raise ConfigurationError(f"{where}.{name}={arn!r}: must be a role of account {target.account_id}")
+        if contract.STAGE_ACCOUNTS[stage] == "dev" and target.account_id != common.dev_account_id:
+            raise ConfigurationError(
+                f"{where}.account_id={target.account_id!r}: stage {stage} deploys to the dev account"
+            )
+        targets[stage] = target
+    return targets
+
+
+def _endpoint_settings(value: Any, stages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Validate ``ENDPOINT_SETTINGS``: for every stage, exactly the endpoint parameters not set per deployment."""
+    if not isinstance(value, dict):
+        raise ConfigurationError("ENDPOINT_SETTINGS: must be a JSON object of stage -> parameters")
+    settings = {}
+    for stage in stages:
+        raw = value.get(stage)
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ConfigurationError(f"ENDPOINT_SETTINGS[{stage!r}]: must be an object of parameter name -> string")
+        missing, unknown = STAGE_SETTING_NAMES - raw.keys(), raw.keys() - STAGE_SETTING_NAMES
+        if missing or unknown:
+            raise ConfigurationError(
+                f"ENDPOINT_SETTINGS[{stage!r}]: missing {sorted(missing)}, unknown {sorted(unknown)}; "
+                f"expected exactly {sorted(STAGE_SETTING_NAMES)}"
+            )
+        settings[stage] = dict(raw)
+    return settings
+
+
+class Promoter:
+    """Reconciles stages. One instance per Lambda environment: its clients and templates are reused.
+
+    ``cloudformation_for(target, session_name)`` gives the CloudFormation client of a target account;
+    by default it assumes the stage's deploy role (tests inject stubs for what moto cannot simulate).
+    """
+
+    def __init__(self, settings: PromoterSettings, clients: Clients, *, cloudformation_for=None) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.ledger = Ledger(clients.dynamodb, settings.common.ledger_table)
+        self.alerts = Alerts(clients.sns, settings.common.alert_topic_arn)
+        self._cloudformation_for = cloudformation_for or self._assume_deploy_role
+        self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._idempotency = IdempotencyConfig(
+            event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_SECONDS
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=settings.common.ledger_table,
+            key_attr="pk",
+            sort_key_attr=IDEMPOTENCY_SORT_KEY,
+            static_pk_value="IDEMPOTENCY#promoter",
+            expiry_attr=IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+            boto3_client=clients.dynamodb,
+        )
+        self._process_once = idempotent_function(
+            data_keyword_argument="event",
+            persistence_store=persistence,
+            config=self._idempotency,
+            key_prefix="promoter-event",
+        )(self._process)
+
+    # Entry points
+
+    def handle(self, event: dict[str, Any], context) -> dict[str, Any]:
+        """Process an SQS batch; failed records (busy stacks, errors) are reported for redelivery."""
+        self._idempotency.register_lambda_context(context)
+        return process_partial_response(
+            event=event, record_handler=self._handle_record, processor=self._processor, context=context
+        )
+
+    def _handle_record(self, record: SQSRecord) -> None:
+        event = event_of(record.body)
+        event_id = event.get("id") if event else None
+        if not isinstance(event_id, str) or not event_id:
+            logger.warning("Dropped a message that is no EventBridge event", extra={"message_id": record.message_id})
+            return
+        logger.append_keys(event_id=event_id)
+        try:
+            self._process_once(event=event)
+        except RetryLater as later:
+            logger.info("Message will come back later", extra={"reason": str(later)})
+            raise
+        finally:
+            logger.remove_keys(["event_id", "project", "stage"])
+
+    def _process(self, event: dict[str, Any]) -> dict[str, str]:
+        request = promotion_request(event, self.settings.rules)
+        if isinstance(request, Rejection):
+            logger.warning(
+                "Dropped event",
+                extra={"reason": request.reason, "source": event.get("source"), "type": event.get("detail-type")},
+            )
+            return {"endpoint": "DROPPED", "reason": request.reason}
+        logger.append_keys(project=request.deployment.project, stage=request.deployment.stage)
+        return self.reconcile(request)
+
+    # Reconciliation
+
+    def reconcile(self, request: PromotionRequest) -> dict[str, str]:
+        """Move the stage's endpoint (then its monitor) one step toward the highest approved package."""
+        deployment = request.deployment
+        target = self.settings.targets[deployment.stage]
+        desired = highest_approved(self._approved_packages(deployment.group_name))
+        stacks = TargetStacks(self._cloudformation_for(target, role_session_name("promoter", request.event_id)))
+        endpoint = stacks.view(deployment.endpoint_stack)
+        state = self.ledger.state(deployment)
+        decision = decide_endpoint(endpoint, desired, state)
+        logger.info(
+            "Endpoint decision",
+            extra={
+                "trigger": request.trigger,
+                "decision": decision.kind,
+                "reason": decision.reason,
+                "desired_package": desired.arn if desired else None,
+                "stack_status": endpoint.status if endpoint else None,
+            },
+        )
+        if decision.kind is DecisionKind.DEPLOY:
+            decision = self._deploy_endpoint(request, target, stacks, endpoint, desired, decision)
+            return {"endpoint": decision.kind, "reason": decision.reason}
+        self._record(request, target, decision)
+        self._act_on_unsettled(decision, stacks, deployment.endpoint_stack)
+        summary = {"endpoint": decision.kind, "reason": decision.reason}
+        if decision.kind is DecisionKind.UNCHANGED:
+            monitor = self._reconcile_monitor(request, target, stacks, endpoint, state)
+            summary.update(monitor=monitor.kind, monitor_reason=monitor.reason)
+        return summary
+
+    def _deploy_endpoint(
+        self,
+        request: PromotionRequest,
+        target: StageTarget,
+        stacks: TargetStacks,
+        endpoint: StackView | None,
+        desired: PackageVersion,
+        decision: Decision,
+    ) -> Decision:
+        """Gate prod stages on the test stage, create the change set, record the attempt, execute it."""
+        deployment = request.deployment
+        metadata = self._package(desired.arn).get("CustomerMetadataProperties") or {}
+        attempt = Attempt(
+            deployment=deployment,
+            account=target.account_id,
+            package_arn=desired.arn,
+            package_version=desired.version,
+            deployment_id=new_deployment_id(desired.version),
+            event_id=request.event_id,
+            created_at=utc_now(),
+            reason=decision.reason,
+        )
+        if is_prod_stage(deployment.stage):
+            source_arn = metadata.get(contract.META_SOURCE_PACKAGE)
+            passed = self.ledger.passed_tests([desired.arn, source_arn or ""])
+            refusal = prod_gate_refusal(deployment.stage, desired.arn, source_arn, passed)
+            if refusal:
+                self.ledger.record_refusal(replace(attempt, status=Status.REFUSED, reason=refusal))
+                self._alert(request, target, f"v{desired.version} refused: no test-stage pass", refusal, desired.arn)
+                logger.warning("Refused a prod deployment", extra={"reason": refusal})
+                return Decision(DecisionKind.REFUSED, refusal, alert=True)
+
+        deploy = Deploy(
+            deployment=deployment,
+            target=target,
+            package_arn=desired.arn,
+            commit=metadata.get(contract.META_COMMIT),
+            deployment_id=attempt.deployment_id,
+            change_set_type=decision.change_set_type,
+            event_id=request.event_id,
+        )
+        change_set = stacks.create_change_set(
+            endpoint_change_set(
+                deploy,
+                template=self.endpoint_template,
+                settings=self.settings.endpoint_settings[deployment.stage],
+                monitoring_minutes=self.settings.rollback_monitoring_minutes,
+            )
+        )
+        if change_set.state is not ChangeSetState.READY:
+            outcome = self._change_set_not_ready(request, target, change_set, f"v{desired.version}")
+            self._record(request, target, outcome)
+            return outcome
+
+        attempt = replace(attempt, change_set=change_set.change_set_id)
+        self.ledger.start_attempt(
+            attempt, stack=deployment.endpoint_stack, previous_package_arn=endpoint.package_arn if endpoint else ""
+        )
+        try:
+            stacks.execute(deployment.endpoint_stack, change_set.change_set_id, attempt.deployment_id)
+        except ClientError as error:
+            reason = f"ExecuteChangeSet failed: {error}"
+            self.ledger.record_outcome(attempt, Status.FAILED, reason=reason, event_id=request.event_id)
+            raise RetryLater(reason) from error
+        logger.info(
+            "Deployment started",
+            extra={"deployment_id": attempt.deployment_id, "change_set": change_set.change_set_id},
+        )
+        return decision
+
+    def _reconcile_monitor(
+        self,
+        request: PromotionRequest,
+        target: StageTarget,
+        stacks: TargetStacks,
+        endpoint: StackView,
+        state: StageState | None,
+    ) -> Decision:
+        """Once the endpoint runs a confirmed deployment, deploy the monitor stack with its package's baselines."""
+        deployment = request.deployment
+        settings = self.settings.endpoint_settings[deployment.stage]
+        serverless = settings.get(EndpointParameters.SERVERLESS_MEMORY_MB, "0") not in ("", "0")
+        blocker = monitor_blocker(endpoint, state, serverless)
+        if blocker:
+            logger.info("Monitor stack not reconciled", extra={"reason": blocker})
+            return Decision(DecisionKind.SKIPPED, blocker)
+        package = self._package(endpoint.package_arn)
+        parameters = monitor_parameters(deployment, endpoint.deployment_id, package)
+        decision = decide_monitor(stacks.view(deployment.monitor_stack), endpoint.deployment_id, parameters)
+        logger.info("Monitor decision", extra={"decision": decision.kind, "reason": decision.reason})
+        if decision.kind is DecisionKind.DEPLOY:
+            name = monitor_change_set_name(endpoint.deployment_id)
+            deploy = Deploy(
+                deployment=deployment,
+                target=target,
+                package_arn=endpoint.package_arn,
+                commit=(package.get("CustomerMetadataProperties") or {}).get(contract.META_COMMIT),
+                deployment_id=endpoint.deployment_id,
+                change_set_type=decision.change_set_type,
+                event_id=request.event_id,
+            )
+            request_body = monitor_change_set(deploy, template=self.monitor_template, name=name, parameters=parameters)
+            change_set = stacks.create_change_set(request_body)
+            if change_set.state is not ChangeSetState.READY:
+                decision = self._change_set_not_ready(request, target, change_set, deployment.monitor_stack)
+            else:
+                self.ledger.start_monitor(
+                    deployment, deployment_id=endpoint.deployment_id, change_set=name, reason=decision.reason
+                )
+                stacks.execute(deployment.monitor_stack, change_set.change_set_id, name)
+                return decision
+        self.ledger.record_monitor_decision(deployment, decision=decision.kind, reason=decision.reason)
+        if decision.alert:
+            self._alert(request, target, f"monitor {HEADLINES[decision.kind]}", decision.reason, endpoint.package_arn)
+        self._act_on_unsettled(decision, stacks, deployment.monitor_stack)
+        return decision
+
+    def _change_set_not_ready(
+        self, request: PromotionRequest, target: StageTarget, change_set: ChangeSetResult, what: str
+    ) -> Decision:
+        """An empty change set means nothing to do; a failed one needs a person (alerted)."""
+        if change_set.state is ChangeSetState.EMPTY:
+            return Decision(DecisionKind.UNCHANGED, f"nothing would change for {what}")
+        reason = f"change set for {what} failed: {change_set.reason}"
+        self._alert(request, target, f"change set failed for {what}", reason, None)
+        return Decision(DecisionKind.FAILED, reason)
+
+    @staticmethod
+    def _act_on_unsettled(decision: Decision, stacks: TargetStacks, stack_name: str) -> None:
+        """Delete a failed first creation; make the message come back when the stack is busy."""
+        if decision.kind is DecisionKind.DELETE_FAILED_CREATION:
+            stacks.delete(stack_name)
+        if decision.retry:
+            raise RetryLater(decision.reason)
+
+    def _record(self, request: PromotionRequest, target: StageTarget, decision: Decision) -> None:
+        """Write the decision to the ledger, and alert the team if it needs them."""
+        self.ledger.record_decision(
+            request.deployment,
+            account=target.account_id,
+            decision=decision.kind,
+            reason=decision.reason,
+            event_id=request.event_id,
+        )
+        if decision.alert:
+            self._alert(request, target, HEADLINES[decision.kind], decision.reason, None)
+
+    def _alert(
+        self, request: PromotionRequest, target: StageTarget, summary: str, reason: str, package_arn: str | None
+    ) -> None:
+        self.alerts.send(
+            alert_subject(request.deployment, summary),
+            project=request.deployment.project,
+            stage=request.deployment.stage,
+            account=target.account_id,
+            summary=summary,
+            reason=reason,
+            package_arn=package_arn,
+            trigger=request.trigger,
+            event_id=request.event_id,
+        )
+
+    # Reads in the dev account
+
+    def _approved_packages(self, group: str) -> list[dict[str, Any]]:
+        pages = self.clients.sagemaker.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=group, ModelApprovalStatus="Approved"
+        )
+        return [summary for page in pages for summary in page["ModelPackageSummaryList"]]
+
+    def _package(self, package_arn: str) -> dict[str, Any]:
+        return self.clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
+
+    @cached_property
+    def endpoint_template(self) -> str:
+        """The endpoint template, read once per Lambda environment."""
+        return self._template(self.settings.endpoint_template)
+
+    @cached_property
+    def monitor_template(self) -> str:
+        """The monitor template, read once per Lambda environment (and only if a monitor is deployed)."""
+        return self._template(self.settings.monitor_template)
+
+    def _template(self, location: TemplateLocation) -> str:
+        body = self.clients.s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+        if len(body) > TEMPLATE_BODY_LIMIT:
+            raise ConfigurationError(
+                f"s3://{location.bucket}/{location.key}: {len(body)} bytes, more than CloudFormation's "
+                f"{TEMPLATE_BODY_LIMIT}-byte TemplateBody limit"
+            )
+        return body.decode("utf-8")
+
+    def _assume_deploy_role(self, target: StageTarget, session_name: str):
+        return self.clients.in_account(
+            "cloudformation", role_arn=target.deploy_role_arn, session_name=session_name, region=target.region
+        )
+
+
+@cache
+def default_promoter() -> Promoter:
+    """The promoter of this Lambda environment: settings from its environment, its role's credentials."""
+    return Promoter(PromoterSettings.from_environment(os.environ), Clients())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context) -> dict[str, Any]:
+    """Lambda entry point (``promoter.handler.handler``)."""
+    return default_promoter().handle(event, context)

@@ -1,0 +1,332 @@
+"""Tracker Lambda: records what became of each deployment the promoter started, and tells the team.
+
+Trigger: the tracking queue (SQS, partial batch responses), fed by the dev promotion bus with events
+the test and prod (and dev) accounts forward: ``CloudFormation Stack Status Change`` of endpoint and
+monitor stacks, ``SageMaker Endpoint (Deployment) State Change`` of the platform's endpoints and
+``CloudWatch Alarm State Change`` of its alarms. Each event is processed once per event id.
+
+Effect: the attempt (and the stage) in the ledger moves to DEPLOYED, ROLLED_BACK or FAILED; outcomes
+only move forward, so a rollback is never recorded as a success whatever order the events arrive in.
+A deployment to the test account records the package's test-stage pass (the prod gate); the model
+package shows where it runs (metadata and life cycle); a completed endpoint stack sends the promoter a
+reconcile request so it deploys the monitor stack; outcomes and alarms are notified. Events from
+other accounts or about other resources are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+import contract
+from common import (
+    IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+    IDEMPOTENCY_SECONDS,
+    IDEMPOTENCY_SORT_KEY,
+    Alerts,
+    Attempt,
+    Clients,
+    CommonSettings,
+    Environment,
+    Ledger,
+    StageState,
+    Status,
+    alert_subject,
+    event_of,
+    is_test_stage,
+    reconcile_request,
+    utc_now,
+)
+from tracker.decisions import (
+    AlarmStateChange,
+    EndpointStateChange,
+    Outcome,
+    Rejection,
+    StackKind,
+    StackStatusChange,
+    TrackingRules,
+    annotated_deployment,
+    endpoint_outcome,
+    outcome_summary,
+    package_annotation,
+    package_withdrawal,
+    stack_event_deployment_id,
+    stack_outcome,
+    tracked_event,
+    unrelated_to_stage,
+)
+
+logger = Logger()
+
+#: How the model package's life cycle reads after a deployment stops serving it.
+WITHDRAWN = {Status.ROLLED_BACK: "RolledBack", Status.FAILED: "Failed", Status.DEPLOYED: "Superseded"}
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """The tracker's environment, read and validated once per Lambda environment."""
+
+    common: CommonSettings
+    promotion_queue_url: str
+    target_accounts: frozenset[str]
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> TrackerSettings:
+        """Read every variable the infrastructure sets; raise ``ConfigurationError`` naming the first bad one."""
+        env = Environment(environ)
+        return cls(
+            common=CommonSettings.from_environment(env),
+            promotion_queue_url=env.text("PROMOTION_QUEUE_URL"),
+            target_accounts=env.account_ids("TARGET_ACCOUNTS"),
+        )
+
+    @property
+    def rules(self) -> TrackingRules:
+        return TrackingRules(self.target_accounts, self.common.region, self.common.stages)
+
+
+class Tracker:
+    """Applies forwarded events to the ledger. One instance per Lambda environment (clients are reused)."""
+
+    def __init__(self, settings: TrackerSettings, clients: Clients) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.ledger = Ledger(clients.dynamodb, settings.common.ledger_table)
+        self.alerts = Alerts(clients.sns, settings.common.alert_topic_arn)
+        self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._idempotency = IdempotencyConfig(
+            event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_SECONDS
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=settings.common.ledger_table,
+            key_attr="pk",
+            sort_key_attr=IDEMPOTENCY_SORT_KEY,
+            static_pk_value="IDEMPOTENCY#tracker",
+            expiry_attr=IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+            boto3_client=clients.dynamodb,
+        )
+        self._process_once = idempotent_function(
+            data_keyword_argument="event",
+            persistence_store=persistence,
+            config=self._idempotency,
+            key_prefix="tracker-event",
+        )(self._process)
+
+    # Entry points
+
+    def handle(self, event: dict[str, Any], context) -> dict[str, Any]:
+        """Process an SQS batch; records that fail (AWS errors) are reported for redelivery."""
+        self._idempotency.register_lambda_context(context)
+        return process_partial_response(
+            event=event, record_handler=self._handle_record, processor=self._processor, context=context
+        )
+
+    def _handle_record(self, record: SQSRecord) -> None:
+        event = event_of(record.body)
+        event_id = event.get("id") if event else None
+        if not isinstance(event_id, str) or not event_id:
+            logger.warning("Dropped a message that is no EventBridge event", extra={"message_id": record.message_id})
+            return
+        logger.append_keys(event_id=event_id)
+        try:
+            self._process_once(event=event)
+        finally:
+            logger.remove_keys(["event_id", "project", "stage"])
+
+    def _process(self, event: dict[str, Any]) -> dict[str, str]:
+        change = tracked_event(event, self.settings.rules)
+        if isinstance(change, Rejection):
+            return self._drop(change.reason, event)
+        if change.deployment:
+            logger.append_keys(project=change.deployment.project, stage=change.deployment.stage)
+        if isinstance(change, AlarmStateChange):
+            return self._on_alarm(change)
+        state = self.ledger.state(change.deployment)
+        unrelated = unrelated_to_stage(change.account, state)
+        if unrelated:
+            return self._drop(unrelated, event)
+        if isinstance(change, StackStatusChange):
+            if change.kind is StackKind.MONITOR:
+                return self._on_monitor_stack(change, state)
+            return self._on_endpoint_stack(change, state)
+        return self._on_endpoint(change, state)
+
+    @staticmethod
+    def _drop(reason: str, event: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Log why an event is dropped (acknowledged, never retried)."""
+        origin = {"source": event.get("source"), "type": event.get("detail-type")} if event else {}
+        logger.warning("Dropped event", extra={"reason": reason, **origin})
+        return {"result": "DROPPED", "reason": reason}
+
+    # Events
+
+    def _on_endpoint_stack(self, change: StackStatusChange, state: StageState) -> dict[str, str]:
+        outcome = stack_outcome(change.status, change.reason)
+        if outcome is None:
+            logger.info("Stack status noted", extra={"stack": change.stack_name, "status": change.status})
+            return {"result": "NOTED", "status": change.status}
+        deployment_id = stack_event_deployment_id(change.token, state.deployment_id)
+        if deployment_id is None:
+            reason = f"{change.stack_name} {change.status}: operation {change.token!r} was not started by the promoter"
+            return self._drop(reason)
+        return self._apply(change.deployment, state, deployment_id, outcome, change.event_id)
+
+    def _on_endpoint(self, change: EndpointStateChange, state: StageState) -> dict[str, str]:
+        result = endpoint_outcome(change, state.deployment_id)
+        if result is None:
+            logger.info("Endpoint state noted", extra={"endpoint": change.endpoint_name, "status": change.status})
+            return {"result": "NOTED", "status": change.status}
+        deployment_id, outcome = result
+        return self._apply(change.deployment, state, deployment_id, outcome, change.event_id)
+
+    def _on_monitor_stack(self, change: StackStatusChange, state: StageState) -> dict[str, str]:
+        outcome = stack_outcome(change.status, change.reason)
+        if outcome is None:
+            return {"result": "NOTED", "status": change.status}
+        if change.token and change.token != state.monitor_change_set:
+            return self._drop(f"{change.stack_name}: {change.token!r} is not the stage's monitor deployment")
+        recorded = self.ledger.record_monitor_outcome(
+            change.deployment, change_set=state.monitor_change_set, status=outcome.status, reason=outcome.reason
+        )
+        if not recorded:
+            return self._drop(f"{change.stack_name}: a newer monitor deployment started meanwhile")
+        if outcome.status is not Status.DEPLOYED:
+            self.alerts.send(
+                alert_subject(change.deployment, f"monitor stack {change.status}"),
+                project=change.deployment.project,
+                stage=change.deployment.stage,
+                account=change.account,
+                stack=change.stack_name,
+                status=str(outcome.status),
+                reason=outcome.reason,
+                event_id=change.event_id,
+            )
+        return {"result": str(outcome.status), "reason": outcome.reason}
+
+    def _on_alarm(self, change: AlarmStateChange) -> dict[str, str]:
+        if change.state != "ALARM":
+            logger.info("Alarm state noted", extra={"alarm": change.alarm_name, "state": change.state})
+            return {"result": "NOTED", "status": change.state}
+        deployment = change.deployment
+        self.alerts.send(
+            alert_subject(deployment, f"ALARM {change.alarm_name}"),
+            project=deployment.project if deployment else None,
+            stage=deployment.stage if deployment else None,
+            account=change.account,
+            alarm=change.alarm_name,
+            previous_state=change.previous_state,
+            reason=change.reason,
+            event_id=change.event_id,
+        )
+        return {"result": "NOTIFIED", "alarm": change.alarm_name}
+
+    # Outcomes
+
+    def _apply(
+        self, deployment: contract.Deployment, state: StageState, deployment_id: str, outcome: Outcome, event_id: str
+    ) -> dict[str, str]:
+        """Record an outcome of an attempt and carry out what follows from it, once."""
+        attempt = self.ledger.attempt(deployment, deployment_id, state)
+        if attempt is None:
+            return self._drop(f"no attempt {deployment_id} in the ledger")
+        test_pass = None
+        if outcome.status is Status.DEPLOYED and is_test_stage(deployment.stage):
+            test_pass = f"{deployment.endpoint_name} in {attempt.account} deployed {deployment_id}"
+        transition = self.ledger.record_outcome(
+            attempt, outcome.status, reason=outcome.reason, event_id=event_id, test_pass_details=test_pass
+        )
+        if transition.after is not outcome.status:
+            logger.info(
+                "Outcome does not replace the recorded status",
+                extra={"deployment_id": deployment_id, "recorded": transition.after, "arrived": outcome.status},
+            )
+            return {"result": str(transition.after), "ignored": str(outcome.status)}
+        if not transition.changed and attempt.notified == outcome.status:
+            logger.info("Outcome already recorded and notified", extra={"deployment_id": deployment_id})
+            return {"result": str(outcome.status), "reason": "already recorded"}
+        # Everything below is safe to repeat: the notification marker is set last, so a failure here
+        # makes the message come back and the whole sequence run again.
+        current = state.deployment_id == deployment_id
+        if outcome.status is Status.DEPLOYED:
+            self._show_deployed(attempt, state if current else None)
+            if current:
+                self._request_reconcile(attempt, outcome)
+        else:
+            if is_test_stage(deployment.stage):
+                self.ledger.revoke_test_pass(attempt.package_arn, deployment_id)
+            self._withdraw(attempt.package_arn, attempt, outcome.status, outcome.reason)
+        self._notify(attempt, outcome, event_id)
+        logger.info("Outcome recorded", extra={"deployment_id": deployment_id, "status": outcome.status})
+        return {"result": str(outcome.status), "reason": outcome.reason}
+
+    def _show_deployed(self, attempt: Attempt, state: StageState | None) -> None:
+        """Annotate the package with where it runs; withdraw the annotation of the package it replaced."""
+        self.clients.sagemaker.update_model_package(
+            ModelPackageArn=attempt.package_arn,
+            **package_annotation(attempt.deployment, attempt.account, attempt.deployment_id, utc_now()),
+        )
+        previous = state.previous_package_arn if state else ""
+        if previous and previous != attempt.package_arn:
+            self._withdraw(previous, attempt, Status.DEPLOYED, f"replaced by {attempt.deployment_id}")
+
+    def _withdraw(self, package_arn: str, attempt: Attempt, because: Status, why: str) -> None:
+        """Remove a package's ``deployed-<stage>`` annotation, if it has one that this change invalidates."""
+        package = self.clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        annotated = annotated_deployment(package, attempt.deployment.stage)
+        invalidated = annotated is not None and (because is Status.DEPLOYED or annotated == attempt.deployment_id)
+        if invalidated:
+            self.clients.sagemaker.update_model_package(
+                ModelPackageArn=package_arn, **package_withdrawal(attempt.deployment, WITHDRAWN[because], why)
+            )
+
+    def _request_reconcile(self, attempt: Attempt, outcome: Outcome) -> None:
+        """Ask the promoter to reconcile the stage again: the endpoint runs, the monitor stack can follow."""
+        request = reconcile_request(
+            attempt.deployment,
+            reason=f"{attempt.deployment_id} {outcome.reason}",
+            account=self.settings.common.dev_account_id,
+            region=self.settings.common.region,
+        )
+        self.clients.sqs.send_message(QueueUrl=self.settings.promotion_queue_url, MessageBody=json.dumps(request))
+
+    def _notify(self, attempt: Attempt, outcome: Outcome, event_id: str) -> None:
+        """Tell the team about the outcome, then remember they were told."""
+        deployment = attempt.deployment
+        self.alerts.send(
+            alert_subject(deployment, outcome_summary(outcome.status, attempt.package_version, attempt.deployment_id)),
+            project=deployment.project,
+            stage=deployment.stage,
+            account=attempt.account,
+            status=str(outcome.status),
+            reason=outcome.reason,
+            package_arn=attempt.package_arn,
+            deployment_id=attempt.deployment_id,
+            endpoint=deployment.endpoint_name,
+            event_id=event_id,
+        )
+        self.ledger.mark_notified(attempt, outcome.status)
+
+
+@cache
+def default_tracker() -> Tracker:
+    """The tracker of this Lambda environment: settings from its environment, its role's credentials."""
+    return Tracker(TrackerSettings.from_environment(os.environ), Clients())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context) -> dict[str, Any]:
+    """Lambda entry point (``tracker.handler.handler``)."""
+    return default_tracker().handle(event, context)

@@ -1,0 +1,449 @@
+"""The three accounts in moto, the dev account's promotion resources, and the handlers wired to them.
+
+Moto keeps one backend per account: credentials from ``AssumeRole`` act in the role's account. The
+handlers run with the dev promoter role's credentials and assume the deploy roles created here in
+each target account, as they do in AWS.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+import pytest
+from moto import mock_aws
+from moto.sagemaker.models import SageMakerModelBackend
+
+import contract
+from contract import EndpointParameters, MonitorParameters
+from promoter.handler import Promoter, PromoterSettings
+from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
+from tests.lambdas.events import model_package_state_change as package_event
+from tests.lambdas.events import stack_status_change as stack_event
+from tracker.handler import Tracker, TrackerSettings
+
+PREFIX = "mlops"
+PROJECT = "churn"
+STAGES = ("feature", "dev", "prod")
+ACCOUNT_NAMES = {DEV: "dev", TEST: "test", PROD: "prod"}
+TEMPLATE_BUCKET = f"{PREFIX}-assets-{DEV}-{REGION}"
+LEDGER_TABLE = f"{PREFIX}-promotion-ledger"
+ARTIFACTS = f"s3://{PREFIX}-artifacts-{DEV}-{REGION}/projects/{PROJECT}"
+
+
+#: botocore's service models, parsed once per test run and shared by every session of every test.
+_LOADER = botocore.loaders.create_loader()
+
+
+def role_arn(account: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+def deploy_role(account: str) -> str:
+    return role_arn(account, f"{PREFIX}-{ACCOUNT_NAMES[account]}-deployer")
+
+
+def cloudformation_role(account: str) -> str:
+    return role_arn(account, f"{PREFIX}-{ACCOUNT_NAMES[account]}-cfn-execution")
+
+
+def stage_settings(stage: str) -> dict[str, str]:
+    """A stage's endpoint settings as the infrastructure passes them (``stacks.endpoint.parameter_values``)."""
+    prod = contract.STAGE_ACCOUNTS[stage] == "prod"
+    return {
+        EndpointParameters.INSTANCE_TYPE: "ml.m5.large",
+        EndpointParameters.INSTANCE_COUNT: "2" if prod else "1",
+        EndpointParameters.MAX_INSTANCE_COUNT: "4",
+        EndpointParameters.INVOCATIONS_PER_INSTANCE: "100",
+        EndpointParameters.DATA_CAPTURE_PERCENT: "20",
+        EndpointParameters.DEPLOYMENT_STRATEGY: "CANARY" if prod else "ALL_AT_ONCE",
+        EndpointParameters.TRAFFIC_STEP_PERCENT: "10",
+        EndpointParameters.WAIT_INTERVAL_SECONDS: "300",
+        EndpointParameters.LATENCY_THRESHOLD_MS: "1000",
+        EndpointParameters.SERVERLESS_MEMORY_MB: "0",
+        EndpointParameters.SERVERLESS_MAX_CONCURRENCY: "5",
+    }
+
+
+ALERT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{DEV}:{PREFIX}-promotion-alerts"
+PROMOTION_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{DEV}/{PREFIX}-promotion"
+#: The environment the infrastructure gives the promoter (see ``stacks/promotion.py``).
+PROMOTER_ENVIRONMENT = {
+    "AWS_REGION": REGION,
+    "LEDGER_TABLE": LEDGER_TABLE,
+    "ALERT_TOPIC_ARN": ALERT_TOPIC_ARN,
+    "DEV_ACCOUNT_ID": DEV,
+    "STAGES": ",".join(STAGES),
+    "STAGE_TARGETS": json.dumps(
+        {
+            stage: {
+                "account_id": ACCOUNT_OF_STAGE[stage],
+                "region": REGION,
+                "deploy_role_arn": deploy_role(ACCOUNT_OF_STAGE[stage]),
+                "cloudformation_role_arn": cloudformation_role(ACCOUNT_OF_STAGE[stage]),
+            }
+            for stage in STAGES
+        }
+    ),
+    "ENDPOINT_SETTINGS": json.dumps({stage: stage_settings(stage) for stage in STAGES}),
+    "ENDPOINT_TEMPLATE_BUCKET": TEMPLATE_BUCKET,
+    "ENDPOINT_TEMPLATE_KEY": "endpoint.template.json",
+    "MONITOR_TEMPLATE_BUCKET": TEMPLATE_BUCKET,
+    "MONITOR_TEMPLATE_KEY": "monitor.template.json",
+    "ROLLBACK_MONITORING_MINUTES": "10",
+}
+#: The environment the infrastructure gives the tracker.
+TRACKER_ENVIRONMENT = {
+    "AWS_REGION": REGION,
+    "LEDGER_TABLE": LEDGER_TABLE,
+    "ALERT_TOPIC_ARN": ALERT_TOPIC_ARN,
+    "DEV_ACCOUNT_ID": DEV,
+    "STAGES": ",".join(STAGES),
+    "PROMOTION_QUEUE_URL": PROMOTION_QUEUE_URL,
+    "TARGET_ACCOUNTS": json.dumps([DEV, TEST, PROD]),
+}
+
+
+def _parameter_names(parameters: type) -> list[str]:
+    return [value for name, value in vars(parameters).items() if name.isupper()]
+
+
+def stand_in_template(names: list[str], required: set[str], defaults: dict[str, str]) -> str:
+    """A small template with the parameters of a deployable template and one resource recording the
+    deployment, until the template synthesized from ``stacks/endpoint.py`` / ``stacks/model_monitor.py``
+    replaces it here."""
+    parameters = {
+        name: {"Type": "String", **({} if name in required else {"Default": defaults.get(name, "")})} for name in names
+    }
+    return json.dumps(
+        {
+            "Description": "Stand-in for a deployable template: same parameters, one resource",
+            "Parameters": parameters,
+            "Resources": {
+                "Deployment": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {
+                        "Name": {"Fn::Sub": "/stand-in/${AWS::StackName}"},
+                        "Type": "String",
+                        "Value": {"Fn::Sub": "${EndpointName} ${DeploymentId}"},
+                    },
+                }
+            },
+        }
+    )
+
+
+ENDPOINT_TEMPLATE = stand_in_template(
+    _parameter_names(EndpointParameters),
+    {EndpointParameters.MODEL_PACKAGE_ARN, EndpointParameters.ENDPOINT_NAME, EndpointParameters.DEPLOYMENT_ID},
+    {},
+)
+MONITOR_TEMPLATE = stand_in_template(
+    _parameter_names(MonitorParameters),
+    {MonitorParameters.ENDPOINT_NAME, MonitorParameters.DEPLOYMENT_ID},
+    {
+        MonitorParameters.PROBLEM_TYPE: "BinaryClassification",
+        MonitorParameters.SCHEDULE_EXPRESSION: "cron(0 * ? * * *)",
+    },
+)
+
+
+def full_baselines() -> dict[str, Any]:
+    """Drift-check baselines as a project pipeline registers them."""
+
+    def source(name: str, content_type: str = "application/json") -> dict[str, str]:
+        return {"ContentType": content_type, "S3Uri": f"{ARTIFACTS}/baselines/{name}"}
+
+    return {
+        "ModelDataQuality": {"Statistics": source("statistics.json"), "Constraints": source("constraints.json")},
+        "ModelQuality": {"Constraints": source("model-quality-constraints.json")},
+        "Bias": {
+            "ConfigFile": source("bias-analysis-config.json"),
+            "PreTrainingConstraints": source("pre-training-bias.json"),
+            "PostTrainingConstraints": source("post-training-bias.json"),
+        },
+        "Explainability": {
+            "ConfigFile": source("explainability-config.json"),
+            "Constraints": source("explainability-constraints.json"),
+        },
+    }
+
+
+def _aws_like_update_model_package(original):
+    """Moto's UpdateModelPackage clears the approval status and replaces the metadata when a request
+    omits or extends them; SageMaker keeps an omitted status and merges metadata. Emulate SageMaker."""
+
+    def update(self, **arguments):
+        package = self.describe_model_package(arguments["model_package_arn"])
+        arguments["model_approval_status"] = arguments["model_approval_status"] or package.model_approval_status
+        arguments["approval_description"] = arguments["approval_description"] or package.approval_description
+        arguments["customer_metadata_properties"] = {
+            **(package.customer_metadata_properties or {}),
+            **(arguments["customer_metadata_properties"] or {}),
+        }
+        return original(self, **arguments)
+
+    return update
+
+
+class Platform:
+    """The accounts, the dev account's resources, and helpers to drive the handlers and inspect results."""
+
+    def __init__(self) -> None:
+        sts = self._new_session().client("sts")
+        self.admin = {
+            account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
+        }
+        self.session = self._session(sts, role_arn(DEV, f"{PREFIX}-promoter"))
+        #: Requests of calls moto does not echo back (rollback triggers, tags, life cycles), as sent.
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        for operation in ("cloudformation.CreateChangeSet", "sagemaker.UpdateModelPackage"):
+            self.session.events.register(f"provide-client-params.{operation}", self._record)
+
+        for account in ACCOUNT_NAMES:
+            iam = self.admin[account].client("iam")
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": role_arn(DEV, f"{PREFIX}-promoter")},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            iam.create_role(RoleName=deploy_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(trust))
+            cfn_trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudformation.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            iam.create_role(
+                RoleName=cloudformation_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(cfn_trust)
+            )
+
+        dev = self.admin[DEV]
+        dev.client("dynamodb").create_table(
+            TableName=LEDGER_TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sqs = dev.client("sqs")
+        self.promotion_queue = sqs.create_queue(QueueName=f"{PREFIX}-promotion")["QueueUrl"]
+        assert self.promotion_queue == PROMOTION_QUEUE_URL
+        self.alert_queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        sns = dev.client("sns")
+        self.topic = sns.create_topic(Name=f"{PREFIX}-promotion-alerts")["TopicArn"]
+        assert self.topic == ALERT_TOPIC_ARN
+        alert_queue_arn = sqs.get_queue_attributes(QueueUrl=self.alert_queue, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=alert_queue_arn["Attributes"]["QueueArn"])
+        s3 = dev.client("s3")
+        s3.create_bucket(Bucket=TEMPLATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=ENDPOINT_TEMPLATE.encode())
+        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=MONITOR_TEMPLATE.encode())
+        for stage in STAGES:
+            dev.client("sagemaker").create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
+
+        self.promoter_environment = dict(PROMOTER_ENVIRONMENT)
+        self.tracker_environment = dict(TRACKER_ENVIRONMENT)
+        self._ledger = dev.resource("dynamodb").Table(LEDGER_TABLE)
+        self.promoter = self.new_promoter()
+        self.tracker = Tracker(TrackerSettings.from_environment(self.tracker_environment), self._clients())
+
+    @classmethod
+    def _session(cls, sts, arn: str) -> boto3.Session:
+        credentials = sts.assume_role(RoleArn=arn, RoleSessionName="platform-tests")["Credentials"]
+        return cls._new_session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    @staticmethod
+    def _new_session(**credentials: str) -> boto3.Session:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _LOADER)
+        return boto3.Session(botocore_session=core, region_name=REGION, **credentials)
+
+    @functools.cache  # noqa: B019 - one Platform per test
+    def client(self, account: str, service: str):
+        """An administrator's client in ``account``, reused."""
+        return self.admin[account].client(service)
+
+    def _record(self, params: dict[str, Any], model, **_) -> None:
+        self.requests.append((model.name, dict(params)))
+
+    def _clients(self):
+        from common import Clients
+
+        return Clients(self.session)
+
+    def new_promoter(self, **options) -> Promoter:
+        """A promoter of a fresh Lambda environment (``options``: e.g. a stubbed ``cloudformation_for``)."""
+        return Promoter(PromoterSettings.from_environment(self.promoter_environment), self._clients(), **options)
+
+    # Registry
+
+    def register(
+        self,
+        stage: str,
+        *,
+        approved: bool = True,
+        metadata: dict[str, str] | None = None,
+        baselines: dict[str, Any] | None = None,
+    ) -> str:
+        """Register a version in ``churn-<stage>`` as a project pipeline does; returns its ARN."""
+        sagemaker = self.client(DEV, "sagemaker")
+        return sagemaker.create_model_package(
+            ModelPackageGroupName=f"{PROJECT}-{stage}",
+            ModelPackageDescription="XGBoost churn model",
+            ModelApprovalStatus="Approved" if approved else "PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-xgboost:1.7-1",
+                        "ModelDataUrl": f"{ARTIFACTS}/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            CustomerMetadataProperties={
+                contract.META_COMMIT: "9f1c2ab",
+                contract.META_GROUND_TRUTH: f"{ARTIFACTS}/ground-truth/",
+                contract.META_PROBLEM_TYPE: "BinaryClassification",
+                contract.META_INFERENCE_ATTRIBUTE: "0",
+                contract.META_PROBABILITY_ATTRIBUTE: "0",
+                **(metadata or {}),
+            },
+            DriftCheckBaselines=full_baselines() if baselines is None else baselines,
+        )["ModelPackageArn"]
+
+    def set_approval(self, package_arn: str, status: str) -> None:
+        """The approver changes a version's approval status."""
+        self.client(DEV, "sagemaker").update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus=status)
+
+    def package(self, package_arn: str) -> dict[str, Any]:
+        return self.client(DEV, "sagemaker").describe_model_package(ModelPackageName=package_arn)
+
+    def package_event(self, package_arn: str, **overrides) -> dict[str, Any]:
+        """The state change SageMaker emits for the version as it is now."""
+        return package_event(self.package(package_arn), **overrides)
+
+    # Handlers
+
+    def promote(self, *bodies: dict | str, promoter: Promoter | None = None) -> dict[str, Any]:
+        return (promoter or self.promoter).handle(sqs_event(*bodies), LambdaContext("mlops-promoter"))
+
+    def track(self, *bodies: dict | str) -> dict[str, Any]:
+        return self.tracker.handle(sqs_event(*bodies, queue=f"{PREFIX}-tracking"), LambdaContext("mlops-tracker"))
+
+    # Target accounts
+
+    def cloudformation(self, stage: str):
+        return self.client(ACCOUNT_OF_STAGE[stage], "cloudformation")
+
+    def stack(self, stage: str, kind: str = "endpoint") -> dict[str, Any] | None:
+        stacks = [
+            s
+            for s in self.cloudformation(stage).describe_stacks()["Stacks"]
+            if s["StackName"] == self._stack_name(stage, kind)
+        ]
+        return stacks[0] if stacks else None
+
+    def parameters(self, stage: str, kind: str = "endpoint") -> dict[str, str]:
+        stack = self.stack(stage, kind)
+        return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} if stack else {}
+
+    def completion(self, stage: str, status: str = "UPDATE_COMPLETE", kind: str = "endpoint", **fields) -> dict:
+        """The stack status event CloudFormation emits when the promoter's current operation ends."""
+        state = self.state(stage)
+        token = state["monitor_change_set"] if kind == "monitor" else state["deployment_id"]
+        return stack_event(
+            account=ACCOUNT_OF_STAGE[stage],
+            stack_name=self._stack_name(stage, kind),
+            status=status,
+            token=fields.pop("token", token),
+            **fields,
+        )
+
+    @staticmethod
+    def _stack_name(stage: str, kind: str) -> str:
+        return f"{PROJECT}-{stage}-{kind}"
+
+    def change_set_requests(self) -> list[dict[str, Any]]:
+        """``CreateChangeSet`` requests as the promoter sent them."""
+        return [params for operation, params in self.requests if operation == "CreateChangeSet"]
+
+    # Dev account
+
+    def _table(self):
+        return self._ledger
+
+    def state(self, stage: str) -> dict[str, Any]:
+        return self._table().get_item(Key={"pk": f"DEPLOYMENT#{PROJECT}#{stage}", "sk": "STATE"}).get("Item", {})
+
+    def attempts(self, stage: str) -> list[dict[str, Any]]:
+        response = self._table().query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": f"DEPLOYMENT#{PROJECT}#{stage}", ":prefix": "ATTEMPT#"},
+        )
+        return response["Items"]
+
+    def test_record(self, package_arn: str) -> dict[str, Any]:
+        return self._table().get_item(Key={"pk": f"PACKAGE#{package_arn}", "sk": "TEST"}).get("Item", {})
+
+    def alerts(self) -> list[tuple[str, dict[str, Any]]]:
+        """The notifications sent since the last call: (subject, message)."""
+        return [(body["Subject"], json.loads(body["Message"])) for body in self._drain(self.alert_queue)]
+
+    def reconcile_requests(self) -> list[dict[str, Any]]:
+        """Messages the tracker put on the promotion queue since the last call."""
+        return self._drain(self.promotion_queue)
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        sqs = self.client(DEV, "sqs")
+        bodies = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def platform(monkeypatch) -> Iterator[Platform]:
+    """A fresh three-account platform in moto (eu-west-1), with the promoter and tracker ready to run."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_SERVICE_NAME": "platform-tests",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
+    monkeypatch.setattr(
+        SageMakerModelBackend,
+        "update_model_package",
+        _aws_like_update_model_package(SageMakerModelBackend.update_model_package),
+    )
+    with mock_aws():
+        yield Platform()

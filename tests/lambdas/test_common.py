@@ -1,0 +1,61 @@
+"""What both handlers share: environment parsing, names derived from events, alerts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import contract
+from common import (
+    ConfigurationError,
+    Environment,
+    alert_subject,
+    event_of,
+    is_prod_stage,
+    is_test_stage,
+    role_session_name,
+)
+
+
+def test_environment_values_are_validated_with_the_variables_name():
+    env = Environment({"A": " value ", "J": '{"k": 1}', "N": "7", "S": "dev, prod", "L": '["111111111111"]'})
+    assert env.text("A") == "value"
+    assert env.json("J") == {"k": 1}
+    assert env.whole_number("N", 0, 10) == 7
+    assert env.stages("S") == ("dev", "prod")
+    assert env.account_ids("L") == frozenset({"111111111111"})
+    for call, message in [
+        (lambda: env.text("MISSING"), "MISSING: missing"),
+        (lambda: env.json("A"), "A: not valid JSON"),
+        (lambda: env.whole_number("N", 8, 10), "N='7': must be a whole number from 8 to 10"),
+        (lambda: Environment({"S": "dev,qa"}).stages("S"), "S='dev,qa': stages must be among"),
+        (lambda: env.account_id("N"), "N='7': must be a 12-digit AWS account id"),
+    ]:
+        with pytest.raises(ConfigurationError, match=re.escape(message)):
+            call()
+
+
+def test_test_and_prod_stages_follow_the_contracts_accounts():
+    assert [stage for stage in contract.STAGES if is_test_stage(stage)] == ["dev"]
+    assert [stage for stage in contract.STAGES if is_prod_stage(stage)] == ["prod", "champion", "challenger"]
+
+
+def test_alert_subjects_are_one_short_line():
+    deployment = contract.Deployment("churn", "prod")
+    assert alert_subject(deployment, "v3 refused") == "[churn/prod] v3 refused"
+    assert alert_subject(None, "ALARM x\nwith a newline") == "[mlops] ALARM x with a newline"
+    long = alert_subject(deployment, "x" * 300)
+    assert len(long) == 100 and long.endswith("…")
+
+
+def test_role_session_names_carry_the_event_id_within_stss_limits():
+    name = role_session_name("promoter", "6a7e8feb-b491-4cf7-a9f1-bf3703467718")
+    assert name == "promoter-6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+    odd = role_session_name("promoter", "id with spaces/and:colons" * 5)
+    assert re.fullmatch(r"[\w+=,.@-]{2,64}", odd)
+
+
+@pytest.mark.parametrize(("body", "event"), [('{"id": "1"}', {"id": "1"}), ("[1]", None), ("{", None), ("", None)])
+def test_message_bodies_are_events_only_when_they_are_json_objects(body, event):
+    assert event_of(body) == event

@@ -1,0 +1,455 @@
+"""The promoter against moto: dev registry and ledger, CloudFormation in the test and prod accounts."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+import contract
+from common import ConfigurationError
+from contract import EndpointParameters, MonitorParameters
+from promoter import handler as promoter_module
+from promoter.handler import PromoterSettings
+from tests.lambdas.conftest import (
+    ENDPOINT_TEMPLATE,
+    MONITOR_TEMPLATE,
+    PROMOTER_ENVIRONMENT,
+    cloudformation_role,
+    deploy_role,
+    stage_settings,
+)
+from tests.lambdas.events import DEV, PROD, REGION, TEST, LambdaContext, sqs_event
+
+
+@pytest.fixture
+def logs(monkeypatch):
+    """The promoter's structured log lines, as parsed JSON."""
+    stream = io.StringIO()
+    monkeypatch.setattr(promoter_module.logger.registered_handler, "stream", stream)
+    return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def register_versions(platform, stage: str, count: int, approved: set[int]) -> dict[int, str]:
+    """Versions 1..count of ``churn-<stage>``; those in ``approved`` approved, the others pending."""
+    return {version: platform.register(stage, approved=version in approved) for version in range(1, count + 1)}
+
+
+def test_an_approval_creates_a_change_set_in_the_stages_account_with_its_parameters(platform):
+    package = platform.register("dev")
+
+    response = platform.promote(platform.package_event(package))
+
+    assert response == {"batchItemFailures": []}
+    stack = platform.stack("dev")
+    assert stack["StackId"].split(":")[4] == TEST
+    assert platform.stack("feature") is None and platform.stack("prod") is None
+    deployment_id = platform.state("dev")["deployment_id"]
+    assert platform.parameters("dev") == {
+        **stage_settings("dev"),
+        EndpointParameters.MODEL_PACKAGE_ARN: package,
+        EndpointParameters.ENDPOINT_NAME: "churn-dev-endpoint",
+        EndpointParameters.DEPLOYMENT_ID: deployment_id,
+    }
+    [request] = platform.change_set_requests()
+    assert request["ChangeSetType"] == "CREATE"
+    assert request["ChangeSetName"] == deployment_id
+    assert request["RoleARN"] == cloudformation_role(TEST)
+    assert request["TemplateBody"] == ENDPOINT_TEMPLATE
+    assert "RollbackConfiguration" not in request
+    assert {"Key": contract.TAG_MODEL_PACKAGE, "Value": package} in request["Tags"]
+    assert {"Key": contract.TAG_COMMIT, "Value": "9f1c2ab"} in request["Tags"]
+    [attempt] = platform.attempts("dev")
+    assert attempt["status"] == "IN_PROGRESS"
+    assert (attempt["account"], attempt["package_arn"], attempt["package_version"]) == (TEST, package, 1)
+    assert attempt["change_set"].startswith(f"arn:aws:cloudformation:{REGION}:{TEST}:changeSet/{deployment_id}/")
+
+
+def test_an_update_is_guarded_by_the_endpoints_alarms(platform):
+    versions = register_versions(platform, "dev", 2, approved={1})
+    platform.promote(platform.package_event(versions[1]))
+    platform.set_approval(versions[2], "Approved")
+
+    platform.promote(platform.package_event(versions[2]))
+
+    _, second = platform.change_set_requests()
+    assert second["ChangeSetType"] == "UPDATE"
+    assert second["RollbackConfiguration"] == {
+        "RollbackTriggers": [
+            {
+                "Arn": f"arn:aws:cloudwatch:{REGION}:{TEST}:alarm:churn-dev-endpoint-{name}",
+                "Type": "AWS::CloudWatch::Alarm",
+            }
+            for name in ("5xx-errors", "model-latency")
+        ],
+        "MonitoringTimeInMinutes": 10,
+    }
+    assert platform.parameters("dev")[EndpointParameters.MODEL_PACKAGE_ARN] == versions[2]
+
+
+def test_every_parameter_sent_is_one_of_the_templates_and_every_required_one_is_sent(platform):
+    platform.promote(platform.package_event(platform.register("dev")))
+    [request] = platform.change_set_requests()
+    declared = json.loads(ENDPOINT_TEMPLATE)["Parameters"]
+    sent = {parameter["ParameterKey"] for parameter in request["Parameters"]}
+    assert sent <= declared.keys()
+    assert {name for name, spec in declared.items() if "Default" not in spec} <= sent
+
+
+def test_the_same_event_twice_deploys_once(platform):
+    event = platform.package_event(platform.register("dev"))
+
+    platform.promote(event)
+    platform.promote(event)
+    platform.promote(event, promoter=platform.new_promoter())  # another Lambda environment
+
+    assert len(platform.change_set_requests()) == 1
+    assert len(platform.attempts("dev")) == 1
+
+
+def test_a_late_event_of_an_older_version_leaves_the_newer_one(platform):
+    versions = register_versions(platform, "dev", 8, approved={7, 8})
+    platform.promote(platform.package_event(versions[8]))
+
+    response = platform.promote(platform.package_event(versions[7]))
+
+    assert response == {"batchItemFailures": []}
+    assert len(platform.change_set_requests()) == 1
+    assert platform.parameters("dev")[EndpointParameters.MODEL_PACKAGE_ARN] == versions[8]
+    assert platform.state("dev")["decision"] == "UNCHANGED"
+
+
+def test_rejecting_the_live_version_redeploys_the_previous_approved_one(platform):
+    versions = register_versions(platform, "dev", 8, approved={7, 8})
+    platform.promote(platform.package_event(versions[8]))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+
+    platform.set_approval(versions[8], "Rejected")
+    platform.promote(platform.package_event(versions[8]))
+
+    assert platform.parameters("dev")[EndpointParameters.MODEL_PACKAGE_ARN] == versions[7]
+    assert platform.change_set_requests()[-1]["ChangeSetType"] == "UPDATE"
+    assert platform.state("dev")["previous_package_arn"] == versions[8]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda event: event | {"account": "444455556666"}, "is not the dev account"),
+        (lambda event: event | {"region": "us-east-1"}, "is not the registry's region"),
+        (lambda event: _detail(event, ModelPackageGroupName="churn-staging"), "not a managed <project>-<stage> group"),
+        (lambda event: _detail(event, ModelPackageGroupName="fraud"), "not a managed"),
+        (lambda event: _detail(event, ModelPackageVersion="1"), "ModelPackageVersion"),
+        (lambda event: _detail(event, CreationTime="soon"), "CreationTime"),
+        (lambda event: _detail(event, ModelPackageArn=None), "ModelPackageArn"),
+        (lambda event: event | {"detail-type": "SageMaker Model Package Group State Change"}, "unexpected event"),
+    ],
+)
+def test_events_from_elsewhere_or_malformed_are_dropped_with_a_reason(platform, logs, tamper, reason):
+    package = platform.register("dev")
+    event = tamper(platform.package_event(package))
+
+    response = platform.promote(event)
+
+    assert response == {"batchItemFailures": []}  # acknowledged, not retried
+    assert platform.change_set_requests() == []
+    assert platform.stack("dev") is None
+    assert platform.state("dev") == {}
+    [dropped] = [line for line in logs() if line["message"] == "Dropped event"]
+    assert reason in dropped["reason"]
+    assert dropped["event_id"] == event["id"]
+
+
+def _detail(event: dict, **changes) -> dict:
+    for name, value in changes.items():
+        if value is None:
+            del event["detail"][name]
+        else:
+            event["detail"][name] = value
+    return event
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", json.dumps({"detail": {}})])
+def test_messages_that_are_no_events_are_dropped(platform, logs, body):
+    assert platform.promote(body) == {"batchItemFailures": []}
+    assert platform.change_set_requests() == []
+    assert any(line["message"].startswith("Dropped a message") for line in logs())
+
+
+def test_a_prod_approval_without_a_test_pass_is_refused_and_recorded(platform):
+    dev_package = platform.register("dev")
+    prod_package = platform.register("prod", metadata={contract.META_SOURCE_PACKAGE: dev_package})
+
+    response = platform.promote(platform.package_event(prod_package))
+
+    assert response == {"batchItemFailures": []}
+    assert platform.change_set_requests() == []
+    assert platform.stack("prod") is None
+    [attempt] = platform.attempts("prod")
+    assert attempt["status"] == "REFUSED"
+    assert dev_package in attempt["reason"] and prod_package in attempt["reason"]
+    assert platform.state("prod")["decision"] == "REFUSED"
+    [(subject, message)] = platform.alerts()
+    assert subject == "[churn/prod] v1 refused: no test-stage pass"
+    assert message["reason"] == attempt["reason"]
+    assert message["account"] == PROD
+
+
+def test_a_prod_approval_of_a_copy_of_a_package_that_passed_test_is_deployed(platform):
+    dev_package = platform.register("dev")
+    platform.promote(platform.package_event(dev_package))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    prod_package = platform.register("prod", metadata={contract.META_SOURCE_PACKAGE: dev_package})
+
+    platform.promote(platform.package_event(prod_package))
+
+    stack = platform.stack("prod")
+    assert stack["StackId"].split(":")[4] == PROD
+    assert platform.parameters("prod")[EndpointParameters.MODEL_PACKAGE_ARN] == prod_package
+    assert platform.parameters("prod")[EndpointParameters.INSTANCE_COUNT] == "2"
+    assert platform.change_set_requests()[-1]["RoleARN"] == cloudformation_role(PROD)
+    assert platform.attempts("prod")[0]["status"] == "IN_PROGRESS"
+
+
+def test_a_prod_package_that_passed_test_itself_is_deployed(platform):
+    package = platform.register("prod")
+    platform._table().put_item(
+        Item={"pk": f"PACKAGE#{package}", "sk": "TEST", "passed": True, "deployment_id": "v1-00000000"}
+    )
+    platform.promote(platform.package_event(package))
+    assert platform.parameters("prod")[EndpointParameters.MODEL_PACKAGE_ARN] == package
+
+
+def stubbed_cloudformation(*responses: tuple[str, dict, dict]):
+    """A CloudFormation client answering only ``responses`` (operation, response, expected parameters)."""
+    client = boto3.client("cloudformation", region_name=REGION)
+    stubber = Stubber(client)
+    for operation, response, expected in responses:
+        stubber.add_response(operation, response, expected)
+    stubber.activate()
+    return client, stubber
+
+
+def described(status: str, package_arn: str) -> tuple[str, dict, dict]:
+    stack = {
+        "StackName": "churn-dev-endpoint",
+        "StackId": f"arn:aws:cloudformation:{REGION}:{TEST}:stack/churn-dev-endpoint/1a2b",
+        "StackStatus": status,
+        "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
+        "Parameters": [
+            {"ParameterKey": EndpointParameters.MODEL_PACKAGE_ARN, "ParameterValue": package_arn},
+            {"ParameterKey": EndpointParameters.DEPLOYMENT_ID, "ParameterValue": "v1-0a1b2c3d"},
+        ],
+    }
+    return "describe_stacks", {"Stacks": [stack]}, {"StackName": "churn-dev-endpoint"}
+
+
+NO_CHANGE_SETS = ("list_change_sets", {"Summaries": []}, {"StackName": "churn-dev-endpoint"})
+
+
+def test_a_busy_stack_makes_the_message_come_back(platform):
+    versions = register_versions(platform, "dev", 2, approved={1, 2})
+    client, stubber = stubbed_cloudformation(described("UPDATE_IN_PROGRESS", versions[1]))
+    busy = platform.new_promoter(cloudformation_for=lambda target, session_name: client)
+    event = platform.package_event(versions[2])
+    batch = sqs_event(event)
+
+    response = busy.handle(batch, LambdaContext("mlops-promoter"))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    stubber.assert_no_pending_responses()
+    assert platform.state("dev")["decision"] == "RETRY"
+    assert "UPDATE_IN_PROGRESS" in platform.state("dev")["decision_reason"]
+    # Nothing was lost: redelivered once the stack has settled, the same event deploys.
+    platform.promote(event)
+    assert platform.parameters("dev")[EndpointParameters.MODEL_PACKAGE_ARN] == versions[2]
+
+
+def test_a_failed_first_creation_is_deleted_and_retried(platform):
+    package = platform.register("dev")
+    client, stubber = stubbed_cloudformation(
+        described("ROLLBACK_COMPLETE", package),
+        NO_CHANGE_SETS,
+        ("delete_stack", {}, {"StackName": "churn-dev-endpoint"}),
+    )
+    promoter = platform.new_promoter(cloudformation_for=lambda target, session_name: client)
+
+    response = promoter.handle(sqs_event(platform.package_event(package)), LambdaContext("mlops-promoter"))
+
+    assert len(response["batchItemFailures"]) == 1
+    stubber.assert_no_pending_responses()
+    assert platform.state("dev")["decision"] == "DELETE_FAILED_CREATION"
+
+
+def test_a_stack_that_needs_an_operator_is_alerted_and_not_retried(platform):
+    package = platform.register("dev")
+    client, _ = stubbed_cloudformation(described("UPDATE_ROLLBACK_FAILED", package), NO_CHANGE_SETS)
+    promoter = platform.new_promoter(cloudformation_for=lambda target, session_name: client)
+
+    response = promoter.handle(sqs_event(platform.package_event(package)), LambdaContext("mlops-promoter"))
+
+    assert response == {"batchItemFailures": []}
+    assert platform.state("dev")["decision"] == "FAILED"
+    [(subject, message)] = platform.alerts()
+    assert subject == "[churn/dev] stack needs an operator"
+    assert "UPDATE_ROLLBACK_FAILED" in message["reason"]
+
+
+def test_with_no_approved_version_left_the_endpoint_is_kept_and_the_team_alerted(platform):
+    package = platform.register("dev")
+    platform.promote(platform.package_event(package))
+    platform.set_approval(package, "Rejected")
+
+    platform.promote(platform.package_event(package))
+
+    assert platform.stack("dev")["StackStatus"] == "CREATE_COMPLETE"
+    assert platform.parameters("dev")[EndpointParameters.MODEL_PACKAGE_ARN] == package
+    assert len(platform.change_set_requests()) == 1
+    assert platform.state("dev")["decision"] == "NO_APPROVED_VERSION"
+    [(subject, message)] = platform.alerts()
+    assert subject == "[churn/dev] no approved version left; endpoint kept"
+    assert "keeps serving" in message["reason"]
+
+
+def test_the_monitor_stack_follows_a_confirmed_deployment_with_its_baselines(platform):
+    package = platform.register("dev")
+    platform.promote(platform.package_event(package))
+    platform.promote(platform.package_event(package, id="another-delivery"))
+    assert platform.stack("dev", "monitor") is None  # the tracker has not confirmed the deployment yet
+
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    [nudge] = platform.reconcile_requests()
+    platform.promote(nudge)
+
+    deployment_id = platform.state("dev")["deployment_id"]
+    monitor = platform.parameters("dev", "monitor")
+    assert platform.stack("dev", "monitor")["StackId"].split(":")[4] == TEST
+    assert monitor[MonitorParameters.DEPLOYMENT_ID] == deployment_id
+    assert monitor[MonitorParameters.ENDPOINT_NAME] == "churn-dev-endpoint"
+    assert monitor[MonitorParameters.DATA_QUALITY_STATISTICS_URI].endswith("/baselines/statistics.json")
+    assert monitor[MonitorParameters.BIAS_CONSTRAINTS_URI].endswith("/baselines/post-training-bias.json")
+    assert monitor[MonitorParameters.GROUND_TRUTH_URI].endswith("/ground-truth/")
+    request = platform.change_set_requests()[-1]
+    assert request["TemplateBody"] == MONITOR_TEMPLATE
+    assert "RollbackConfiguration" not in request
+    state = platform.state("dev")
+    assert (state["monitor_status"], state["monitor_change_set"]) == ("IN_PROGRESS", request["ChangeSetName"])
+
+    platform.track(platform.completion("dev", "CREATE_COMPLETE", kind="monitor"))
+    assert platform.state("dev")["monitor_status"] == "DEPLOYED"
+    platform.promote(platform.package_event(package, id="late-delivery"))
+    assert platform.state("dev")["monitor_decision"] == "UNCHANGED"
+
+
+def test_no_monitor_for_a_package_without_baselines(platform):
+    package = platform.register("dev", baselines={})
+    platform.promote(platform.package_event(package))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+
+    platform.promote(*platform.reconcile_requests())
+
+    assert platform.stack("dev", "monitor") is None
+    assert platform.state("dev")["monitor_decision"] == "SKIPPED"
+
+
+def test_a_version_rolled_back_is_not_redeployed_by_a_later_event(platform):
+    versions = register_versions(platform, "dev", 2, approved={1, 2})
+    platform.promote(platform.package_event(versions[1]))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    platform.promote(platform.package_event(versions[2]))
+    platform.track(platform.completion("dev", "UPDATE_ROLLBACK_COMPLETE"))
+    requests = len(platform.change_set_requests())
+
+    platform.promote(platform.package_event(versions[2], id="duplicate-of-the-approval"))
+
+    assert len(platform.change_set_requests()) == requests
+    assert platform.state("dev")["decision"] == "HOLD"
+
+
+def test_the_entry_point_delegates_to_the_environments_promoter(platform, monkeypatch):
+    monkeypatch.setattr(promoter_module, "default_promoter", lambda: platform.promoter)
+    package = platform.register("feature")
+
+    response = promoter_module.handler(sqs_event(platform.package_event(package)), LambdaContext("mlops-promoter"))
+
+    assert response == {"batchItemFailures": []}
+    assert platform.stack("feature")["StackId"].split(":")[4] == DEV
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LEDGER_TABLE", "", "LEDGER_TABLE: missing"),
+        ("DEV_ACCOUNT_ID", "1111", "DEV_ACCOUNT_ID='1111': must be a 12-digit AWS account id"),
+        ("STAGES", "dev,staging", "stages must be among"),
+        ("STAGE_TARGETS", "{", "STAGE_TARGETS: not valid JSON"),
+        ("STAGE_TARGETS", "{}", "STAGE_TARGETS['feature']: must give account_id"),
+        ("ROLLBACK_MONITORING_MINUTES", "ten", "ROLLBACK_MONITORING_MINUTES='ten': must be a whole number from 0"),
+        ("ROLLBACK_MONITORING_MINUTES", "181", "must be a whole number from 0 to 180"),
+        ("ENDPOINT_SETTINGS", "[]", "ENDPOINT_SETTINGS: must be a JSON object"),
+        ("ENDPOINT_TEMPLATE_KEY", " ", "ENDPOINT_TEMPLATE_KEY: missing"),
+    ],
+)
+def test_an_invalid_environment_stops_the_promoter_with_the_variables_name(name, value, message):
+    environment = PROMOTER_ENVIRONMENT | {name: value}
+    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        PromoterSettings.from_environment(environment)
+
+
+def _with_target(stage: str, **changes) -> dict:
+    targets = json.loads(PROMOTER_ENVIRONMENT["STAGE_TARGETS"])
+    targets[stage].update(changes)
+    return PROMOTER_ENVIRONMENT | {"STAGE_TARGETS": json.dumps(targets)}
+
+
+@pytest.mark.parametrize(
+    ("stage", "changes", "message"),
+    [
+        ("prod", {"region": "us-east-1"}, "must be 'eu-west-1'; model packages deploy in their region"),
+        ("prod", {"deploy_role_arn": f"arn:aws:iam::{TEST}:role/mlops-test-deployer"}, f"a role of account {PROD}"),
+        (
+            "feature",
+            {
+                "account_id": TEST,
+                "deploy_role_arn": deploy_role(TEST),
+                "cloudformation_role_arn": cloudformation_role(TEST),
+            },
+            "stage feature deploys to the dev account",
+        ),
+        ("dev", {"account_id": "2222"}, "must be a 12-digit AWS account id"),
+    ],
+)
+def test_stage_targets_are_checked(stage, changes, message):
+    with pytest.raises(ConfigurationError, match=message):
+        PromoterSettings.from_environment(_with_target(stage, **changes))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda settings: settings.pop(EndpointParameters.INSTANCE_TYPE), "missing \\['InstanceType'\\]"),
+        (lambda settings: settings.update(ModelPackageArn="x"), "unknown \\['ModelPackageArn'\\]"),
+        (lambda settings: settings.update(InstanceCount=2), "must be an object of parameter name -> string"),
+    ],
+)
+def test_endpoint_settings_must_be_exactly_the_stage_parameters(change, message):
+    settings = json.loads(PROMOTER_ENVIRONMENT["ENDPOINT_SETTINGS"])
+    change(settings["prod"])
+    environment = PROMOTER_ENVIRONMENT | {"ENDPOINT_SETTINGS": json.dumps(settings)}
+    with pytest.raises(ConfigurationError, match=message):
+        PromoterSettings.from_environment(environment)
+
+
+def test_a_template_too_large_for_a_change_set_stops_the_promoter(platform):
+    platform.client(DEV, "s3").put_object(
+        Bucket=platform.promoter_environment["ENDPOINT_TEMPLATE_BUCKET"],
+        Key=platform.promoter_environment["ENDPOINT_TEMPLATE_KEY"],
+        Body=b" " * 51_201,
+    )
+    promoter = platform.new_promoter()
+    with pytest.raises(ConfigurationError, match="51201 bytes"):
+        _ = promoter.endpoint_template
