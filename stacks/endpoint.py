@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn, Token
 from constructs import Construct
 
 from lambdas.contract import EndpointParameters
@@ -107,10 +107,12 @@ class EndpointStack(DeployableTemplateStack):
             60_000,
             "Average model latency (ms) above which the latency alarm fires",
         )
+        # A String with allowed values rather than a Number: conditions compare it with "0" as text,
+        # which is what CloudFormation does with every parameter (and what moto needs to see too).
         serverless_memory_mb = CfnParameter(
             self,
             EndpointParameters.SERVERLESS_MEMORY_MB,
-            type="Number",
+            type="String",
             default=str(defaults.serverless_memory_mb),
             allowed_values=[str(size) for size in SERVERLESS_MEMORY_SIZES_MB],
             description="Memory of a serverless endpoint; 0 deploys an instance-backed endpoint",
@@ -140,7 +142,7 @@ class EndpointStack(DeployableTemplateStack):
                 data_capture_percent=data_capture_percent,
                 instance_type=instance_type,
                 instance_count=instance_count,
-                serverless_memory_mb=serverless_memory_mb.value_as_number,
+                serverless_memory_mb=Token.as_number(serverless_memory_mb.value_as_string),
                 serverless_max_concurrency=serverless_max_concurrency,
                 deployment_strategy=deployment_strategy,
                 traffic_step_percent=traffic_step_percent,

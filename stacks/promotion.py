@@ -186,7 +186,15 @@ class PromotionStack(Stack):
                     work.queue, batch_size=5, max_concurrency=2, report_batch_item_failures=True
                 )
             )
-            self.ledger.grant_read_write_data(function.role)
+            self.ledger.grant(
+                function.role,
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+            )
+            self.key.grant_encrypt_decrypt(function.role)
             self.alerts.topic.grant_publish(function.role)
         self.promoter.role.add_to_policy(
             iam.PolicyStatement(
@@ -209,8 +217,13 @@ class PromotionStack(Stack):
         self.promoter.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadManagedModelPackages",
-                actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"],
+                actions=["sagemaker:DescribeModelPackage"],
                 resources=[*groups, *group_packages],
+            )
+        )
+        self.promoter.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListModelPackageVersions", actions=["sagemaker:ListModelPackages"], resources=["*"]
             )
         )
         self.promoter.role.add_to_policy(
@@ -246,7 +259,7 @@ class PromotionStack(Stack):
                 "Resource::arn:*:sagemaker:*:model-package-group/*-*": "The managed <project>-<stage> groups.",
                 "Action::kms:GenerateDataKey*": "Data keys of the promotion key only (queues, topic, ledger).",
                 "Action::kms:ReEncrypt*": "Re-encryption with the promotion key only (DynamoDB grant).",
-                "Resource::<Ledger*.Arn>/index/*": "Indexes of the ledger table (DynamoDB grant).",
+                "Resource::*": "sagemaker:ListModelPackages supports no resource-level permissions.",
             },
         )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,8 +22,11 @@ from moto import mock_aws
 from moto.sagemaker.models import SageMakerModelBackend
 
 import contract
-from contract import EndpointParameters, MonitorParameters
+from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
+from stacks.endpoint import parameter_values
+from tests.conftest import default_context
+from tests.lambdas import moto_stand_ins  # noqa: F401 - registers the CloudFormation stand-ins with moto
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import model_package_state_change as package_event
 from tests.lambdas.events import stack_status_change as stack_event
@@ -34,6 +39,7 @@ ACCOUNT_NAMES = {DEV: "dev", TEST: "test", PROD: "prod"}
 TEMPLATE_BUCKET = f"{PREFIX}-assets-{DEV}-{REGION}"
 LEDGER_TABLE = f"{PREFIX}-promotion-ledger"
 ARTIFACTS = f"s3://{PREFIX}-artifacts-{DEV}-{REGION}/projects/{PROJECT}"
+DEFAULT_CONFIG = load_config(default_context())
 
 
 #: botocore's service models, parsed once per test run and shared by every session of every test.
@@ -53,21 +59,8 @@ def cloudformation_role(account: str) -> str:
 
 
 def stage_settings(stage: str) -> dict[str, str]:
-    """A stage's endpoint settings as the infrastructure passes them (``stacks.endpoint.parameter_values``)."""
-    prod = contract.STAGE_ACCOUNTS[stage] == "prod"
-    return {
-        EndpointParameters.INSTANCE_TYPE: "ml.m5.large",
-        EndpointParameters.INSTANCE_COUNT: "2" if prod else "1",
-        EndpointParameters.MAX_INSTANCE_COUNT: "4",
-        EndpointParameters.INVOCATIONS_PER_INSTANCE: "100",
-        EndpointParameters.DATA_CAPTURE_PERCENT: "20",
-        EndpointParameters.DEPLOYMENT_STRATEGY: "CANARY" if prod else "ALL_AT_ONCE",
-        EndpointParameters.TRAFFIC_STEP_PERCENT: "10",
-        EndpointParameters.WAIT_INTERVAL_SECONDS: "300",
-        EndpointParameters.LATENCY_THRESHOLD_MS: "1000",
-        EndpointParameters.SERVERLESS_MEMORY_MB: "0",
-        EndpointParameters.SERVERLESS_MAX_CONCURRENCY: "5",
-    }
+    """A stage's endpoint settings as the infrastructure passes them: the default installation's."""
+    return parameter_values(DEFAULT_CONFIG.endpoint_for(stage))
 
 
 ALERT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{DEV}:{PREFIX}-promotion-alerts"
@@ -107,50 +100,6 @@ TRACKER_ENVIRONMENT = {
     "PROMOTION_QUEUE_URL": PROMOTION_QUEUE_URL,
     "TARGET_ACCOUNTS": json.dumps([DEV, TEST, PROD]),
 }
-
-
-def _parameter_names(parameters: type) -> list[str]:
-    return [value for name, value in vars(parameters).items() if name.isupper()]
-
-
-def stand_in_template(names: list[str], required: set[str], defaults: dict[str, str]) -> str:
-    """A small template with the parameters of a deployable template and one resource recording the
-    deployment, until the template synthesized from ``stacks/endpoint.py`` / ``stacks/model_monitor.py``
-    replaces it here."""
-    parameters = {
-        name: {"Type": "String", **({} if name in required else {"Default": defaults.get(name, "")})} for name in names
-    }
-    return json.dumps(
-        {
-            "Description": "Stand-in for a deployable template: same parameters, one resource",
-            "Parameters": parameters,
-            "Resources": {
-                "Deployment": {
-                    "Type": "AWS::SSM::Parameter",
-                    "Properties": {
-                        "Name": {"Fn::Sub": "/stand-in/${AWS::StackName}"},
-                        "Type": "String",
-                        "Value": {"Fn::Sub": "${EndpointName} ${DeploymentId}"},
-                    },
-                }
-            },
-        }
-    )
-
-
-ENDPOINT_TEMPLATE = stand_in_template(
-    _parameter_names(EndpointParameters),
-    {EndpointParameters.MODEL_PACKAGE_ARN, EndpointParameters.ENDPOINT_NAME, EndpointParameters.DEPLOYMENT_ID},
-    {},
-)
-MONITOR_TEMPLATE = stand_in_template(
-    _parameter_names(MonitorParameters),
-    {MonitorParameters.ENDPOINT_NAME, MonitorParameters.DEPLOYMENT_ID},
-    {
-        MonitorParameters.PROBLEM_TYPE: "BinaryClassification",
-        MonitorParameters.SCHEDULE_EXPRESSION: "cron(0 * ? * * *)",
-    },
-)
 
 
 def full_baselines() -> dict[str, Any]:
@@ -194,7 +143,8 @@ def _aws_like_update_model_package(original):
 class Platform:
     """The accounts, the dev account's resources, and helpers to drive the handlers and inspect results."""
 
-    def __init__(self) -> None:
+    def __init__(self, templates: DeployableTemplates) -> None:
+        self.endpoint_template, self.monitor_template = templates.endpoint, templates.monitor
         sts = self._new_session().client("sts")
         self.admin = {
             account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
@@ -231,6 +181,7 @@ class Platform:
             iam.create_role(
                 RoleName=cloudformation_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(cfn_trust)
             )
+            self._publish_target_parameters(account)
 
         dev = self.admin[DEV]
         dev.client("dynamodb").create_table(
@@ -253,8 +204,8 @@ class Platform:
         sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=alert_queue_arn["Attributes"]["QueueArn"])
         s3 = dev.client("s3")
         s3.create_bucket(Bucket=TEMPLATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=ENDPOINT_TEMPLATE.encode())
-        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=MONITOR_TEMPLATE.encode())
+        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=self.endpoint_template.encode())
+        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=self.monitor_template.encode())
         for stage in STAGES:
             dev.client("sagemaker").create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
 
@@ -263,6 +214,17 @@ class Platform:
         self._ledger = dev.resource("dynamodb").Table(LEDGER_TABLE)
         self.promoter = self.new_promoter()
         self.tracker = Tracker(TrackerSettings.from_environment(self.tracker_environment), self._clients())
+
+    def _publish_target_parameters(self, account: str) -> None:
+        """What the deployment-target stack publishes in its account for the templates to resolve."""
+        name = ACCOUNT_NAMES[account]
+        ssm = self.admin[account].client("ssm")
+        for parameter, value in (
+            (contract.SSM_EXECUTION_ROLE_ARN, role_arn(account, f"{PREFIX}-{name}-sagemaker-execution")),
+            (contract.SSM_KMS_KEY_ARN, f"arn:aws:kms:{REGION}:{account}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e"),
+            (contract.SSM_DATA_CAPTURE_BUCKET, f"{PREFIX}-data-capture-{account}-{REGION}"),
+        ):
+            ssm.put_parameter(Name=contract.target_parameter(PREFIX, parameter), Value=value, Type="String")
 
     @classmethod
     def _session(cls, sts, arn: str) -> boto3.Session:
@@ -427,8 +389,27 @@ class Platform:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+@dataclass(frozen=True)
+class DeployableTemplates:
+    """The endpoint and monitor templates as the app synthesizes them (what the promoter deploys)."""
+
+    endpoint: str
+    monitor: str
+
+
+@pytest.fixture(scope="session")
+def deployable_templates(synthesized) -> DeployableTemplates:
+    cdk_platform, assembly = synthesized
+    nested = assembly.get_nested_assembly(cdk_platform.endpoint_template.node.scope.artifact_id)
+    body = {
+        stack: Path(nested.get_stack_artifact(stack.artifact_id).template_full_path).read_text()
+        for stack in (cdk_platform.endpoint_template, cdk_platform.monitor_template)
+    }
+    return DeployableTemplates(body[cdk_platform.endpoint_template], body[cdk_platform.monitor_template])
+
+
 @pytest.fixture
-def platform(monkeypatch) -> Iterator[Platform]:
+def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
     """A fresh three-account platform in moto (eu-west-1), with the promoter and tracker ready to run."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -446,4 +427,4 @@ def platform(monkeypatch) -> Iterator[Platform]:
         _aws_like_update_model_package(SageMakerModelBackend.update_model_package),
     )
     with mock_aws():
-        yield Platform()
+        yield Platform(deployable_templates)

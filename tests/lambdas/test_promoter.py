@@ -16,8 +16,6 @@ from contract import EndpointParameters, MonitorParameters
 from promoter import handler as promoter_module
 from promoter.handler import PromoterSettings
 from tests.lambdas.conftest import (
-    ENDPOINT_TEMPLATE,
-    MONITOR_TEMPLATE,
     PROMOTER_ENVIRONMENT,
     cloudformation_role,
     deploy_role,
@@ -54,12 +52,16 @@ def test_an_approval_creates_a_change_set_in_the_stages_account_with_its_paramet
         EndpointParameters.MODEL_PACKAGE_ARN: package,
         EndpointParameters.ENDPOINT_NAME: "churn-dev-endpoint",
         EndpointParameters.DEPLOYMENT_ID: deployment_id,
+        # resolved by CloudFormation from the SSM parameters the test account's target stack publishes
+        "SageMakerExecutionRoleArn": f"arn:aws:iam::{TEST}:role/mlops-test-sagemaker-execution",
+        "TargetKmsKeyArn": f"arn:aws:kms:{REGION}:{TEST}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e",
+        "DataCaptureBucketName": f"mlops-data-capture-{TEST}-{REGION}",
     }
     [request] = platform.change_set_requests()
     assert request["ChangeSetType"] == "CREATE"
     assert request["ChangeSetName"] == deployment_id
     assert request["RoleARN"] == cloudformation_role(TEST)
-    assert request["TemplateBody"] == ENDPOINT_TEMPLATE
+    assert request["TemplateBody"] == platform.endpoint_template
     assert "RollbackConfiguration" not in request
     assert {"Key": contract.TAG_MODEL_PACKAGE, "Value": package} in request["Tags"]
     assert {"Key": contract.TAG_COMMIT, "Value": "9f1c2ab"} in request["Tags"]
@@ -94,7 +96,7 @@ def test_an_update_is_guarded_by_the_endpoints_alarms(platform):
 def test_every_parameter_sent_is_one_of_the_templates_and_every_required_one_is_sent(platform):
     platform.promote(platform.package_event(platform.register("dev")))
     [request] = platform.change_set_requests()
-    declared = json.loads(ENDPOINT_TEMPLATE)["Parameters"]
+    declared = json.loads(platform.endpoint_template)["Parameters"]
     sent = {parameter["ParameterKey"] for parameter in request["Parameters"]}
     assert sent <= declared.keys()
     assert {name for name, spec in declared.items() if "Default" not in spec} <= sent
@@ -334,7 +336,7 @@ def test_the_monitor_stack_follows_a_confirmed_deployment_with_its_baselines(pla
     assert monitor[MonitorParameters.BIAS_CONSTRAINTS_URI].endswith("/baselines/post-training-bias.json")
     assert monitor[MonitorParameters.GROUND_TRUTH_URI].endswith("/ground-truth/")
     request = platform.change_set_requests()[-1]
-    assert request["TemplateBody"] == MONITOR_TEMPLATE
+    assert request["TemplateBody"] == platform.monitor_template
     assert "RollbackConfiguration" not in request
     state = platform.state("dev")
     assert (state["monitor_status"], state["monitor_change_set"]) == ("IN_PROGRESS", request["ChangeSetName"])

@@ -150,3 +150,21 @@ def test_promoter_reads_managed_groups_and_assumes_deploy_roles_only(role_statem
 
 def test_promoter_role_has_the_name_the_deploy_roles_trust(promotion):
     promotion.has_resource_properties("AWS::IAM::Role", {"RoleName": "mlops-promoter"})
+
+
+def test_handlers_get_exactly_the_environment_their_tests_give_them(promotion):
+    """The handler tests run with PROMOTER_ENVIRONMENT / TRACKER_ENVIRONMENT: the synthesized functions
+    must set the same variables, with the same stage targets and settings."""
+    from tests.lambdas.conftest import PROMOTER_ENVIRONMENT, TRACKER_ENVIRONMENT
+
+    for handler, tested in (
+        ("promoter.handler.handler", PROMOTER_ENVIRONMENT),
+        ("tracker.handler.handler", TRACKER_ENVIRONMENT),
+    ):
+        synthesized = function_environment(promotion, handler)
+        assert set(synthesized) - {"POWERTOOLS_SERVICE_NAME"} == set(tested) - {"AWS_REGION"}, handler
+        for name in ("STAGE_TARGETS", "ENDPOINT_SETTINGS", "TARGET_ACCOUNTS"):
+            if name in tested:
+                assert json.loads(synthesized[name]) == json.loads(tested[name]), name
+        for name in ("DEV_ACCOUNT_ID", "STAGES"):
+            assert synthesized[name] == tested[name]

@@ -1,0 +1,105 @@
+"""Test-only stand-ins for the CloudFormation resource types moto cannot create.
+
+Moto's CloudFormation skips resource types it does not implement and then rejects the template at
+the first ``Fn::GetAtt`` of one of them, so the platform's real endpoint and monitor templates could
+not be deployed in the tests. Each stand-in records its properties and answers ``Ref`` and
+``Fn::GetAtt`` with the name and ARN AWS would give; it creates nothing else. Importing this module
+registers them with moto; nothing outside the tests uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.core.common_models import CloudFormationModel
+
+#: Resource type -> (name property, ARN service, ARN resource type, ARN separator).
+_STAND_INS = {
+    "AWS::SageMaker::MonitoringSchedule": ("MonitoringScheduleName", "sagemaker", "monitoring-schedule", "/"),
+    "AWS::SageMaker::DataQualityJobDefinition": ("JobDefinitionName", "sagemaker", "data-quality-job-definition", "/"),
+    "AWS::SageMaker::ModelQualityJobDefinition": (
+        "JobDefinitionName",
+        "sagemaker",
+        "model-quality-job-definition",
+        "/",
+    ),
+    "AWS::SageMaker::ModelBiasJobDefinition": ("JobDefinitionName", "sagemaker", "model-bias-job-definition", "/"),
+    "AWS::SageMaker::ModelExplainabilityJobDefinition": (
+        "JobDefinitionName",
+        "sagemaker",
+        "model-explainability-job-definition",
+        "/",
+    ),
+    "AWS::CloudWatch::Alarm": ("AlarmName", "cloudwatch", "alarm", ":"),
+    "AWS::ApplicationAutoScaling::ScalableTarget": ("", "application-autoscaling", "scalable-target", "/"),
+    "AWS::ApplicationAutoScaling::ScalingPolicy": ("PolicyName", "autoscaling", "scalingPolicy", ":"),
+}
+
+
+class _StandIn:
+    """A resource that exists only as its name, ARN and properties (mixed into a moto model)."""
+
+    resource_type = ""
+    name_property = ""
+    arn_service = arn_resource = arn_separator = ""
+
+    def __init__(self, name: str, properties: dict[str, Any], account_id: str, region: str) -> None:
+        self.name = name
+        self.properties = properties
+        self.arn = f"arn:aws:{self.arn_service}:{region}:{account_id}:{self.arn_resource}{self.arn_separator}{name}"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.resource_type
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.name_property
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn if attribute_name.endswith("Arn") else self.name
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties", {})
+        return cls(properties.get(cls.name_property) or resource_name, properties, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        """Nothing was created, so nothing is deleted."""
+
+
+#: Kept referenced: moto finds models through ``__subclasses__``, which holds them weakly.
+STAND_IN_MODELS = [
+    type(
+        f"StandIn{_type.replace('::', '')}",
+        # Directly a CloudFormationModel: moto lists models with CloudFormationModel.__subclasses__().
+        (_StandIn, CloudFormationModel),
+        {
+            "resource_type": _type,
+            "name_property": _name_property,
+            "arn_service": _service,
+            "arn_resource": _resource,
+            "arn_separator": _separator,
+        },
+    )
+    for _type, (_name_property, _service, _resource, _separator) in _STAND_INS.items()
+]
+# Moto caches its list of models on first use; make it see the stand-ins.
+for _cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+    _cache.cache_clear()
