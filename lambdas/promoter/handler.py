@@ -21,33 +21,21 @@ from functools import cache, cached_property
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from botocore.exceptions import ClientError
 
 import contract
 from common import (
     ACCOUNT_ID,
-    IDEMPOTENCY_EXPIRY_ATTRIBUTE,
-    IDEMPOTENCY_SECONDS,
-    IDEMPOTENCY_SORT_KEY,
-    Alerts,
     Attempt,
     Clients,
     CommonSettings,
     ConfigurationError,
     Environment,
-    Ledger,
+    QueuedEventHandler,
     RetryLater,
     StageState,
     Status,
     alert_subject,
-    event_of,
     is_prod_stage,
     role_session_name,
     utc_now,
@@ -181,70 +169,25 @@ def _endpoint_settings(value: Any, stages: tuple[str, ...]) -> dict[str, dict[st
     return settings
 
 
-class Promoter:
+class Promoter(QueuedEventHandler):
     """Reconciles stages. One instance per Lambda environment: its clients and templates are reused.
 
     ``cloudformation_for(target, session_name)`` gives the CloudFormation client of a target account;
     by default it assumes the stage's deploy role (tests inject stubs for what moto cannot simulate).
     """
 
+    name = "promoter"
+
     def __init__(self, settings: PromoterSettings, clients: Clients, *, cloudformation_for=None) -> None:
         self.settings = settings
-        self.clients = clients
-        self.ledger = Ledger(clients.dynamodb, settings.common.ledger_table)
-        self.alerts = Alerts(clients.sns, settings.common.alert_topic_arn)
+        super().__init__(settings.common, clients)
         self._cloudformation_for = cloudformation_for or self._assume_deploy_role
-        self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        self._idempotency = IdempotencyConfig(
-            event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_SECONDS
-        )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=settings.common.ledger_table,
-            key_attr="pk",
-            sort_key_attr=IDEMPOTENCY_SORT_KEY,
-            static_pk_value="IDEMPOTENCY#promoter",
-            expiry_attr=IDEMPOTENCY_EXPIRY_ATTRIBUTE,
-            boto3_client=clients.dynamodb,
-        )
-        self._process_once = idempotent_function(
-            data_keyword_argument="event",
-            persistence_store=persistence,
-            config=self._idempotency,
-            key_prefix="promoter-event",
-        )(self._process)
 
-    # Entry points
-
-    def handle(self, event: dict[str, Any], context) -> dict[str, Any]:
-        """Process an SQS batch; failed records (busy stacks, errors) are reported for redelivery."""
-        self._idempotency.register_lambda_context(context)
-        return process_partial_response(
-            event=event, record_handler=self._handle_record, processor=self._processor, context=context
-        )
-
-    def _handle_record(self, record: SQSRecord) -> None:
-        event = event_of(record.body)
-        event_id = event.get("id") if event else None
-        if not isinstance(event_id, str) or not event_id:
-            logger.warning("Dropped a message that is no EventBridge event", extra={"message_id": record.message_id})
-            return
-        logger.append_keys(event_id=event_id)
-        try:
-            self._process_once(event=event)
-        except RetryLater as later:
-            logger.info("Message will come back later", extra={"reason": str(later)})
-            raise
-        finally:
-            logger.remove_keys(["event_id", "project", "stage"])
-
-    def _process(self, event: dict[str, Any]) -> dict[str, str]:
+    def process(self, event: dict[str, Any]) -> dict[str, str]:
+        """Reconcile the stage an approval-status change or a reconcile request names."""
         request = promotion_request(event, self.settings.rules)
         if isinstance(request, Rejection):
-            logger.warning(
-                "Dropped event",
-                extra={"reason": request.reason, "source": event.get("source"), "type": event.get("detail-type")},
-            )
-            return {"endpoint": "DROPPED", "reason": request.reason}
+            return self.drop(request.reason, event)
         logger.append_keys(project=request.deployment.project, stage=request.deployment.stage)
         return self.reconcile(request)
 

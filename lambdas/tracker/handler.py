@@ -23,29 +23,17 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 
 import contract
 from common import (
-    IDEMPOTENCY_EXPIRY_ATTRIBUTE,
-    IDEMPOTENCY_SECONDS,
-    IDEMPOTENCY_SORT_KEY,
-    Alerts,
     Attempt,
     Clients,
     CommonSettings,
     Environment,
-    Ledger,
+    QueuedEventHandler,
     StageState,
     Status,
     alert_subject,
-    event_of,
     is_test_stage,
     reconcile_request,
     utc_now,
@@ -98,58 +86,20 @@ class TrackerSettings:
         return TrackingRules(self.target_accounts, self.common.region, self.common.stages)
 
 
-class Tracker:
+class Tracker(QueuedEventHandler):
     """Applies forwarded events to the ledger. One instance per Lambda environment (clients are reused)."""
+
+    name = "tracker"
 
     def __init__(self, settings: TrackerSettings, clients: Clients) -> None:
         self.settings = settings
-        self.clients = clients
-        self.ledger = Ledger(clients.dynamodb, settings.common.ledger_table)
-        self.alerts = Alerts(clients.sns, settings.common.alert_topic_arn)
-        self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        self._idempotency = IdempotencyConfig(
-            event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_SECONDS
-        )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=settings.common.ledger_table,
-            key_attr="pk",
-            sort_key_attr=IDEMPOTENCY_SORT_KEY,
-            static_pk_value="IDEMPOTENCY#tracker",
-            expiry_attr=IDEMPOTENCY_EXPIRY_ATTRIBUTE,
-            boto3_client=clients.dynamodb,
-        )
-        self._process_once = idempotent_function(
-            data_keyword_argument="event",
-            persistence_store=persistence,
-            config=self._idempotency,
-            key_prefix="tracker-event",
-        )(self._process)
+        super().__init__(settings.common, clients)
 
-    # Entry points
-
-    def handle(self, event: dict[str, Any], context) -> dict[str, Any]:
-        """Process an SQS batch; records that fail (AWS errors) are reported for redelivery."""
-        self._idempotency.register_lambda_context(context)
-        return process_partial_response(
-            event=event, record_handler=self._handle_record, processor=self._processor, context=context
-        )
-
-    def _handle_record(self, record: SQSRecord) -> None:
-        event = event_of(record.body)
-        event_id = event.get("id") if event else None
-        if not isinstance(event_id, str) or not event_id:
-            logger.warning("Dropped a message that is no EventBridge event", extra={"message_id": record.message_id})
-            return
-        logger.append_keys(event_id=event_id)
-        try:
-            self._process_once(event=event)
-        finally:
-            logger.remove_keys(["event_id", "project", "stage"])
-
-    def _process(self, event: dict[str, Any]) -> dict[str, str]:
+    def process(self, event: dict[str, Any]) -> dict[str, str]:
+        """Record what a forwarded stack, endpoint or alarm event says about a deployment."""
         change = tracked_event(event, self.settings.rules)
         if isinstance(change, Rejection):
-            return self._drop(change.reason, event)
+            return self.drop(change.reason, event)
         if change.deployment:
             logger.append_keys(project=change.deployment.project, stage=change.deployment.stage)
         if isinstance(change, AlarmStateChange):
@@ -157,19 +107,12 @@ class Tracker:
         state = self.ledger.state(change.deployment)
         unrelated = unrelated_to_stage(change.account, state)
         if unrelated:
-            return self._drop(unrelated, event)
+            return self.drop(unrelated, event)
         if isinstance(change, StackStatusChange):
             if change.kind is StackKind.MONITOR:
                 return self._on_monitor_stack(change, state)
             return self._on_endpoint_stack(change, state)
         return self._on_endpoint(change, state)
-
-    @staticmethod
-    def _drop(reason: str, event: Mapping[str, Any] | None = None) -> dict[str, str]:
-        """Log why an event is dropped (acknowledged, never retried)."""
-        origin = {"source": event.get("source"), "type": event.get("detail-type")} if event else {}
-        logger.warning("Dropped event", extra={"reason": reason, **origin})
-        return {"result": "DROPPED", "reason": reason}
 
     # Events
 
@@ -181,7 +124,7 @@ class Tracker:
         deployment_id = stack_event_deployment_id(change.token, state.deployment_id)
         if deployment_id is None:
             reason = f"{change.stack_name} {change.status}: operation {change.token!r} was not started by the promoter"
-            return self._drop(reason)
+            return self.drop(reason)
         return self._apply(change.deployment, state, deployment_id, outcome, change.event_id)
 
     def _on_endpoint(self, change: EndpointStateChange, state: StageState) -> dict[str, str]:
@@ -197,12 +140,12 @@ class Tracker:
         if outcome is None:
             return {"result": "NOTED", "status": change.status}
         if change.token and change.token != state.monitor_change_set:
-            return self._drop(f"{change.stack_name}: {change.token!r} is not the stage's monitor deployment")
+            return self.drop(f"{change.stack_name}: {change.token!r} is not the stage's monitor deployment")
         recorded = self.ledger.record_monitor_outcome(
             change.deployment, change_set=state.monitor_change_set, status=outcome.status, reason=outcome.reason
         )
         if not recorded:
-            return self._drop(f"{change.stack_name}: a newer monitor deployment started meanwhile")
+            return self.drop(f"{change.stack_name}: a newer monitor deployment started meanwhile")
         if outcome.status is not Status.DEPLOYED:
             self.alerts.send(
                 alert_subject(change.deployment, f"monitor stack {change.status}"),
@@ -241,7 +184,7 @@ class Tracker:
         """Record an outcome of an attempt and carry out what follows from it, once."""
         attempt = self.ledger.attempt(deployment, deployment_id, state)
         if attempt is None:
-            return self._drop(f"no attempt {deployment_id} in the ledger")
+            return self.drop(f"no attempt {deployment_id} in the ledger")
         test_pass = None
         if outcome.status is Status.DEPLOYED and is_test_stage(deployment.stage):
             test_pass = f"{deployment.endpoint_name} in {attempt.account} deployed {deployment_id}"
