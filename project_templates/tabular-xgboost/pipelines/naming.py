@@ -8,6 +8,7 @@ platform's test suite checks that they match its contract).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 #: Branch prefix of the data scientists' work branches; all of them register into one feature group.
 FEATURE_PREFIX = "feature-"
@@ -29,6 +30,9 @@ META_HYPERPARAMETERS = "Hyperparameters"
 META_METRIC_PREFIX = "Metric"  # MetricAuc, MetricF1, ... from the evaluation report
 
 _PROJECT_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}$")
+#: What SageMaker accepts as a CustomerMetadataProperties value: 1-256 letters, digits, spaces and _.:/=+-@
+#: (so no JSON).
+_METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 
 
 def stage_for_branch(branch: str) -> str | None:
@@ -65,6 +69,19 @@ def approval_status(stage: str, auto_approve_feature: bool) -> str:
     if stage == "feature" and auto_approve_feature:
         return "Approved"
     return "PendingManualApproval"
+
+
+def metadata_value(value: str) -> str:
+    """``value``, if the registry accepts it as a metadata value; a bad one would fail the registration
+    at the end of a run, so it is refused before the run starts."""
+    if not _METADATA_VALUE.match(value):
+        raise ValueError(f"Not a valid model package metadata value (1-256 of letters, digits, ' _.:/=+-@'): {value!r}")
+    return value
+
+
+def hyperparameters_value(hyperparameters: Mapping[str, object]) -> str:
+    """The hyperparameters as one metadata value: sorted ``name=value`` pairs separated by spaces."""
+    return metadata_value(" ".join(f"{name}={value}" for name, value in sorted(hyperparameters.items())))
 
 
 def artifact_prefix(project: str) -> str:

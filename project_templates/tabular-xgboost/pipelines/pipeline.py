@@ -442,19 +442,16 @@ def customer_metadata(
     The XGBoost endpoint answers with the positive-class probability alone, so the output's first
     (only) field is the probability and there is no separate predicted label.
     """
-    hyperparameters_json = json.dumps(hyperparameters, separators=(",", ":"), sort_keys=True)
-    if len(hyperparameters_json) > 256:
-        raise ValueError("Hyperparameters exceed the 256 characters of a metadata value; register fewer")
     metadata = {
         naming.META_COMMIT: commit,
         naming.META_BRANCH: branch,
         naming.META_DATASET_URI: dataset_uri,
         naming.META_DATASET_VERSION: dataset_version,
-        naming.META_HYPERPARAMETERS: hyperparameters_json,
+        naming.META_HYPERPARAMETERS: naming.hyperparameters_value(hyperparameters),
         naming.META_PROBLEM_TYPE: PROBLEM_TYPE,
         naming.META_PROBABILITY_ATTRIBUTE: "0",
         **{f"{naming.META_METRIC_PREFIX}{name.capitalize()}": value for name, value in metrics.items()},
     }
     if settings.ground_truth_s3_uri:
-        metadata[naming.META_GROUND_TRUTH] = settings.ground_truth_s3_uri
+        metadata[naming.META_GROUND_TRUTH] = naming.metadata_value(settings.ground_truth_s3_uri)
     return metadata

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 from urllib.parse import urlparse
 
@@ -66,6 +67,11 @@ def dataset_version(s3, uri: str) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(objects).encode()).hexdigest()
 
 
+def display_name(branch: str, commit: str) -> str:
+    """``<branch>-<short commit>`` in the characters an execution's display name allows."""
+    return re.sub(r"[^a-zA-Z0-9]+", "-", f"{branch}-{commit[:12]}").strip("-")[:82].rstrip("-")
+
+
 def train(stage: str, branch: str, commit: str, wait: bool) -> None:
     """Upsert the stage's pipeline and start it with this push's lineage."""
     from pipelines.pipeline import PipelineSettings, get_pipeline, pipeline_session  # the SDK loads slowly
@@ -83,14 +89,15 @@ def train(stage: str, branch: str, commit: str, wait: bool) -> None:
     boto_session = boto3.Session(region_name=env("AWS_REGION"))
     pipeline = get_pipeline(settings, pipeline_session(settings.bucket, settings.project, boto_session))
     pipeline.upsert(role_arn=settings.role_arn, description=f"Training pipeline of {settings.project} ({stage})")
+    lineage = {
+        "InputDataUrl": settings.dataset_uri,
+        "DatasetVersion": dataset_version(boto_session.client("s3"), settings.dataset_uri),
+        "GitCommit": commit,
+        "GitBranch": branch,
+    }
     execution = pipeline.start(
-        parameters={
-            "InputDataUrl": settings.dataset_uri,
-            "DatasetVersion": dataset_version(boto_session.client("s3"), settings.dataset_uri),
-            "GitCommit": commit,
-            "GitBranch": branch,
-        },
-        execution_display_name=f"{branch}-{commit[:12]}".replace("/", "-")[:82],
+        parameters={name: naming.metadata_value(value) for name, value in lineage.items()},  # they become metadata
+        execution_display_name=display_name(branch, commit),
     )
     print(f"Started {execution.arn}")
     if wait:

@@ -34,7 +34,7 @@ LINEAGE = {
     "GitBranch": "dev",
     "DatasetS3Uri": f"s3://{BUCKET}/data/{PROJECT}/dataset.csv",
     "DatasetVersion": "3HL4kqtJlcpXroDTDmJ",
-    "Hyperparameters": '{"max_depth":"4"}',
+    "Hyperparameters": "eta=0.2 max_depth=4",
     "MetricAuc": "0.83",
     "ProblemType": "BinaryClassification",
     "ProbabilityAttribute": "0",

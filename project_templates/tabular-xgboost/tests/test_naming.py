@@ -54,3 +54,22 @@ def test_invalid_project_names_are_refused(project):
 )
 def test_only_feature_packages_may_be_auto_approved(stage, auto_approve, status):
     assert naming.approval_status(stage, auto_approve) == status
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0123abc", "feature-x", "s3://bucket/data/churn/dataset.csv", "sha256:ab12", "a=1 b=binary:logistic", "x@y+z"],
+)
+def test_metadata_values_the_registry_accepts(value):
+    assert naming.metadata_value(value) == value
+
+
+@pytest.mark.parametrize("value", ["", '{"a":"1"}', "a,b", "x" * 257, "line\nbreak"])
+def test_metadata_values_the_registry_refuses(value):
+    with pytest.raises(ValueError, match="metadata value"):
+        naming.metadata_value(value)
+
+
+def test_hyperparameters_become_one_metadata_value():
+    value = naming.hyperparameters_value({"objective": "binary:logistic", "eta": "0.2", "num_round": 100})
+    assert value == "eta=0.2 num_round=100 objective=binary:logistic"

@@ -55,3 +55,15 @@ def test_dataset_version_of_a_prefix_changes_with_its_content(s3):
 def test_an_empty_dataset_prefix_is_an_error(s3):
     with pytest.raises(SystemExit, match="No objects"):
         run.dataset_version(s3, f"s3://{BUCKET}/data/churn/")
+
+
+@pytest.mark.parametrize(
+    ("branch", "name"),
+    [
+        ("feature-better_trees", "feature-better-trees-0123456789ab"),
+        ("dev", "dev-0123456789ab"),
+        ("feature-" + "x" * 100, "feature-" + "x" * 74),
+    ],
+)
+def test_execution_display_names_fit_the_api(branch, name):
+    assert run.display_name(branch, "0123456789abcdef") == name
