@@ -272,12 +272,13 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         )
 
     # -- behind the gate: a model, its baselines, the registration ----------------------------------
-    model = ModelStep(
-        name="CreateModel",
-        step_args=ModelBuilder(
-            s3_model_data_url=model_data, image_uri=image, role_arn=settings.role_arn, sagemaker_session=session
-        ).build(),
+    # One builder for both steps, as the SDK intends: build() settles the container definition that
+    # register() then reuses (a fresh builder's register() adds empty script-mode variables, such as
+    # SAGEMAKER_PROGRAM, which make the built-in algorithm's server look for a user script).
+    trained_model = ModelBuilder(
+        s3_model_data_url=model_data, image_uri=image, role_arn=settings.role_arn, sagemaker_session=session
     )
+    model = ModelStep(name="CreateModel", step_args=trained_model.build())
 
     model_quality = QualityCheckStep(
         name="ModelQualityBaseline",
@@ -376,9 +377,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
 
     register = ModelStep(
         name="RegisterModel",
-        step_args=ModelBuilder(
-            s3_model_data_url=model_data, image_uri=image, role_arn=settings.role_arn, sagemaker_session=session
-        ).register(
+        step_args=trained_model.register(
             model_package_group_name=group,
             approval_status=naming.approval_status(settings.stage, settings.auto_approve_feature),
             content_types=[CSV],

@@ -281,6 +281,11 @@ def test_registration_serves_the_trained_artifact_over_csv(pushed):
     (container,) = spec["Containers"]
     assert container["ModelDataUrl"] == {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
     assert container["Image"].endswith("/sagemaker-xgboost:3.0-5")
+    # The built-in algorithm's server imports any SAGEMAKER_PROGRAM it is given, even an empty one.
+    assert "SAGEMAKER_PROGRAM" not in container.get("Environment", {})
+    assert "SAGEMAKER_PROGRAM" not in pushed.steps["CreateModel"]["Arguments"]["PrimaryContainer"].get(
+        "Environment", {}
+    )
     assert spec["SupportedContentTypes"] == spec["SupportedResponseMIMETypes"] == ["text/csv"]
 
 
