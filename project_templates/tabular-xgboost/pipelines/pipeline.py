@@ -97,7 +97,8 @@ class PipelineSettings:
 def pipeline_session(bucket: str, project: str, boto_session: boto3.Session | None = None) -> PipelineSession:
     """A session whose default bucket is the platform's artifact bucket, under the project's prefix.
 
-    SDK telemetry is off: the platform's network has no route to the internet.
+    SDK telemetry is off: it would report usage over the internet, which the platform's Studio network
+    cannot reach.
     """
     return PipelineSession(
         boto_session=boto_session or boto3.Session(),
