@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CDK := node_modules/.bin/cdk
+# The project template's tests run in their own environment: the SageMaker SDK and its dependencies
+# (about 1 GB) are pinned by the template, for the projects it creates, not by the platform.
+TEMPLATE := project_templates/tabular-xgboost
+TEMPLATE_VENV := $(TEMPLATE)/.venv
 
 # jsii prints a banner on every start because Node 20 left its support window; the CDK itself still
 # runs on Node 20, so this silences that one banner only (errors and other warnings still show).
@@ -12,17 +16,20 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint measure-synth clean
+.PHONY: synth test template-test lint measure-synth clean
 
 synth: $(VENV)/.app-installed node_modules/.installed
 	rm -rf cdk.out
 	$(CDK) synth --quiet
 
-test: synth $(VENV)/.dev-installed
+test: synth $(VENV)/.dev-installed template-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 	find cdk.out -name '*.template.json' -print0 | xargs -0 $(BIN)/cfn-lint
+
+template-test: $(TEMPLATE_VENV)/.installed
+	cd $(TEMPLATE) && .venv/bin/pytest
 
 measure-synth: $(VENV)/.app-installed node_modules/.installed
 	$(BIN)/python scripts/measure_synth.py
@@ -36,9 +43,17 @@ $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+# --no-compile: the tests import a small part of the SDK, so compiling all of it is wasted; on the 2-core
+# machine it halves the install (58 s instead of 102 s with an empty pip cache) for 7 s more on the
+# first test run, which compiles what it imports.
+$(TEMPLATE_VENV)/.installed: $(TEMPLATE)/requirements.txt $(TEMPLATE)/requirements-test.txt $(TEMPLATE)/constraints.txt
+	test -x $(TEMPLATE_VENV)/bin/python || $(PYTHON) -m venv $(TEMPLATE_VENV)
+	$(TEMPLATE_VENV)/bin/pip install --quiet --no-compile -r $(TEMPLATE)/requirements-test.txt -c $(TEMPLATE)/constraints.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:
-	rm -rf cdk.out $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf cdk.out $(VENV) $(TEMPLATE_VENV) node_modules .pytest_cache .ruff_cache
