@@ -83,6 +83,7 @@ META_GROUND_TRUTH = "GroundTruthS3Uri"
 META_PROBLEM_TYPE = "ProblemType"
 META_INFERENCE_ATTRIBUTE = "InferenceAttribute"
 META_PROBABILITY_ATTRIBUTE = "ProbabilityAttribute"
+META_PROBABILITY_THRESHOLD = "ProbabilityThreshold"  # a probability above it is the positive label
 
 #: SSM parameters the deployment-target stack publishes in its account, under ``/<prefix>/target/``;
 #: the endpoint and monitor templates resolve them at deploy time.
@@ -132,6 +133,7 @@ class MonitorParameters:
     PROBLEM_TYPE = "ProblemType"
     INFERENCE_ATTRIBUTE = "InferenceAttribute"
     PROBABILITY_ATTRIBUTE = "ProbabilityAttribute"
+    PROBABILITY_THRESHOLD = "ProbabilityThreshold"
     BIAS_CONFIG_URI = "BiasConfigUri"
     BIAS_CONSTRAINTS_URI = "BiasConstraintsUri"
     EXPLAINABILITY_CONFIG_URI = "ExplainabilityConfigUri"

@@ -118,6 +118,8 @@ class MonitoredEndpoint:
     """Where the prediction is in the endpoint's output, or ``AWS::NoValue``."""
     probability_attribute: str
     """Where the probability is in the endpoint's output, or ``AWS::NoValue``."""
+    probability_threshold: float
+    """Above it a probability is the positive label (with ``probability_attribute`` only)."""
 
     def job_definition_name(self, kind: MonitorKind) -> str:
         return f"{self.endpoint_name}-{self.deployment_id}-{kind.abbreviation}"
@@ -175,7 +177,7 @@ class MonitoringJobDefinitions(Construct):
                 constraints_resource=job.ConstraintsResourceProperty(s3_uri=constraints_uri)
             ),
             model_quality_job_input=job.ModelQualityJobInputProperty(
-                endpoint_input=self._endpoint_input(job, predictions=True),
+                endpoint_input=self._endpoint_input(job, predictions=True, labels=True),
                 ground_truth_s3_input=job.MonitoringGroundTruthS3InputProperty(s3_uri=ground_truth_uri),
             ),
             model_quality_job_output_config=self._output_config(job, MODEL_QUALITY),
@@ -198,7 +200,7 @@ class MonitoringJobDefinitions(Construct):
                 constraints_resource=job.ConstraintsResourceProperty(s3_uri=constraints_uri)
             ),
             model_bias_job_input=job.ModelBiasJobInputProperty(
-                endpoint_input=self._endpoint_input(job, predictions=True),
+                endpoint_input=self._endpoint_input(job, predictions=True, labels=True),
                 ground_truth_s3_input=job.MonitoringGroundTruthS3InputProperty(s3_uri=ground_truth_uri),
             ),
             model_bias_job_output_config=self._output_config(job, MODEL_BIAS),
@@ -227,16 +229,15 @@ class MonitoringJobDefinitions(Construct):
             **self._common(job),
         )
 
-    def _endpoint_input(self, job, *, predictions: bool = False):
-        """The endpoint's captured traffic; with ``predictions``, where to find them in its output."""
-        attributes = (
-            {
-                "inference_attribute": self.endpoint.inference_attribute,
-                "probability_attribute": self.endpoint.probability_attribute,
-            }
-            if predictions
-            else {}
-        )
+    def _endpoint_input(self, job, *, predictions: bool = False, labels: bool = False):
+        """The endpoint's captured traffic; with ``predictions``, where to find them in its output; with
+        ``labels`` (jobs comparing predictions with ground truth), how a probability becomes a label."""
+        attributes = {}
+        if predictions:
+            attributes["inference_attribute"] = self.endpoint.inference_attribute
+            attributes["probability_attribute"] = self.endpoint.probability_attribute
+        if labels:
+            attributes["probability_threshold_attribute"] = self.endpoint.probability_threshold
         return job.EndpointInputProperty(
             endpoint_name=self.endpoint.endpoint_name,
             local_path=ENDPOINT_INPUT_PATH,

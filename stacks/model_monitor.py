@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnParameter, CfnRule, CfnRuleAssertion, Fn, ICfnConditionExpression
+from aws_cdk import Aws, CfnCondition, CfnParameter, CfnRule, CfnRuleAssertion, Fn, ICfnConditionExpression, Token
 from constructs import Construct
 
 from lambdas.contract import MonitorParameters
@@ -78,6 +78,14 @@ class ModelMonitorStack(DeployableTemplateStack):
         probability_attribute = self._attribute(
             MonitorParameters.PROBABILITY_ATTRIBUTE, "Index or JSONPath of the probability in the endpoint's output"
         )
+        probability_threshold = CfnParameter(
+            self,
+            MonitorParameters.PROBABILITY_THRESHOLD,
+            default="0.5",
+            allowed_pattern=r"^(0(\.[0-9]+)?|1(\.0+)?)$",
+            constraint_description="must be a probability between 0 and 1",
+            description="Probability above which a prediction counts as the positive label (binary classification)",
+        ).value_as_string
         bias_config_uri = self._uri(MonitorParameters.BIAS_CONFIG_URI, "Clarify analysis configuration for bias")
         bias_constraints_uri = self._uri(MonitorParameters.BIAS_CONSTRAINTS_URI, "Model-bias baseline constraints")
         explainability_config_uri = self._uri(
@@ -104,6 +112,7 @@ class ModelMonitorStack(DeployableTemplateStack):
             ],
         )
 
+        has_probability = self._given("HasProbabilityAttribute", probability_attribute)
         endpoint = MonitoredEndpoint(
             endpoint_name=endpoint_name,
             deployment_id=deployment_id,
@@ -115,8 +124,9 @@ class ModelMonitorStack(DeployableTemplateStack):
             inference_attribute=attribute_or_nothing(
                 self._given("HasInferenceAttribute", inference_attribute), inference_attribute
             ),
-            probability_attribute=attribute_or_nothing(
-                self._given("HasProbabilityAttribute", probability_attribute), probability_attribute
+            probability_attribute=attribute_or_nothing(has_probability, probability_attribute),
+            probability_threshold=Token.as_number(
+                Fn.condition_if(has_probability.logical_id, probability_threshold, Aws.NO_VALUE)
             ),
         )
         jobs = MonitoringJobDefinitions(self, "JobDefinitions", endpoint=endpoint)

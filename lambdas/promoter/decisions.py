@@ -447,8 +447,8 @@ def monitor_parameters(
     """The monitor template's parameters from a ``DescribeModelPackage`` response.
 
     Baselines come from ``DriftCheckBaselines`` (empty when absent: the template leaves that monitor
-    out); ground truth and output attributes from the package's metadata. ``ProblemType`` is left to
-    the template's default when the package does not say.
+    out); ground truth and output attributes from the package's metadata. ``ProblemType`` and
+    ``ProbabilityThreshold`` are left to the template's defaults when the package does not say.
     """
     baselines = package.get("DriftCheckBaselines") or {}
     metadata = package.get("CustomerMetadataProperties") or {}
@@ -470,8 +470,12 @@ def monitor_parameters(
         MonitorParameters.INFERENCE_ATTRIBUTE: metadata.get(contract.META_INFERENCE_ATTRIBUTE, ""),
         MonitorParameters.PROBABILITY_ATTRIBUTE: metadata.get(contract.META_PROBABILITY_ATTRIBUTE, ""),
     }
-    if metadata.get(contract.META_PROBLEM_TYPE):
-        parameters[MonitorParameters.PROBLEM_TYPE] = metadata[contract.META_PROBLEM_TYPE]
+    for key, parameter in (
+        (contract.META_PROBLEM_TYPE, MonitorParameters.PROBLEM_TYPE),
+        (contract.META_PROBABILITY_THRESHOLD, MonitorParameters.PROBABILITY_THRESHOLD),
+    ):
+        if metadata.get(key):
+            parameters[parameter] = metadata[key]
     return parameters
 
 

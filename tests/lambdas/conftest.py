@@ -288,8 +288,8 @@ class Platform:
                 contract.META_COMMIT: "9f1c2ab",
                 contract.META_GROUND_TRUTH: f"{ARTIFACTS}/ground-truth/",
                 contract.META_PROBLEM_TYPE: "BinaryClassification",
-                contract.META_INFERENCE_ATTRIBUTE: "0",
-                contract.META_PROBABILITY_ATTRIBUTE: "0",
+                contract.META_PROBABILITY_ATTRIBUTE: "0",  # XGBoost binary:logistic returns a probability
+                contract.META_PROBABILITY_THRESHOLD: "0.5",
                 **(metadata or {}),
             },
             DriftCheckBaselines=full_baselines() if baselines is None else baselines,

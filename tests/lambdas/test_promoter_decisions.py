@@ -312,9 +312,17 @@ def test_monitor_parameters_come_from_the_packages_baselines_and_metadata():
     assert parameters[MonitorParameters.PROBABILITY_ATTRIBUTE] == ""
 
 
+def test_a_probability_output_carries_its_threshold():
+    metadata = {contract.META_PROBABILITY_ATTRIBUTE: "0", contract.META_PROBABILITY_THRESHOLD: "0.7"}
+    parameters = monitor_parameters(CHURN_DEV, "v8-0a1b2c3d", {"CustomerMetadataProperties": metadata})
+    assert parameters[MonitorParameters.PROBABILITY_ATTRIBUTE] == "0"
+    assert parameters[MonitorParameters.PROBABILITY_THRESHOLD] == "0.7"
+
+
 def test_absent_baselines_are_empty_and_an_unknown_problem_type_is_left_to_the_template():
     parameters = monitor_parameters(CHURN_DEV, "v8-0a1b2c3d", {})
     assert MonitorParameters.PROBLEM_TYPE not in parameters
+    assert MonitorParameters.PROBABILITY_THRESHOLD not in parameters
     assert {value for name, value in parameters.items() if name.endswith("Uri")} == {""}
     assert not monitors_something(parameters)
 

@@ -215,6 +215,10 @@ def test_model_quality_merges_ground_truth(monitor):
                         "ProbabilityAttribute": {
                             "Fn::If": ["HasProbabilityAttribute", ref("ProbabilityAttribute"), NO_VALUE]
                         },
+                        # an XGBoost binary:logistic endpoint returns a probability; above it is label 1
+                        "ProbabilityThresholdAttribute": {
+                            "Fn::If": ["HasProbabilityAttribute", ref("ProbabilityThreshold"), NO_VALUE]
+                        },
                     }
                 ),
                 "GroundTruthS3Input": {"S3Uri": ref("GroundTruthS3Uri")},

@@ -22,6 +22,7 @@ META_GROUND_TRUTH = "GroundTruthS3Uri"
 META_PROBLEM_TYPE = "ProblemType"
 META_INFERENCE_ATTRIBUTE = "InferenceAttribute"
 META_PROBABILITY_ATTRIBUTE = "ProbabilityAttribute"
+META_PROBABILITY_THRESHOLD = "ProbabilityThreshold"
 #: CustomerMetadataProperties keys of this template's lineage (informational for the platform).
 META_BRANCH = "GitBranch"
 META_DATASET_URI = "DatasetS3Uri"

@@ -61,6 +61,8 @@ JOBS_DIR = ROOT / "jobs"
 #: The built-in XGBoost algorithm's image; the processing jobs run in it too (it ships pandas and pyarrow).
 XGBOOST_VERSION = "3.0-5"
 PROBLEM_TYPE = "BinaryClassification"
+#: A predicted probability above this is the positive label (for model-quality monitoring).
+PROBABILITY_THRESHOLD = "0.5"
 #: The metric the gate compares with ``MetricThreshold`` (a key of the evaluation report).
 GATE_METRIC = "auc"
 #: Metrics copied from the evaluation report into the package's customer metadata.
@@ -450,6 +452,7 @@ def customer_metadata(
         naming.META_HYPERPARAMETERS: naming.hyperparameters_value(hyperparameters),
         naming.META_PROBLEM_TYPE: PROBLEM_TYPE,
         naming.META_PROBABILITY_ATTRIBUTE: "0",
+        naming.META_PROBABILITY_THRESHOLD: PROBABILITY_THRESHOLD,
         **{f"{naming.META_METRIC_PREFIX}{name.capitalize()}": value for name, value in metrics.items()},
     }
     if settings.ground_truth_s3_uri:

@@ -38,6 +38,7 @@ LINEAGE = {
     "MetricAuc": "0.83",
     "ProblemType": "BinaryClassification",
     "ProbabilityAttribute": "0",
+    "ProbabilityThreshold": "0.5",
 }
 
 

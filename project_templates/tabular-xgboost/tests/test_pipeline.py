@@ -317,6 +317,7 @@ def test_lineage_and_monitoring_metadata(pushes):
         "MetricF1": metric("f1"),
         "ProblemType": "BinaryClassification",
         "ProbabilityAttribute": "0",
+        "ProbabilityThreshold": "0.5",
     }
     assert pushes["feature"].registration["CustomerMetadataProperties"] == expected
     assert pushes["dev"].registration["CustomerMetadataProperties"] == {**expected, "GroundTruthS3Uri": GROUND_TRUTH}
