@@ -81,11 +81,12 @@ class ModelMonitorStack(DeployableTemplateStack):
         probability_threshold = CfnParameter(
             self,
             MonitorParameters.PROBABILITY_THRESHOLD,
-            default="0.5",
-            allowed_pattern=r"^(0(\.[0-9]+)?|1(\.0+)?)$",
-            constraint_description="must be a probability between 0 and 1",
+            type="Number",
+            default=0.5,
+            min_value=0,
+            max_value=1,
             description="Probability above which a prediction counts as the positive label (binary classification)",
-        ).value_as_string
+        ).value_as_number
         bias_config_uri = self._uri(MonitorParameters.BIAS_CONFIG_URI, "Clarify analysis configuration for bias")
         bias_constraints_uri = self._uri(MonitorParameters.BIAS_CONSTRAINTS_URI, "Model-bias baseline constraints")
         explainability_config_uri = self._uri(
