@@ -140,6 +140,11 @@ class MonitorParameters:
     EXPLAINABILITY_CONSTRAINTS_URI = "ExplainabilityConstraintsUri"
 
 
+def project_settings_partition(project: str) -> str:
+    """Partition key of a project's items in the project-settings table (``<prefix>-project-settings``)."""
+    return f"PROJECT#{project}"
+
+
 def alarm_names(deployment: Deployment) -> tuple[str, str]:
     """The endpoint's 5xx-error and model-latency alarms: blue/green auto-rollback and CloudFormation
     rollback triggers both watch them."""

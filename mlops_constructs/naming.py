@@ -80,6 +80,11 @@ class PlatformNames:
         return f"{self.prefix}-promoter"
 
     @property
+    def project_settings_table(self) -> str:
+        """The dev table of per-project operational settings (integration test cases, retraining)."""
+        return f"{self.prefix}-project-settings"
+
+    @property
     def promotion_bus(self) -> str:
         """The dev event bus the deployment targets forward stack, endpoint and alarm events to."""
         return f"{self.prefix}-promotion"

@@ -40,6 +40,8 @@ class PromotionStack(Stack):
       targets (its policy accepts only the test and prod accounts); the tracker Lambda records the
       outcome in the ledger, notifies, and nudges the promoter to deploy the monitor stack;
     - the ledger (DynamoDB, point-in-time recovery, retained) records every attempt;
+    - the project-settings table holds what each project's team configures for operations
+      (items keyed by ``contract.project_settings_partition``), with the same protection;
     - every queue has a dead-letter queue with an alarm, every function an error alarm, all
       notifying the alert topic; the bus archives events for replay.
     """
@@ -74,6 +76,20 @@ class PromotionStack(Stack):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute="expiration",
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.project_settings = dynamodb.TableV2(
+            self,
+            "ProjectSettings",
+            table_name=names.project_settings_table,
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )

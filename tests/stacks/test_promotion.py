@@ -168,3 +168,26 @@ def test_handlers_get_exactly_the_environment_their_tests_give_them(promotion):
                 assert json.loads(synthesized[name]) == json.loads(tested[name]), name
         for name in ("DEV_ACCOUNT_ID", "STAGES"):
             assert synthesized[name] == tested[name]
+
+
+def test_project_settings_table_is_encrypted_recoverable_and_kept(promotion):
+    promotion.has_resource(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": Match.object_like(
+                {
+                    "TableName": "mlops-project-settings",
+                    "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
+                    "Replicas": [
+                        Match.object_like(
+                            {
+                                "DeletionProtectionEnabled": True,
+                                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                            }
+                        )
+                    ],
+                }
+            ),
+        },
+    )
