@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -223,6 +224,19 @@ def role_session_name(function: str, event_id: str) -> str:
     return re.sub(r"[^\w+=,.@-]", "-", f"{function}-{event_id}")[:64]
 
 
+def upper_snake(status: str) -> str:
+    """``RollingBack`` (the API's spelling) and ``ROLLING_BACK`` (the events') both become ``ROLLING_BACK``."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", status).upper()
+
+
+def deployment_id_of_config(endpoint_name: str, config_name: str) -> str | None:
+    """The deployment id in an endpoint configuration name (``<endpoint>-<deployment id>``), if any."""
+    prefix = f"{endpoint_name}-"
+    if config_name.startswith(prefix) and DEPLOYMENT_ID.match(config_name.removeprefix(prefix)):
+        return config_name.removeprefix(prefix)
+    return None
+
+
 # --- AWS clients --------------------------------------------------------------------------------------
 
 
@@ -244,12 +258,13 @@ class Clients:
         setattr(self, name, client)
         return client
 
-    def in_account(self, service: str, *, role_arn: str, session_name: str, region: str):
+    def in_account(self, service: str, *, role_arn: str, session_name: str, region: str, config: Config | None = None):
         """A client of ``service`` acting as ``role_arn`` (an assumed role, usually in another account)."""
         credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
         return self.session.client(
             service,
             region_name=region,
+            config=config,
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
@@ -356,6 +371,50 @@ class StageState:
         return cls(deployment=deployment, **{name: item[name] for name in names if name in item})
 
 
+#: Attributes of an attempt (and of its stage's state) holding the attempt's integration tests.
+TEST_RESULT = "tests_result"
+TEST_SUMMARY = "tests_summary"
+TEST_CASES = "tests_cases"
+TEST_EVENT_ID = "tests_event_id"
+TESTED_AT = "tested_at"
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """The integration tests of one deployment attempt: the result, a one-line summary, each case's result.
+
+    ``cases`` are ``{"name", "passed", "problems", "status", "latency_ms"}`` maps (integers, no floats:
+    DynamoDB stores them as they are).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    passed: bool
+    summary: str
+    cases: tuple[dict[str, Any], ...]
+    event_id: str
+    tested_at: str
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            TEST_RESULT: "PASSED" if self.passed else "FAILED",
+            TEST_SUMMARY: self.summary,
+            TEST_CASES: list(self.cases),
+            TEST_EVENT_ID: self.event_id,
+            TESTED_AT: self.tested_at,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> TestRun:
+        return cls(
+            passed=item[TEST_RESULT] == "PASSED",
+            summary=item.get(TEST_SUMMARY, ""),
+            cases=tuple(item.get(TEST_CASES) or ()),
+            event_id=item.get(TEST_EVENT_ID, ""),
+            tested_at=item.get(TESTED_AT, ""),
+        )
+
+
 @dataclass(frozen=True)
 class Transition:
     """What recording an outcome did: the attempt's status before and after, and whether it changed."""
@@ -419,6 +478,16 @@ def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def _is_condition_failure(error: ClientError) -> bool:
     return error.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def items_with_prefix(dynamodb, table: str, partition: str, prefix: str) -> list[dict[str, Any]]:
+    """Every item of ``partition`` whose sort key starts with ``prefix``, deserialized, in sort-key order."""
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues=_serialize({":pk": partition, ":prefix": prefix}),
+    )
+    return [_deserialize(item) for page in pages for item in page["Items"]]
 
 
 class Ledger:
@@ -539,14 +608,8 @@ class Ledger:
 
     # Tracker writes
 
-    def record_outcome(
-        self, attempt: Attempt, outcome: Status, *, reason: str, event_id: str, test_pass_details: str | None = None
-    ) -> Transition:
-        """Move the attempt (and the stage, if it is still current) to ``outcome`` unless a later status holds.
-
-        With ``test_pass_details``, the same transaction records the package's test-stage pass, so a
-        pass is only ever written while the attempt is not rolled back.
-        """
+    def record_outcome(self, attempt: Attempt, outcome: Status, *, reason: str, event_id: str) -> Transition:
+        """Move the attempt (and the stage, if it is still current) to ``outcome`` unless a later status holds."""
         replaceable = replaceable_by(outcome)
         if attempt.status not in replaceable:
             return Transition(attempt.status, attempt.status)
@@ -567,21 +630,8 @@ class Ledger:
                 deployment_id=attempt.deployment_id,
             )
         )
-        test_pass = []
-        if test_pass_details is not None:
-            record = {
-                "pk": package_partition(attempt.package_arn),
-                "sk": TEST_SORT_KEY,
-                "passed": True,
-                "deployment_id": attempt.deployment_id,
-                "details": test_pass_details,
-                "updated_at": now,
-            }
-            test_pass.append({"Put": {"TableName": self._table, "Item": _serialize(record)}})
         try:
-            self._dynamodb.transact_write_items(
-                TransactItems=[{"Update": attempt_update}, {"Update": state_update}, *test_pass]
-            )
+            self._dynamodb.transact_write_items(TransactItems=[{"Update": attempt_update}, {"Update": state_update}])
         except ClientError as error:
             if not _is_condition_failure(error):
                 raise
@@ -589,7 +639,7 @@ class Ledger:
             if current is None or current.status not in replaceable:
                 return Transition(attempt.status, current.status if current else attempt.status)
             # The attempt may still move, but the stage has a newer deployment: leave the stage alone.
-            self._dynamodb.transact_write_items(TransactItems=[{"Update": attempt_update}, *test_pass])
+            self._dynamodb.update_item(**attempt_update)
         return Transition(attempt.status, outcome)
 
     def revoke_test_pass(self, package_arn: str, deployment_id: str) -> None:
@@ -606,6 +656,67 @@ class Ledger:
         except ClientError as error:
             if not _is_condition_failure(error):
                 raise
+
+    # Tester writes
+
+    def test_run(self, attempt: Attempt) -> TestRun | None:
+        """The integration tests recorded on the attempt, if it was tested."""
+        item = self._get(attempt.key) or {}
+        return TestRun.from_item(item) if TEST_RESULT in item else None
+
+    def record_test_run(self, attempt: Attempt, run: TestRun, *, gates_prod: bool) -> bool:
+        """Record the attempt's integration tests, once, while the attempt is not rolled back or failed.
+
+        With ``gates_prod`` (test-stage deployments) the same transaction writes the package's
+        test-stage record, the one the promoter's prod gate reads: a pass is never written for an
+        attempt already rolled back, and the tracker revokes it if the attempt rolls back later.
+        Returns False (nothing written) if the attempt was tested already or no longer serves.
+        """
+        serving = {"in_progress": str(Status.IN_PROGRESS), "deployed": str(Status.DEPLOYED)}
+        attempt_update = (
+            _Expression()
+            .set(**run.attributes())
+            .update(
+                self._table,
+                attempt.key,
+                f"#status IN (:in_progress, :deployed) AND attribute_not_exists(#{TEST_RESULT})",
+                **serving,
+            )
+        )
+        writes = [{"Update": attempt_update}]
+        if gates_prod:
+            record = {
+                "pk": package_partition(attempt.package_arn),
+                "sk": TEST_SORT_KEY,
+                "passed": run.passed,
+                "deployment_id": attempt.deployment_id,
+                "details": run.summary,
+                "failed_cases": [case["name"] for case in run.cases if not case["passed"]],
+                "updated_at": run.tested_at,
+            }
+            writes.append({"Put": {"TableName": self._table, "Item": _serialize(record)}})
+        try:
+            self._dynamodb.transact_write_items(TransactItems=writes)
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        stage_update = (
+            _Expression()
+            .set(**run.attributes())
+            .update(
+                self._table,
+                self._state_key(attempt.deployment),
+                "#deployment_id = :deployment_id",
+                deployment_id=attempt.deployment_id,
+            )
+        )
+        try:
+            self._dynamodb.update_item(**stage_update)
+        except ClientError as error:  # a newer deployment is current: the stage shows its own tests
+            if not _is_condition_failure(error):
+                raise
+        return True
 
     def mark_notified(self, attempt: Attempt, status: Status) -> None:
         """Remember that the team was told about ``status``, so a redelivered event does not tell them twice."""

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import contract
-from common import DEPLOYMENT_ID, Envelope, StageState, Status
+from common import DEPLOYMENT_ID, Envelope, StageState, Status, deployment_id_of_config, upper_snake
 
 STACK_STATUS_CHANGE = ("aws.cloudformation", "CloudFormation Stack Status Change")
 ENDPOINT_DEPLOYMENT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint Deployment State Change")
@@ -211,11 +211,6 @@ def _first_error(error: ValidationError) -> str:
     return f"{location}: {first['msg']}"
 
 
-def upper_snake(status: str) -> str:
-    """``RollingBack`` (the API's spelling) and ``ROLLING_BACK`` (the events') both become ``ROLLING_BACK``."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", status).upper()
-
-
 def deployment_of_alarm(alarm_name: str, stages: tuple[str, ...]) -> contract.Deployment | None:
     """The deployment whose endpoint an alarm is named after (``<endpoint>-5xx-errors``, ...), if any."""
     marker = contract.ENDPOINT_SUFFIX + "-"
@@ -271,14 +266,6 @@ def stack_event_deployment_id(token: str, current_deployment_id: str) -> str | N
     if token:
         return None
     return current_deployment_id or None
-
-
-def deployment_id_of_config(endpoint_name: str, config_name: str) -> str | None:
-    """The deployment id in an endpoint configuration name (``<endpoint>-<deployment id>``), if any."""
-    prefix = f"{endpoint_name}-"
-    if config_name.startswith(prefix) and DEPLOYMENT_ID.match(config_name.removeprefix(prefix)):
-        return config_name.removeprefix(prefix)
-    return None
 
 
 def endpoint_outcome(change: EndpointStateChange, current_deployment_id: str) -> tuple[str, Outcome] | None:
