@@ -25,7 +25,7 @@ IN_SERVICE = "InService"
 #: Where the team adds test cases; told in every notification of a run without any.
 HOW_TO_ADD_CASES = (
     "add test cases to the project-settings table with scripts/integration_tests.py "
-    "(see project_templates/tabular-xgboost/integration-tests.json), then approve the version again"
+    "(see project_templates/tabular-xgboost/integration-tests.json); the next deployment runs them"
 )
 
 
