@@ -620,15 +620,8 @@ class Ledger:
             .set(status=str(outcome), reason=reason, outcome_event_id=event_id, updated_at=now)
             .update(self._table, attempt.key, f"#status IN ({', '.join(':' + name for name in allowed)})", **allowed)
         )
-        state_update = (
-            _Expression()
-            .set(status=str(outcome), reason=reason, event_id=event_id, updated_at=now)
-            .update(
-                self._table,
-                self._state_key(attempt.deployment),
-                "#deployment_id = :deployment_id",
-                deployment_id=attempt.deployment_id,
-            )
+        state_update = self._current_stage_update(
+            attempt, status=str(outcome), reason=reason, event_id=event_id, updated_at=now
         )
         try:
             self._dynamodb.transact_write_items(TransactItems=[{"Update": attempt_update}, {"Update": state_update}])
@@ -701,18 +694,8 @@ class Ledger:
             if not _is_condition_failure(error):
                 raise
             return False
-        stage_update = (
-            _Expression()
-            .set(**run.attributes())
-            .update(
-                self._table,
-                self._state_key(attempt.deployment),
-                "#deployment_id = :deployment_id",
-                deployment_id=attempt.deployment_id,
-            )
-        )
         try:
-            self._dynamodb.update_item(**stage_update)
+            self._dynamodb.update_item(**self._current_stage_update(attempt, **run.attributes()))
         except ClientError as error:  # a newer deployment is current: the stage shows its own tests
             if not _is_condition_failure(error):
                 raise
@@ -744,6 +727,19 @@ class Ledger:
     def _get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
         item = self._dynamodb.get_item(TableName=self._table, Key=_serialize(key), ConsistentRead=True).get("Item")
         return _deserialize(item) if item else None
+
+    def _current_stage_update(self, attempt: Attempt, **attributes: Any) -> dict[str, Any]:
+        """An update of the stage's state that applies only while ``attempt`` is its current deployment."""
+        return (
+            _Expression()
+            .set(**attributes)
+            .update(
+                self._table,
+                self._state_key(attempt.deployment),
+                "#deployment_id = :deployment_id",
+                deployment_id=attempt.deployment_id,
+            )
+        )
 
     @staticmethod
     def _state_key(deployment: contract.Deployment) -> dict[str, str]:

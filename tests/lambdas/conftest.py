@@ -147,6 +147,19 @@ def full_baselines() -> dict[str, Any]:
     }
 
 
+def create_table(dynamodb, name: str) -> None:
+    """A table keyed like the ledger and the project-settings table (``pk``, ``sk``), on demand."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def _aws_like_update_model_package(original):
     """Moto's UpdateModelPackage clears the approval status and replaces the metadata when a request
     omits or extends them; SageMaker keeps an omitted status and merges metadata. Emulate SageMaker."""
@@ -214,15 +227,7 @@ class Platform:
 
         dev = self.admin[DEV]
         for table in (LEDGER_TABLE, PROJECT_SETTINGS_TABLE):
-            dev.client("dynamodb").create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table(dev.client("dynamodb"), table)
         sqs = dev.client("sqs")
         self.promotion_queue = sqs.create_queue(QueueName=f"{PREFIX}-promotion")["QueueUrl"]
         assert self.promotion_queue == PROMOTION_QUEUE_URL

@@ -11,6 +11,7 @@ from moto import mock_aws
 from integration_tester.cases import TestCase, parse_case
 from scripts.integration_tests import main
 from tests.conftest import ROOT
+from tests.lambdas.conftest import create_table
 
 EXAMPLE = ROOT / "project_templates" / "tabular-xgboost" / "integration-tests.json"
 TABLE = "mlops-project-settings"
@@ -26,15 +27,7 @@ def dynamodb(monkeypatch):
         monkeypatch.setenv(name, value)
     with mock_aws():
         resource = boto3.resource("dynamodb")
-        resource.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(resource.meta.client, TABLE)
         yield resource
 
 
