@@ -1,14 +1,16 @@
-"""What the promoter and the tracker share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
+"""What the handlers share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
 
-Both functions ship the same code asset (``lambdas/``), so this module is imported as ``common`` by
+Every function ships the same code asset (``lambdas/``), so this module is imported as ``common`` by
 each handler. It holds no decisions: those live, as pure functions, in each handler's package.
 
 The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items, built only here:
 
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
-  status and the promoter's last decision;
-- its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``;
-- the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate.
+  status, the promoter's last decision and the current deployment's integration tests;
+- its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``, each with
+  its integration tests (``tests_*`` attributes) once the tester ran them;
+- the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate, written
+  (pass or fail) only by the integration tester and revoked by the tracker on rollback.
 
 Powertools idempotency records share the table under ``IDEMPOTENCY#<function>`` partition keys and
 expire through the ``expiration`` attribute.
