@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import contract
-from common import Envelope, StageState, Status, TestRun, deployment_id_of_config, upper_snake
+from common import Envelope, StageState, Status, TestRun, deployment_id_of_config, is_test_stage, upper_snake
 from integration_tester.cases import Answer, MalformedCase, TestCase, check, validation_problem
 
 ENDPOINT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint State Change")
@@ -108,8 +108,13 @@ def endpoint_in_service(event: Mapping[str, Any], rules: TesterRules) -> Endpoin
     return EndpointInService(envelope.id, envelope.account, deployment, detail.EndpointConfigName)
 
 
-def deployment_to_test(change: EndpointInService, state: StageState | None) -> str | Rejection:
-    """The deployment id of the stage's current attempt, if the event reports that attempt in service."""
+def deployment_to_test(change: EndpointInService, state: StageState | None) -> str | Rejection | Later:
+    """The deployment id of the stage's current attempt, if the event reports that attempt in service.
+
+    A test-stage attempt is tested once its stack completed (Later until then): CloudFormation may
+    still roll an update back during its rollback monitoring, after the endpoint is in service, and
+    the test-stage pass must not open the prod gate in that window.
+    """
     if state is None or not state.deployment_id:
         return Rejection("the promoter has deployed nothing to this stage")
     reported = deployment_id_of_config(change.deployment.endpoint_name, change.config_name)
@@ -119,6 +124,8 @@ def deployment_to_test(change: EndpointInService, state: StageState | None) -> s
         return Rejection(f"stale event: it reports {reported}, the stage's current deployment is {state.deployment_id}")
     if state.status in (Status.ROLLED_BACK, Status.FAILED):
         return Rejection(f"deployment {state.deployment_id} is {state.status}: nothing to test")
+    if is_test_stage(change.deployment.stage) and state.status != Status.DEPLOYED:
+        return Later(f"deployment {state.deployment_id} is {state.status or 'starting'}: waiting for its stack")
     return state.deployment_id
 
 

@@ -5,7 +5,8 @@ the ``SageMaker Endpoint State Change`` events (status ``IN_SERVICE``) that the 
 forward for the platform's ``*-endpoint`` endpoints. Each event is processed once per event id.
 
 Effect: if the event reports the stage's current deployment in service (and ``DescribeEndpoint``,
-through the target account's endpoint-tester role, agrees), the tester invokes the endpoint with each
+through the target account's endpoint-tester role, agrees; in the test stage, once the deployment's
+stack completed), the tester invokes the endpoint with each
 of the project's test cases (project-settings table, ``TEST_CASE#<name>`` items) and records the
 results on the deployment's attempt in the ledger, once per deployment. For a test-stage deployment it
 also writes the package's test-stage record, pass or fail: the tester is the only writer of the pass
@@ -127,6 +128,8 @@ class IntegrationTester(QueuedEventHandler):
         logger.append_keys(project=deployment.project, stage=deployment.stage)
         state = self.ledger.state(deployment)
         deployment_id = deployment_to_test(change, state)
+        if isinstance(deployment_id, Later):
+            raise RetryLater(deployment_id.reason)
         if isinstance(deployment_id, Rejection):
             return self.drop(deployment_id.reason, event)
         attempt = self.ledger.attempt(deployment, deployment_id, state)

@@ -181,6 +181,21 @@ def test_an_endpoint_not_in_service_makes_the_message_come_back(platform):
     assert platform.test_record(package)["passed"] is True
 
 
+def test_a_test_stage_deployment_waits_for_its_stack_to_complete(platform):
+    package = platform.register("dev")
+    platform.promote(platform.package_event(package))  # the endpoint is in service, the stack still running
+    platform.add_test_case("typical", **TYPICAL_CASE)
+    event = platform.in_service("dev")
+
+    assert len(platform.test_endpoint(event)["batchItemFailures"]) == 1
+
+    assert platform.test_record(package) == {}
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    platform.endpoint_answers("dev", "0.42")
+    platform.test_endpoint(event)  # the message comes back
+    assert platform.test_record(package)["passed"] is True
+
+
 def test_a_throttled_endpoint_makes_the_message_come_back_after_botocores_retries(platform, monkeypatch):
     package = deployed(platform)
     platform.add_test_case("typical", **TYPICAL_CASE)

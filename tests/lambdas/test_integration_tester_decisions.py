@@ -194,7 +194,6 @@ def change(config: str = f"churn-dev-endpoint-{CURRENT}") -> EndpointInService:
     ("event", "stage_state", "expected"),
     [
         (change(), state(), CURRENT),
-        (change(), state(status="IN_PROGRESS"), CURRENT),
         (change(), None, "the promoter has deployed nothing to this stage"),
         (change("churn-dev-endpoint-config"), state(), "endpoint configuration 'churn-dev-endpoint-config' was not"),
         (change("churn-dev-endpoint-v7-00000000"), state(), "stale event: it reports v7-00000000, the stage's current"),
@@ -217,3 +216,12 @@ def test_the_endpoint_must_serve_the_deployment_to_be_tested():
     assert readiness(rolled_back, DEPLOYMENT, CURRENT) == Rejection(
         f"endpoint churn-dev-endpoint serves churn-dev-endpoint-v7-00000000, not deployment {CURRENT}"
     )
+
+
+def test_a_test_stage_deployment_is_tested_once_its_stack_completed():
+    assert deployment_to_test(change(), state(status="IN_PROGRESS")) == Later(
+        f"deployment {CURRENT} is IN_PROGRESS: waiting for its stack"
+    )
+    prod = contract.Deployment("churn", "prod")
+    in_prod = EndpointInService("e", PROD, prod, f"churn-prod-endpoint-{CURRENT}")
+    assert deployment_to_test(in_prod, StageState(prod, PROD, deployment_id=CURRENT, status="IN_PROGRESS")) == CURRENT
