@@ -145,14 +145,7 @@ class IntegrationTester(QueuedEventHandler):
 
         target = self.settings.targets[deployment.stage]
         session_name = role_session_name(self.name, change.event_id)
-        sagemaker = self._in_target("sagemaker", target, session_name)
-        try:
-            described = sagemaker.describe_endpoint(EndpointName=deployment.endpoint_name)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ValidationException":
-                raise
-            return self.drop(f"endpoint {deployment.endpoint_name} not found in {target.account_id}", event)
-        blocker = readiness(described, deployment, deployment_id)
+        blocker = self._endpoint_blocker(target, session_name, deployment, deployment_id)
         if isinstance(blocker, Later):
             raise RetryLater(blocker.reason)
         if isinstance(blocker, Rejection):
@@ -182,6 +175,19 @@ class IntegrationTester(QueuedEventHandler):
         )
         cases = [parse_case(item) for item in items]
         return [case for case in cases if not isinstance(case, TestCase) or case.applies_to(deployment.stage)]
+
+    def _endpoint_blocker(
+        self, target: TesterTarget, session_name: str, deployment: contract.Deployment, deployment_id: str
+    ) -> Later | Rejection | None:
+        """What ``DescribeEndpoint`` in the target account says against testing the deployment now, if anything."""
+        sagemaker = self._in_target("sagemaker", target, session_name)
+        try:
+            described = sagemaker.describe_endpoint(EndpointName=deployment.endpoint_name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+            return Rejection(f"endpoint {deployment.endpoint_name} not found in {target.account_id}")
+        return readiness(described, deployment, deployment_id)
 
     def _in_target(self, service: str, target: TesterTarget, session_name: str, config: Config | None = None):
         return self.clients.in_account(

@@ -244,6 +244,31 @@ def test_the_same_event_twice_tests_once(platform):
     assert platform.attempts("dev")[0]["tests_event_id"] == event["id"]
 
 
+def test_a_notification_that_failed_is_sent_when_the_event_comes_back(platform):
+    from botocore.exceptions import EndpointConnectionError
+
+    package = deployed(platform)
+    failures = iter([EndpointConnectionError(endpoint_url="https://sns.eu-west-1.amazonaws.com")])
+
+    def publish_fails_once(**_) -> None:
+        error = next(failures, None)
+        if error:
+            raise error
+
+    platform.tester.clients.sns.meta.events.register("before-call.sns.Publish", publish_fails_once)
+    platform.add_test_case("typical", **TYPICAL_CASE)
+    platform.endpoint_answers("dev", "0.42")
+    event = platform.in_service("dev")
+
+    assert len(platform.test_endpoint(event)["batchItemFailures"]) == 1
+    assert platform.test_record(package)["passed"] is True  # recorded before the notification failed
+    assert platform.alerts() == []
+
+    assert platform.test_endpoint(event) == {"batchItemFailures": []}
+    [(subject, _)] = platform.alerts()
+    assert subject.startswith("[churn/dev] integration tests passed")
+
+
 def test_a_deployment_is_tested_once_even_when_its_endpoint_comes_back_into_service(platform, logs):
     package = deployed(platform)
     platform.run_integration_tests("dev")
