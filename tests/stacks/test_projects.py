@@ -13,6 +13,7 @@ from lambdas.contract import ProjectParameters
 from mlops_constructs.personas import PROJECT_CREATORS
 from stacks.projects import LAUNCH_ROLE_NAME, STUDIO_VISIBILITY_TAG
 from tests.conftest import ROOT
+from tests.iam_evaluation import Request, identity_statements, is_allowed
 
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:111111111111:function:mlops-project-template"
 
@@ -168,3 +169,100 @@ def test_template_asset_holds_exactly_the_git_tracked_files(platform, assembly):
         ["git", "ls-files", template], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert shipped == sorted(path.removeprefix(f"{template}/") for path in tracked)
+
+
+@pytest.fixture(scope="module")
+def persona_statements(platform, template_of):
+    template = template_of(platform.studio).to_json()
+    env = {"partition": "aws", "region": "eu-west-1", "account": "111111111111"}
+    return {
+        persona: identity_statements(template, platform.studio.resolve(role.node.default_child.logical_id), env)
+        for persona, role in platform.studio.personas.roles.items()
+    }
+
+
+PROJECT = "arn:aws:sagemaker:eu-west-1:111111111111:project/churn"
+PRODUCT = "arn:aws:catalog:eu-west-1:111111111111:product/prod-4x7uhmbnmqy2a"
+REPOSITORY = "arn:aws:codecommit:eu-west-1:111111111111:churn"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("sagemaker:CreateProject", PROJECT),
+        ("sagemaker:DeleteProject", PROJECT),
+        ("servicecatalog:ProvisionProduct", PRODUCT),
+        ("servicecatalog:DescribeProduct", PRODUCT),
+        ("servicecatalog:SearchProducts", "*"),
+        ("servicecatalog:DescribeRecord", "*"),
+        ("codecommit:GitPull", REPOSITORY),
+    ],
+)
+def test_project_creators_create_projects_from_studio_and_others_do_not(persona_statements, action, resource):
+    for persona, statements in persona_statements.items():
+        assert is_allowed(statements, Request(action, resource)) is (persona in PROJECT_CREATORS), persona
+
+
+def test_no_persona_administers_the_catalog(persona_statements):
+    for statements in persona_statements.values():
+        for action in ("servicecatalog:CreateProduct", "servicecatalog:AssociatePrincipalWithPortfolio"):
+            assert not is_allowed(statements, Request(action, "arn:aws:catalog:eu-west-1:111111111111:portfolio/p"))
+        assert not is_allowed(statements, Request("servicecatalog:DescribeProductAsAdmin", PRODUCT))
+
+
+def test_only_mlops_engineers_change_a_codecommit_prod_branch(persona_statements):
+    def push(branch: str) -> Request:
+        return Request("codecommit:GitPush", REPOSITORY, {"codecommit:References": f"refs/heads/{branch}"})
+
+    assert is_allowed(persona_statements["data_scientist"], push("dev"))
+    assert is_allowed(persona_statements["data_scientist"], push("feature-x"))
+    assert not is_allowed(persona_statements["data_scientist"], push("prod"))
+    assert is_allowed(persona_statements["mlops_engineer"], push("prod"))
+
+
+@pytest.fixture(scope="module")
+def github_projects(tmp_path_factory) -> Template:
+    """The projects stack alone for an installation with GitHub and the console's launch role."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+
+    from platform_config import load_config
+    from stacks.projects import ProjectsStack
+    from tests.conftest import default_context
+
+    context = {
+        **default_context(),
+        "platform.projects.repository_provider": "github",
+        "platform.projects.github_organization": "acme-ml",
+        "platform.projects.github_token_secret_name": "mlops/github-token",
+        "platform.projects.create_launch_role": "false",
+        "platform.projects.on_delete": "archive",
+    }
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("github")), context=context)
+    env = cdk.Environment(account="111111111111", region="eu-west-1")
+    roles_stack = cdk.Stack(app, "Roles", env=env)  # the Studio stack's part: the persona roles
+    cdk.CfnWaitConditionHandle(roles_stack, "Placeholder")  # a stack needs a resource to be valid
+    roles = {
+        persona: iam.Role.from_role_name(roles_stack, persona, f"mlops-{persona.replace('_', '-')}")
+        for persona in PROJECT_CREATORS
+    }
+    stack = ProjectsStack(app, "Projects", config=load_config(context), persona_roles=roles, env=env)
+    return Template.from_stack(stack)
+
+
+def test_an_existing_launch_role_is_used_by_name_and_not_created(github_projects):
+    assert github_projects.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": LAUNCH_ROLE_NAME}}) == {}
+    github_projects.has_resource_properties(
+        "AWS::ServiceCatalog::LaunchRoleConstraint",
+        {"RoleArn": f"arn:aws:iam::111111111111:role/service-role/{LAUNCH_ROLE_NAME}"},
+    )
+
+
+def test_github_installation_reads_only_its_token_secret(github_projects):
+    (statement,) = _statements(github_projects, "ReadGitHubToken")
+    assert statement["Resource"] == "arn:aws:secretsmanager:eu-west-1:111111111111:secret:mlops/github-token-??????"
+    assert _statements(github_projects, "ProjectRepositories") == []  # no CodeCommit rights
+    function = next(iter(github_projects.find_resources("AWS::Lambda::Function").values()))
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["GITHUB_ORGANIZATION"] == "acme-ml" and variables["GITHUB_API_URL"] == "https://api.github.com"
+    assert variables["ON_DELETE"] == "archive"
