@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -159,6 +160,7 @@ class CodeCommit:
 GITHUB_API_VERSION = "2022-11-28"
 PAGE_SIZE = 100
 HTTP_TIMEOUT_SECONDS = 20
+SETTLE_ATTEMPTS = 4
 _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
@@ -208,6 +210,9 @@ class GitHub:
     becomes the default branch and the initial branch is deleted. Archiving sets ``archived``
     (read-only, restorable by an organization owner).
     """
+
+    #: Back-off unit while a new repository's initial commit becomes visible to the Git data API.
+    settle_seconds = 1.0
 
     def __init__(self, *, api_url: str, organization: str, token: Callable[[], str]) -> None:
         self._api = api_url.rstrip("/")
@@ -265,11 +270,12 @@ class GitHub:
         if not files:
             raise RepositoryError("the project template has no files to commit")
         tree = []
-        for path in sorted(files):
+        for index, path in enumerate(sorted(files)):
             blob = self._request(
                 "POST",
                 f"{repo}/git/blobs",
                 {"content": base64.b64encode(files[path]).decode("ascii"), "encoding": "base64"},
+                settle=index == 0,  # a repository just created may not show its initial commit yet
             ).body
             tree.append({"path": path, "mode": "100644", "type": "blob", "sha": blob["sha"]})
         tree_sha = self._request("POST", f"{repo}/git/trees", {"tree": tree}).body["sha"]
@@ -290,8 +296,15 @@ class GitHub:
             match = _NEXT_LINK.search(response.headers.get("Link", "") or response.headers.get("link", ""))
             url = match.group(1) if match else None
 
-    def _request(self, method: str, path: str, body: Any = None, *, allow: tuple[int, ...] = ()) -> GitHubResponse:
-        response = self._send(method, f"{self._api}{path}", body)
+    def _request(
+        self, method: str, path: str, body: Any = None, *, allow: tuple[int, ...] = (), settle: bool = False
+    ) -> GitHubResponse:
+        """One call; with ``settle``, a 409 "Git Repository is empty" is retried a few times with back-off."""
+        for attempt in range(SETTLE_ATTEMPTS if settle else 1):
+            response = self._send(method, f"{self._api}{path}", body)
+            if response.status != 409 or attempt == SETTLE_ATTEMPTS - 1:
+                break
+            time.sleep(self.settle_seconds * (attempt + 1))
         if response.status >= 300 and response.status not in allow:
             raise github_error(method, path, response)
         return response

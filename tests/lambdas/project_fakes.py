@@ -210,6 +210,7 @@ class FakeGitHub(_LocalServer):
         self.objects: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.rate_limit: str | None = None  # None, "primary" (403) or "secondary" (429)
+        self.settling = 0  # this many Git data calls still see a new repository as empty (409)
         super().__init__()
 
     @property
@@ -310,7 +311,8 @@ class FakeGitHub(_LocalServer):
         return 200, headers, [{"name": b, "commit": {"sha": sha}, "protected": False} for b, sha in chunk]
 
     def _git(self, repo: dict, rest: list[str], method: str, request: dict) -> tuple[int, dict, Any]:
-        if not repo["branches"]:
+        if not repo["branches"] or self.settling > 0:
+            self.settling -= 1
             return 409, {}, {"message": "Git Repository is empty."}
         if rest == ["blobs"] and method == "POST":
             assert request["encoding"] == "base64"

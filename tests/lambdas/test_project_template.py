@@ -23,6 +23,7 @@ from moto.codecommit.models import codecommit_backends
 import project_template.handler as handler_module
 from common import Clients
 from project_template.handler import ProjectTemplate, Settings, serve
+from project_template.repositories import GitHub
 from tests.conftest import ROOT
 from tests.lambdas.conftest import Platform
 from tests.lambdas.events import DEV, PROD, REGION, TEST
@@ -278,6 +279,14 @@ def test_github_create_seeds_prod_protects_it_and_branches_dev(aws, catcher, git
     assert github.files("churn", "prod") == tracked_files
     assert repo["protection"]["prod"]["required_pull_request_reviews"] == {"required_approving_review_count": 1}
     assert set(harness.groups()) == {"churn-feature", "churn-dev", "churn-prod"}
+
+
+def test_github_waits_for_a_new_repository_to_settle(aws, catcher, github, monkeypatch):
+    monkeypatch.setattr(GitHub, "settle_seconds", 0.01)
+    github.settling = 2  # GitHub answers 409 "Git Repository is empty" right after creating it
+    answer = github_harness(aws, catcher, github).send("Create")
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert set(github.repos["churn"]["branches"]) == {"prod", "dev"}
 
 
 def test_github_update_follows_pagination_and_changes_nothing(aws, catcher, github):
