@@ -25,7 +25,7 @@ from common import Clients
 from project_template.handler import ProjectTemplate, Settings, serve
 from project_template.repositories import GitHub
 from tests.conftest import ROOT
-from tests.lambdas.conftest import Platform
+from tests.lambdas.conftest import MOTO_ENVIRONMENT, Platform
 from tests.lambdas.events import DEV, PROD, REGION, TEST
 from tests.lambdas.project_fakes import (
     FakeGitHub,
@@ -136,14 +136,7 @@ class Harness:
 
 @pytest.fixture
 def aws(monkeypatch, template_archive):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "MOTO_ACCOUNT_ID": DEV,
-    }.items():
+    for name, value in {**MOTO_ENVIRONMENT, "MOTO_ACCOUNT_ID": DEV}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         install_moto_stand_ins(monkeypatch)
