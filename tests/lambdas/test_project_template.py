@@ -23,7 +23,7 @@ from moto.codecommit.models import codecommit_backends
 import project_template.handler as handler_module
 from common import Clients
 from project_template.handler import ProjectTemplate, Settings, serve
-from project_template.repositories import GitHub
+from project_template.repositories import CodeCommit, GitHub
 from tests.conftest import ROOT
 from tests.lambdas.conftest import MOTO_ENVIRONMENT, Platform
 from tests.lambdas.events import DEV, PROD, REGION, TEST
@@ -206,6 +206,15 @@ def test_update_and_a_repeated_create_of_the_same_project_change_nothing(codecom
         assert answer["PhysicalResourceId"] == "churn"
     assert git.branches == {"prod": head, "dev": head} and len(git.commits) == 1
     assert codecommit.groups() == groups
+
+
+def test_a_template_larger_than_one_commit_is_committed_in_a_chain(codecommit):
+    files = {f"data/part-{index:03}.csv": f"id,value\n{index},1\n".encode() for index in range(150)}
+    CodeCommit(codecommit.codecommit).create("big", files, description="x", template="big")
+    git = git_state()["big"]
+    assert git.files("prod") == files and git.branches["dev"] == git.branches["prod"]
+    tip = git.commits[git.branches["prod"]]
+    assert len(git.commits) == 2 and tip["parent"] in git.commits  # 100 files, then 50 on top
 
 
 def test_an_interrupted_create_is_completed(codecommit):
