@@ -173,14 +173,20 @@ class ProjectTemplate:
         return {"RepositoryUrl": repository.url, "ModelPackageGroups": ",".join(groups)}
 
     def _delete(self, request: Request) -> dict[str, str]:
+        """Keep everything, or archive the repository. Never fails: a project stack stuck in
+        DELETE_FAILED helps nobody, and a repository that could not be archived is simply kept."""
         if owns_nothing(request.physical_id):
             return {"Result": "the project was never created; nothing to delete"}
         project = request.project
         if self.settings.on_delete == "archive":
-            existing = self.provider.exists(project.name)
-            if existing and project.owns(existing.description) and not existing.archived:
-                self.provider.archive(project.name)
-                return {"Result": f"repository {project.name} archived; model package groups kept"}
+            try:
+                existing = self.provider.exists(project.name)
+                if existing and project.owns(existing.description) and not existing.archived:
+                    self.provider.archive(project.name)
+                    return {"Result": f"repository {project.name} archived; model package groups kept"}
+            except (RepositoryError, ClientError) as error:
+                logger.error("Repository not archived; it is kept", extra={"reason": failure_reason(error)})
+                return {"Result": f"repository {project.name} kept, not archived: {failure_reason(error)}"[:500]}
         return {"Result": f"repository {project.name} and model package groups kept"}
 
     def template_files(self) -> dict[str, bytes]:
@@ -241,7 +247,15 @@ def serve(event: dict[str, Any], context, build) -> dict[str, Any]:
     watchdog.daemon = True
     watchdog.start()
     try:
-        request = parse_request(event)
+        try:
+            request = parse_request(event)
+        except InvalidRequest as invalid:
+            if request_type != "Delete":
+                raise
+            # Only a Create that failed on the same input can precede it: nothing exists to delete.
+            reason = f"nothing was created: {invalid}"
+            responder.send("SUCCESS", event.get("PhysicalResourceId") or failed_id, data={"Result": reason[:500]})
+            return responder.sent or {}
         data = build().apply(request)
         responder.send("SUCCESS", physical_id(request.type, request.physical_id, True, ""), data=data)
     except Exception as error:  # every failure must reach CloudFormation

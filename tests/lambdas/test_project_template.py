@@ -246,6 +246,13 @@ def test_an_invalid_name_fails_with_the_rule_and_creates_nothing(codecommit, nam
     assert codecommit.groups() == {}
 
 
+def test_the_rollback_of_a_create_with_an_invalid_name_succeeds(codecommit):
+    properties = {"ProjectName": "Churn_Model", "ProjectId": PROJECT_ID}
+    failed = codecommit.send("Create", ResourceProperties=properties)
+    answer = codecommit.send("Delete", ResourceProperties=properties, PhysicalResourceId=failed["PhysicalResourceId"])
+    assert answer["Status"] == "SUCCESS" and answer["PhysicalResourceId"] == failed["PhysicalResourceId"]
+
+
 def test_delete_keeps_repository_and_groups_by_default(codecommit):
     codecommit.send("Create")
     answer = codecommit.send("Delete")
@@ -341,6 +348,15 @@ def test_github_rate_limit_fails_with_when_to_retry(aws, catcher, github, mode, 
     answer = github_harness(aws, catcher, github).send("Create")
     assert answer["Status"] == "FAILED" and "rate limit" in answer["Reason"] and expected in answer["Reason"]
     assert "churn" not in github.repos
+
+
+def test_github_delete_that_cannot_archive_still_succeeds_and_keeps_the_repository(aws, catcher, github):
+    harness = github_harness(aws, catcher, github, on_delete="archive")
+    harness.send("Create")
+    github.rate_limit = "secondary"
+    answer = harness.send("Delete")
+    assert answer["Status"] == "SUCCESS" and "not archived" in answer["Data"]["Result"]
+    assert github.repos["churn"]["archived"] is False
 
 
 def test_github_delete_archives_when_configured(aws, catcher, github):
