@@ -253,7 +253,6 @@ class PersonaRoles(Construct):
             sid="LaunchSharedProducts",
             actions=[
                 "servicecatalog:DescribeProduct",
-                "servicecatalog:DescribeProductView",
                 "servicecatalog:DescribeProvisioningParameters",
                 "servicecatalog:DescribeProvisioningArtifact",
                 "servicecatalog:ListLaunchPaths",
@@ -266,6 +265,7 @@ class PersonaRoles(Construct):
             sid="FollowProvisionedProjects",
             actions=[
                 "servicecatalog:SearchProducts",
+                "servicecatalog:DescribeProductView",
                 "servicecatalog:SearchProvisionedProducts",
                 "servicecatalog:ScanProvisionedProducts",
                 "servicecatalog:DescribeProvisionedProduct",
@@ -342,8 +342,9 @@ class PersonaRoles(Construct):
 
 
 _WILDCARD_REASONS = {
-    "Resource::*": "SageMaker List/Describe/Search, CloudWatch metric reads, ECR authorization and the "
-    "network-interface actions of jobs in the VPC support no resource-level permissions.",
+    "Resource::*": "SageMaker List/Describe/Search, CloudWatch metric reads, ECR authorization, the "
+    "network-interface actions of jobs in the VPC, and Service Catalog's product search, product views and "
+    "provisioned-product records support no resource-level permissions.",
     "Action::sagemaker:Describe*": "Read-only discovery of SageMaker resources for the Studio UI.",
     "Action::sagemaker:List*": "Read-only discovery of SageMaker resources for the Studio UI.",
     "Action::kms:GenerateDataKey*": "Data keys of the artifact key only, to write encrypted objects.",

@@ -193,6 +193,7 @@ REPOSITORY = "arn:aws:codecommit:eu-west-1:111111111111:churn"
         ("sagemaker:DeleteProject", PROJECT),
         ("servicecatalog:ProvisionProduct", PRODUCT),
         ("servicecatalog:DescribeProduct", PRODUCT),
+        ("servicecatalog:DescribeProductView", "*"),  # no resource-level permissions
         ("servicecatalog:SearchProducts", "*"),
         ("servicecatalog:DescribeRecord", "*"),
         ("codecommit:GitPull", REPOSITORY),
