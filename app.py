@@ -21,6 +21,7 @@ from stacks.deployment_target import DeploymentTargetStack
 from stacks.endpoint import EndpointStack
 from stacks.model_monitor import ModelMonitorStack
 from stacks.network import NetworkStack
+from stacks.projects import ProjectsStack
 from stacks.promotion import PromotionStack
 from stacks.studio import StudioStack
 
@@ -34,6 +35,7 @@ class Platform:
     artifact_store: ArtifactStoreStack
     studio: StudioStack
     promotion: PromotionStack
+    projects: ProjectsStack
     endpoint_template: EndpointStack
     monitor_template: ModelMonitorStack
     targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
@@ -41,7 +43,7 @@ class Platform:
     @property
     def stacks(self) -> list[cdk.Stack]:
         """The stacks ``cdk deploy --all`` deploys (the deployable templates are not among them)."""
-        return [self.network, self.artifact_store, self.studio, self.promotion, *self.targets.values()]
+        return [self.network, self.artifact_store, self.studio, self.promotion, self.projects, *self.targets.values()]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
@@ -70,6 +72,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         app,
         names.stack_name("dev", "network"),
         cidr=config.vpc_cidr,
+        codecommit_endpoints=config.projects.repository_provider == "codecommit",
         **stack_props("dev", "network", "MLOps platform: isolated VPC with endpoints for Studio"),
     )
     artifact_store = ArtifactStoreStack(
@@ -125,6 +128,15 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     )
     for target in targets.values():
         target.add_stack_dependency(promotion, "the deploy roles trust the promoter role, which must exist")
+    projects = ProjectsStack(
+        app,
+        names.stack_name("dev", "projects"),
+        config=config,
+        persona_roles=studio.personas.roles,
+        **stack_props("dev", "projects", "MLOps platform: SageMaker projects from Studio (Service Catalog)"),
+    )
+    for target in targets.values():
+        projects.add_stack_dependency(target, "model group policies name the targets' roles, which must exist")
     apply_compliance_checks(app)
     return Platform(
         config=config,
@@ -132,6 +144,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         artifact_store=artifact_store,
         studio=studio,
         promotion=promotion,
+        projects=projects,
         endpoint_template=endpoint_template,
         monitor_template=monitor_template,
         targets=targets,

@@ -176,3 +176,22 @@ class TestCaseFields:
     EXPECTED_STATUS = "expected_status"  # default 200; a 4xx the model must answer with is allowed
     LATENCY_BUDGET_MS = "latency_budget_ms"
     OUTPUT = "output"  # optional map: format (csv | json), count, minimum, maximum, pattern
+
+
+class ProjectParameters:
+    """What SageMaker Projects passes the project product's template, and what the template passes on
+    to the project-template custom resource (``stacks/projects.py``, ``project_template.handler``)."""
+
+    PROJECT_NAME = "SageMakerProjectName"  # CloudFormation parameters SageMaker fills in
+    PROJECT_ID = "SageMakerProjectId"
+    RESOURCE_TYPE = "Custom::ProjectTemplate"
+    NAME_PROPERTY = "ProjectName"  # properties of the custom resource
+    ID_PROPERTY = "ProjectId"
+
+
+#: Tags SageMaker uses to attribute resources to a project (and Studio to list them under it).
+TAG_SAGEMAKER_PROJECT_NAME = "sagemaker:project-name"
+TAG_SAGEMAKER_PROJECT_ID = "sagemaker:project-id"
+#: Branches of a project's repository: ``prod`` is seeded from the template, ``dev`` starts from it.
+PROD_BRANCH = "prod"
+DEV_BRANCH = "dev"

@@ -18,9 +18,8 @@ import boto3
 import botocore.loaders
 import botocore.session
 import pytest
-import requests
 from moto import mock_aws
-from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
 import contract
 from integration_tester.handler import IntegrationTester, TesterSettings
@@ -28,11 +27,15 @@ from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
 from stacks.endpoint import parameter_values
 from tests.conftest import default_context
-from tests.lambdas import moto_stand_ins  # noqa: F401 - registers the CloudFormation stand-ins with moto
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import endpoint_deployment_state_change as endpoint_event
 from tests.lambdas.events import model_package_state_change as package_event
 from tests.lambdas.events import stack_status_change as stack_event
+from tests.lambdas.moto_stand_ins import (  # also registers the CloudFormation stand-ins
+    PROPERTY_NAMED_ENDPOINTS,
+    queue_endpoint_answers,
+    sagemaker_like_update_model_package,
+)
 from tracker.handler import Tracker, TrackerSettings
 
 PREFIX = "mlops"
@@ -44,6 +47,15 @@ LEDGER_TABLE = f"{PREFIX}-promotion-ledger"
 ARTIFACTS = f"s3://{PREFIX}-artifacts-{DEV}-{REGION}/projects/{PROJECT}"
 DEFAULT_CONFIG = load_config(default_context())
 
+
+#: Fake credentials and the region every moto test runs with.
+MOTO_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
 
 #: botocore's service models, parsed once per test run and shared by every session of every test.
 _LOADER = botocore.loaders.create_loader()
@@ -158,23 +170,6 @@ def create_table(dynamodb, name: str) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-
-
-def _aws_like_update_model_package(original):
-    """Moto's UpdateModelPackage clears the approval status and replaces the metadata when a request
-    omits or extends them; SageMaker keeps an omitted status and merges metadata. Emulate SageMaker."""
-
-    def update(self, **arguments):
-        package = self.describe_model_package(arguments["model_package_arn"])
-        arguments["model_approval_status"] = arguments["model_approval_status"] or package.model_approval_status
-        arguments["approval_description"] = arguments["approval_description"] or package.approval_description
-        arguments["customer_metadata_properties"] = {
-            **(package.customer_metadata_properties or {}),
-            **(arguments["customer_metadata_properties"] or {}),
-        }
-        return original(self, **arguments)
-
-    return update
 
 
 class Platform:
@@ -379,13 +374,7 @@ class Platform:
 
     def endpoint_answers(self, stage: str, *bodies: str, content_type: str = "text/csv") -> None:
         """Queue what the stage's endpoint answers to the next distinct requests (moto's SageMaker results API)."""
-        results = [{"Body": body, "ContentType": content_type} for body in bodies]
-        response = requests.post(
-            "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
-            json={"account_id": ACCOUNT_OF_STAGE[stage], "region": REGION, "results": results},
-            timeout=5,
-        )
-        response.raise_for_status()
+        queue_endpoint_answers(ACCOUNT_OF_STAGE[stage], REGION, bodies, content_type)
 
     def run_integration_tests(self, stage: str, *answers: str) -> dict[str, Any]:
         """The stage's endpoint, on its current deployment, answers ``answers`` to the project's test cases
@@ -501,24 +490,15 @@ def deployable_templates(synthesized) -> DeployableTemplates:
 @pytest.fixture
 def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
     """A fresh three-account platform in moto (eu-west-1), with the promoter and tracker ready to run."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "POWERTOOLS_SERVICE_NAME": "platform-tests",
-    }.items():
+    for name, value in {**MOTO_ENVIRONMENT, "POWERTOOLS_SERVICE_NAME": "platform-tests"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
     monkeypatch.setattr(
         SageMakerModelBackend,
         "update_model_package",
-        _aws_like_update_model_package(SageMakerModelBackend.update_model_package),
+        sagemaker_like_update_model_package(SageMakerModelBackend.update_model_package),
     )
-    # Moto's CloudFormation names endpoints and endpoint configurations itself; AWS uses their
-    # EndpointName and EndpointConfigName properties, which name the deployment the tester tests.
-    for model, name_property in ((FakeEndpoint, "EndpointName"), (FakeEndpointConfig, "EndpointConfigName")):
-        monkeypatch.setattr(model, "cloudformation_name_type", staticmethod(lambda name=name_property: name))
+    for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
+        monkeypatch.setattr(model, attribute, value)
     with mock_aws():
         yield Platform(deployable_templates)
