@@ -232,15 +232,16 @@ class PromotionStack(Stack):
             },
             **{**function_settings, "timeout": TESTER_TIMEOUT},
         )
+        # The tester takes one event at a time: each may invoke an endpoint once per test case.
         queued_functions = (
-            (self.promoter, self.promotion_queue),
-            (self.tracker, self.tracking_queue),
-            (self.tester, self.tester_queue),
+            (self.promoter, self.promotion_queue, 5),
+            (self.tracker, self.tracking_queue, 5),
+            (self.tester, self.tester_queue, 1),
         )
-        for function, work in queued_functions:
+        for function, work, batch_size in queued_functions:
             function.function.add_event_source(
                 event_sources.SqsEventSource(
-                    work.queue, batch_size=5, max_concurrency=2, report_batch_item_failures=True
+                    work.queue, batch_size=batch_size, max_concurrency=2, report_batch_item_failures=True
                 )
             )
             self.ledger.grant(

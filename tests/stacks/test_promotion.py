@@ -87,6 +87,8 @@ def test_handlers_consume_their_queues_with_partial_batch_failures(promotion):
     assert len(mappings) == 3
     for mapping in mappings.values():
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    tester = [m for m in mappings.values() if "TesterQueue" in json.dumps(m["Properties"]["EventSourceArn"])]
+    assert [mapping["Properties"]["BatchSize"] for mapping in tester] == [1]
 
 
 def test_promoter_knows_where_each_stage_deploys(promotion):
