@@ -1,12 +1,13 @@
-"""What the promoter and the tracker share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
+"""What the platform's functions share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
 
-Both functions ship the same code asset (``lambdas/``), so this module is imported as ``common`` by
+Every function ships the same code asset (``lambdas/``), so this module is imported as ``common`` by
 each handler. It holds no decisions: those live, as pure functions, in each handler's package.
 
 The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items, built only here:
 
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
-  status and the promoter's last decision;
+  status and the promoter's last decision (for a feature stage deleted by the clean-up: status
+  ``CLEANED_UP`` with ``cleaned_up_package_arn`` and ``cleaned_up_at``);
 - its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``;
 - the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate.
 

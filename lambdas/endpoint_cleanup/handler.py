@@ -31,7 +31,8 @@ from endpoint_cleanup.decisions import CLEANED_STAGE, ExpiredDeployment, expired
 
 logger = Logger()
 
-#: Stack statuses worth looking at: settled stacks (in-progress ones are skipped by the decisions anyway).
+#: Stack statuses in which a stack can be deleted; stacks in progress are left for a later run, and one
+#: in UPDATE_ROLLBACK_FAILED needs an operator (ContinueUpdateRollback) before anything can delete it.
 LISTED_STATUSES = (
     "CREATE_COMPLETE",
     "CREATE_FAILED",
@@ -39,7 +40,6 @@ LISTED_STATUSES = (
     "ROLLBACK_FAILED",
     "UPDATE_COMPLETE",
     "UPDATE_ROLLBACK_COMPLETE",
-    "UPDATE_ROLLBACK_FAILED",
     "DELETE_FAILED",
     "IMPORT_COMPLETE",
     "IMPORT_ROLLBACK_COMPLETE",

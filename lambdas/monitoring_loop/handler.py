@@ -153,7 +153,7 @@ class MonitoringLoop(QueuedEventHandler):
             self._release(project, change.event_id, previous)
             raise RetryLater(f"StartPipelineExecution of {settings.pipeline} failed: {error}") from error
         arn = execution["PipelineExecutionArn"]
-        self._update(project, {F.LAST_EXECUTION_ARN: {"S": arn}})
+        self._record_execution(project, arn)
         logger.info("Retraining started", extra={"pipeline": settings.pipeline, "execution": arn})
         return f"started {arn}"
 
@@ -219,14 +219,13 @@ class MonitoringLoop(QueuedEventHandler):
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def _update(self, project: str, values: Mapping[str, dict[str, str]]) -> None:
-        names = {f"#a{index}": name for index, name in enumerate(values)}
+    def _record_execution(self, project: str, execution_arn: str) -> None:
         self.clients.dynamodb.update_item(
             TableName=self.settings.project_settings_table,
             Key=self._key(project),
-            UpdateExpression="SET " + ", ".join(f"#a{index} = :v{index}" for index in range(len(values))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{index}": value for index, value in enumerate(values.values())},
+            UpdateExpression="SET #arn = :arn",
+            ExpressionAttributeNames={"#arn": F.LAST_EXECUTION_ARN},
+            ExpressionAttributeValues={":arn": {"S": execution_arn}},
         )
 
 

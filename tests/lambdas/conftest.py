@@ -211,15 +211,16 @@ class Platform:
             self._publish_target_parameters(account)
 
         dev = self.admin[DEV]
-        dev.client("dynamodb").create_table(
-            TableName=LEDGER_TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        for table in (LEDGER_TABLE, PROJECT_SETTINGS_TABLE):  # both keyed pk/sk, as the promotion stack makes them
+            dev.client("dynamodb").create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
         sqs = dev.client("sqs")
         self.promotion_queue = sqs.create_queue(QueueName=f"{PREFIX}-promotion")["QueueUrl"]
         assert self.promotion_queue == PROMOTION_QUEUE_URL
@@ -241,15 +242,6 @@ class Platform:
         self._ledger = dev.resource("dynamodb").Table(LEDGER_TABLE)
         self.promoter = self.new_promoter()
         self.tracker = Tracker(TrackerSettings.from_environment(self.tracker_environment), self._clients())
-        dev.client("dynamodb").create_table(
-            TableName=PROJECT_SETTINGS_TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
 
     def _publish_target_parameters(self, account: str) -> None:
         """What the deployment-target stack publishes in its account for the templates to resolve."""
@@ -367,15 +359,18 @@ class Platform:
 
     def settings_item(self, project: str = PROJECT) -> dict[str, Any]:
         """A project's RETRAINING item in the project-settings table."""
-        table = self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE)
-        key = {"pk": contract.project_settings_partition(project), "sk": contract.RETRAINING_SORT_KEY}
-        return table.get_item(Key=key).get("Item", {})
+        return self._project_settings().get_item(Key=self._retraining_key(project)).get("Item", {})
 
     def put_settings_item(self, item: dict[str, Any], project: str = PROJECT) -> None:
         """The project team writes its RETRAINING item (as the README shows)."""
-        table = self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE)
-        key = {"pk": contract.project_settings_partition(project), "sk": contract.RETRAINING_SORT_KEY}
-        table.put_item(Item={**key, **item})
+        self._project_settings().put_item(Item={**self._retraining_key(project), **item})
+
+    def _project_settings(self):
+        return self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE)
+
+    @staticmethod
+    def _retraining_key(project: str) -> dict[str, str]:
+        return {"pk": contract.project_settings_partition(project), "sk": contract.RETRAINING_SORT_KEY}
 
     def track(self, *bodies: dict | str) -> dict[str, Any]:
         return self.tracker.handle(sqs_event(*bodies, queue=f"{PREFIX}-tracking"), LambdaContext("mlops-tracker"))

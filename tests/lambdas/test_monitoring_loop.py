@@ -9,7 +9,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from common import ConfigurationError
-from monitoring_loop.decisions import AlarmRules, Rejection, alarm_state_change, deployment_of_alarm
+from monitoring_loop.decisions import (
+    AlarmRules,
+    Rejection,
+    alarm_state_change,
+    deployment_of_alarm,
+    retraining_settings,
+)
 from monitoring_loop.handler import MonitoringSettings
 from tests.lambdas.conftest import MONITORING_ENVIRONMENT
 from tests.lambdas.events import DEV, PROD, REGION, TEST, LambdaContext, sqs_event
@@ -149,26 +155,44 @@ def test_a_throttled_start_comes_back_and_starts_once(platform, clock, pipeline)
     assert message["retraining"].startswith("started ")
 
 
+def test_a_malformed_retraining_item_is_reported_not_crashed(platform, clock, pipeline):
+    platform.put_settings_item({"enabled": "yes"})
+
+    response = monitor(platform.new_monitoring_loop(clock=clock), alarm_event(account=PROD, alarm_name=VIOLATION))
+
+    assert response == {"batchItemFailures": []}
+    [(_, message, _)] = alerts_with_attributes(platform)
+    assert message["retraining"] == (
+        "not started: the project's RETRAINING item is malformed: enabled: Input should be a valid boolean"
+    )
+    assert executions(platform, pipeline) == []
+
+
 @pytest.mark.parametrize(
     ("item", "reason"),
     [
         ({"enabled": "yes"}, "enabled: Input should be a valid boolean"),
         ({}, "enabled: Field required"),
         ({"enabled": True, "pipeline_name": "fraud-dev-training"}, "must be one of churn-feature-training"),
+        ({"enabled": True, "pipeline_name": "churn-prod-training"}, "must be one of churn-feature-training"),
         ({"enabled": True, "cooldown_hours": 0}, "cooldown_hours: Input should be greater than or equal to 1"),
         ({"enabled": True, "pipeline_parameters": ["a"]}, "pipeline_parameters: Input should be a valid dictionary"),
+        (
+            {"enabled": True, "pipeline_parameters": {"Epochs": 3}},
+            "pipeline_parameters.Epochs: Input should be a valid string",
+        ),
     ],
 )
-def test_a_malformed_retraining_item_is_reported_not_crashed(platform, clock, pipeline, item, reason):
-    platform.put_settings_item(item)
+def test_malformed_retraining_items_name_the_field(item, reason):
+    rejection = retraining_settings("churn", item)
+    assert isinstance(rejection, Rejection)
+    assert reason in rejection.reason
 
-    response = monitor(platform.new_monitoring_loop(clock=clock), alarm_event(account=PROD, alarm_name=VIOLATION))
 
-    assert response == {"batchItemFailures": []}
-    [(_, message, _)] = alerts_with_attributes(platform)
-    assert message["retraining"].startswith("not started: the project's RETRAINING item is malformed: ")
-    assert reason in message["retraining"]
-    assert executions(platform, pipeline) == []
+def test_a_retraining_item_defaults_to_the_dev_training_pipeline_and_the_platforms_cool_down():
+    settings = retraining_settings("churn", {"enabled": True, "last_started_at": "2026-03-01T00:00:00+00:00"})
+    assert (settings.pipeline, settings.cooldown(24)) == ("churn-dev-training", timedelta(hours=24))
+    assert retraining_settings("churn", None) is None
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from tests.iam_evaluation import Request, identity_statements, is_allowed
+from tests.stacks.test_promotion import function_environment
 
 REGION, DEV = "eu-west-1", "111111111111"
 #: What the operations stack shares with the promotion stack (key, topic, bus, tables): its outputs.
@@ -17,11 +18,6 @@ PROMOTION_OUTPUT = Match.object_like({"Fn::GetStackOutput": Match.object_like({"
 @pytest.fixture(scope="module")
 def operations(platform, template_of):
     return template_of(platform.operations)
-
-
-def function_environment(template, handler: str) -> dict:
-    (function,) = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}}).values()
-    return function["Properties"]["Environment"]["Variables"]
 
 
 def test_the_cleanup_runs_hourly_with_retries_and_a_dead_letter_queue(operations):
