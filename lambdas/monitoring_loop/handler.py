@@ -16,6 +16,7 @@ noted; malformed settings are reported in the alert, never a crash.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ class MonitoringLoop(QueuedEventHandler):
                 PipelineName=settings.pipeline,
                 PipelineExecutionDescription=f"Retraining: alarm {change.alarm_name} in {change.account}"[:3072],
                 PipelineParameters=[{"Name": k, "Value": v} for k, v in sorted(settings.pipeline_parameters.items())],
-                ClientRequestToken=change.event_id[:128],
+                ClientRequestToken=hashlib.sha256(change.event_id.encode()).hexdigest(),  # 32-128 characters
             )
         except ClientError as error:
             self._release(project, change.event_id, previous)
