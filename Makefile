@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test template-test lint measure-synth clean
+.PHONY: synth test demo template-test measure-synth clean
 
 synth: $(VENV)/.app-installed node_modules/.installed
 	rm -rf cdk.out
@@ -27,6 +27,10 @@ test: synth $(VENV)/.dev-installed template-test
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 	find cdk.out -name '*.template.json' -print0 | xargs -0 $(BIN)/cfn-lint
+
+# The promotion flow offline: three moto accounts stood up from cdk.out, the real handlers (see demo/).
+demo: synth $(VENV)/.dev-installed
+	$(BIN)/python -m demo
 
 template-test: $(TEMPLATE_VENV)/.installed
 	cd $(TEMPLATE) && .venv/bin/pytest

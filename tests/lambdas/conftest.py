@@ -28,10 +28,10 @@ from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
 from stacks.endpoint import parameter_values
 from tests.conftest import default_context
-from tests.lambdas import moto_stand_ins  # noqa: F401 - registers the CloudFormation stand-ins with moto
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import model_package_state_change as package_event
 from tests.lambdas.events import stack_status_change as stack_event
+from tests.lambdas.moto_stand_ins import sagemaker_like_update_model_package  # also registers CFN stand-ins
 from tracker.handler import Tracker, TrackerSettings
 
 PREFIX = "mlops"
@@ -148,23 +148,6 @@ def full_baselines() -> dict[str, Any]:
             "Constraints": source("explainability-constraints.json"),
         },
     }
-
-
-def _aws_like_update_model_package(original):
-    """Moto's UpdateModelPackage clears the approval status and replaces the metadata when a request
-    omits or extends them; SageMaker keeps an omitted status and merges metadata. Emulate SageMaker."""
-
-    def update(self, **arguments):
-        package = self.describe_model_package(arguments["model_package_arn"])
-        arguments["model_approval_status"] = arguments["model_approval_status"] or package.model_approval_status
-        arguments["approval_description"] = arguments["approval_description"] or package.approval_description
-        arguments["customer_metadata_properties"] = {
-            **(package.customer_metadata_properties or {}),
-            **(arguments["customer_metadata_properties"] or {}),
-        }
-        return original(self, **arguments)
-
-    return update
 
 
 class Platform:
@@ -485,7 +468,7 @@ def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
     monkeypatch.setattr(
         SageMakerModelBackend,
         "update_model_package",
-        _aws_like_update_model_package(SageMakerModelBackend.update_model_package),
+        sagemaker_like_update_model_package(SageMakerModelBackend.update_model_package),
     )
     with mock_aws():
         yield Platform(deployable_templates)

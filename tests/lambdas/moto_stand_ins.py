@@ -4,7 +4,10 @@ Moto's CloudFormation skips resource types it does not implement and then reject
 the first ``Fn::GetAtt`` of one of them, so the platform's real endpoint and monitor templates could
 not be deployed in the tests. Each stand-in records its properties and answers ``Ref`` and
 ``Fn::GetAtt`` with the name and ARN AWS would give; it creates nothing else. Importing this module
-registers them with moto; nothing outside the tests uses it.
+registers them with moto. The tests and the demo (``make demo``) use it; the product code never does.
+
+It also holds :func:`sagemaker_like_update_model_package`, for the one SageMaker API whose moto
+semantics differ from SageMaker's in a way the handlers depend on.
 """
 
 from __future__ import annotations
@@ -103,3 +106,20 @@ STAND_IN_MODELS = [
 # Moto caches its list of models on first use; make it see the stand-ins.
 for _cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
     _cache.cache_clear()
+
+
+def sagemaker_like_update_model_package(original):
+    """Moto's UpdateModelPackage clears the approval status and replaces the metadata when a request
+    omits or extends them; SageMaker keeps an omitted status and merges metadata. Emulate SageMaker."""
+
+    def update(self, **arguments):
+        package = self.describe_model_package(arguments["model_package_arn"])
+        arguments["model_approval_status"] = arguments["model_approval_status"] or package.model_approval_status
+        arguments["approval_description"] = arguments["approval_description"] or package.approval_description
+        arguments["customer_metadata_properties"] = {
+            **(package.customer_metadata_properties or {}),
+            **(arguments["customer_metadata_properties"] or {}),
+        }
+        return original(self, **arguments)
+
+    return update

@@ -1,0 +1,422 @@
+"""The demo's story, step by step, with a printed timeline (see ``demo/__main__.py``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from moto import mock_aws
+from moto.sagemaker.models import SageMakerModelBackend
+from pipelines import copy_to_prod
+
+import contract
+from common import Clients
+from demo.runtime import EventBridge, LambdaPollers
+from demo.synthesized import CloudAssembly, StandInDeployment
+from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
+from promoter.handler import Promoter, PromoterSettings
+from tests.lambdas.events import (
+    alarm_state_change,
+    endpoint_deployment_state_change,
+    model_package_state_change,
+    stack_status_change,
+)
+from tests.lambdas.moto_stand_ins import sagemaker_like_update_model_package
+from tracker.handler import Tracker, TrackerSettings
+
+PROJECT = "churn"
+STAGES = ("feature", "dev", "prod")
+#: The stacks the demo stands up, in deployment order (see README "Deploying").
+DEPLOYED_STACKS = (
+    "mlops-dev-promotion",
+    "mlops-dev-operations",
+    "mlops-dev-target",
+    "mlops-test-target",
+    "mlops-prod-target",
+)
+#: How each queue-fed handler is built from its synthesized environment and its role's clients.
+HANDLERS: dict[str, Callable[[dict[str, str], Clients], Any]] = {
+    "promoter.handler.handler": lambda env, clients: Promoter(PromoterSettings.from_environment(env), clients),
+    "tracker.handler.handler": lambda env, clients: Tracker(TrackerSettings.from_environment(env), clients),
+    "monitoring_loop.handler.handler": lambda env, clients: MonitoringLoop(
+        MonitoringSettings.from_environment(env), clients
+    ),
+}
+STAND_IN = "(stand-in)"
+
+
+class Story:
+    """Runs the demo in a fresh moto world and prints what happens."""
+
+    def __init__(self, cdk_out: Path, out: TextIO) -> None:
+        self.assembly = CloudAssembly(cdk_out)
+        self.out = out
+        self.step = 0
+        self.warnings: list[str] = []
+        self.accounts: dict[str, str] = {}  # account id -> dev, test, prod
+        self.account_of: dict[str, str] = {}
+        #: Stack operations whose end CloudFormation has reported: (stage, stack kind, token).
+        self.reported_operations: set[tuple[str, str, str]] = set()
+        #: The last ledger line printed per stage, to print changes only.
+        self.printed_states: dict[str, str] = {}
+
+    def run(self) -> None:
+        original_update = SageMakerModelBackend.update_model_package
+        SageMakerModelBackend.update_model_package = sagemaker_like_update_model_package(original_update)
+        collector = _WarningCollector(self.warnings)
+        logging.getLogger("platform").addHandler(collector)
+        try:
+            with mock_aws():
+                self._run()
+        finally:
+            SageMakerModelBackend.update_model_package = original_update
+            logging.getLogger("platform").removeHandler(collector)
+
+    # The story
+
+    def _run(self) -> None:
+        self._install()
+        self._heading("1. A data scientist's model reaches the test account")
+        v1 = self._register("dev", commit="9f1c2ab", auc="0.912")
+        self._approve(v1)
+        self._endpoint_in_service("dev")
+
+        self._heading("2. CI copies the approved model to the prod group; the approver releases it")
+        self._show("dev", "CI (push to prod)", "copies the approved churn-dev package (copy_to_prod)")
+        (v1_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, PROJECT, ["prod"]).values()
+        self._package_line("prod", v1_prod)
+        self._approve(v1_prod)
+
+        self._heading("3. A bad model: its alarm fires during the rollout and CloudFormation rolls back")
+        v2 = self._register("dev", commit="5be07d1", auc="0.874")
+        self._approve(v2, settle_stacks=False)
+        self._alarm("dev")
+        self._rollback("dev")
+
+        self._heading("4. The bad model cannot reach prod: it never passed the test stage")
+        self._show("dev", "CI (push to prod)", "copies the latest approved churn-dev package")
+        (v2_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, PROJECT, ["prod"]).values()
+        self._package_line("prod", v2_prod)
+        self._approve(v2_prod)
+
+        self._heading("Ledger (dev account, promotion ledger)")
+        self._print_ledger()
+
+    # Setting up
+
+    def _install(self) -> None:
+        self._heading("0. The platform, stood up from cdk.out")
+        stacks = self.assembly.stacks()
+        self.accounts = {stacks[name].account: name.split("-")[1] for name in DEPLOYED_STACKS}
+        self.account_of = {name: account for account, name in self.accounts.items()}
+        sts = boto3.client("sts")
+        self.admin = {
+            account: _assumed(sts, f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
+            for account in self.accounts
+        }
+        dev = self.account_of["dev"]
+        self.events = EventBridge(self.admin)
+        deployments = {}
+        for name in DEPLOYED_STACKS:
+            stack = stacks[name]
+            deployment = StandInDeployment(stack, self.admin[stack.account], deployments)
+            created = deployment.deploy()
+            self.events.add_rules(deployment)
+            deployments[name] = deployment
+            self._show(
+                stack.account,
+                f"CloudFormation {STAND_IN}",
+                f"deploys {name}: {len(created)} resources the handlers use",
+            )
+        promotion = deployments["mlops-dev-promotion"]
+        self._upload_deployable_templates(promotion)
+        self.pollers = LambdaPollers(self.admin[dev])
+        for stack in (promotion, deployments["mlops-dev-operations"]):
+            for handler, queue_arn in stack.event_sources().items():
+                clients = Clients(_assumed(sts, stack.function_role_arn(handler)))
+                function = HANDLERS[handler](stack.function_environment(handler), clients)
+                self.pollers.add(handler.split(".")[0], queue_arn, function.handle)
+        environment = promotion.function_environment("tracker.handler.handler")
+        self.ledger = self.admin[dev].resource("dynamodb").Table(environment["LEDGER_TABLE"])
+        self.inbox = self._subscribe_inbox(environment["ALERT_TOPIC_ARN"])
+        self.sagemaker = self.admin[dev].client("sagemaker")
+        for stage in STAGES:
+            self.sagemaker.create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
+        self._show(
+            dev, f"Project template {STAND_IN}", f"creates the groups {', '.join(f'{PROJECT}-{s}' for s in STAGES)}"
+        )
+
+    def _upload_deployable_templates(self, promotion: StandInDeployment) -> None:
+        """The CDK CLI's asset publishing: the endpoint and monitor templates the promoter deploys."""
+        environment = promotion.function_environment("promoter.handler.handler")
+        s3 = self.admin[promotion.stack.account].client("s3")
+        buckets = {environment["ENDPOINT_TEMPLATE_BUCKET"], environment["MONITOR_TEMPLATE_BUCKET"]}
+        for bucket in buckets:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": promotion.stack.region})
+        for kind in ("ENDPOINT", "MONITOR"):
+            key = environment[f"{kind}_TEMPLATE_KEY"]
+            body = self.assembly.asset_file(key).read_bytes()
+            s3.put_object(Bucket=environment[f"{kind}_TEMPLATE_BUCKET"], Key=key, Body=body)
+
+    def _subscribe_inbox(self, topic_arn: str) -> str:
+        """The team's mailbox: an SQS queue subscribed to the alert topic."""
+        dev = self.admin[self.account_of["dev"]]
+        queue_url = dev.client("sqs").create_queue(QueueName="demo-team-inbox")["QueueUrl"]
+        queue_arn = dev.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        dev.client("sns").subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn["Attributes"]["QueueArn"],
+            Attributes={"RawMessageDelivery": "false"},
+        )
+        return queue_url
+
+    # People
+
+    def _register(self, stage: str, *, commit: str, auc: str) -> str:
+        """The project's pipeline registers a version, with its lineage, pending approval."""
+        artifacts = f"s3://mlops-artifacts-{self.account_of['dev']}-eu-west-1/projects/{PROJECT}"
+        baselines = f"{artifacts}/baselines/{commit}"
+        arn = self.sagemaker.create_model_package(
+            ModelPackageGroupName=f"{PROJECT}-{stage}",
+            ModelPackageDescription="XGBoost churn model",
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                        "ModelDataUrl": f"{artifacts}/training/{commit}/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            CustomerMetadataProperties={
+                contract.META_COMMIT: commit,
+                "GitBranch": stage,
+                "DatasetS3Uri": f"{artifacts}/data/churn.csv",
+                "MetricAuc": auc,
+                contract.META_PROBLEM_TYPE: "BinaryClassification",
+                contract.META_PROBABILITY_ATTRIBUTE: "0",
+                contract.META_PROBABILITY_THRESHOLD: "0.5",
+            },
+            DriftCheckBaselines={
+                "ModelDataQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": f"{baselines}/statistics.json"},
+                    "Constraints": {"ContentType": "application/json", "S3Uri": f"{baselines}/constraints.json"},
+                }
+            },
+        )["ModelPackageArn"]
+        self._show("dev", "Data scientist (pipeline)", f"registers {_version(arn)}: commit {commit}, AUC {auc}")
+        return arn
+
+    def _approve(self, package_arn: str, *, settle_stacks: bool = True) -> None:
+        """The model approver approves; SageMaker emits the state change; the handlers take it from there."""
+        self.sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
+        self._show("dev", "Model approver", f"approves {_version(package_arn)}")
+        package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        self._emit(model_package_state_change(package), account=self.account_of["dev"], emitter="SageMaker")
+        self._settle(complete_stacks=settle_stacks)
+
+    # What AWS does, played by stand-ins
+
+    def _emit(self, event: dict[str, Any], *, account: str, emitter: str) -> None:
+        queues = self.events.put(event, account=account)
+        where = ", ".join(queues) or "no rule matched"
+        self._show(account, f"{emitter} {STAND_IN}", f"emits {event['detail-type']!r} -> {where}")
+
+    def _settle(self, *, complete_stacks: bool = True) -> None:
+        """Run the handlers until the queues are empty; CloudFormation reports each operation the
+        promoter started (moto applies a change set at once: the stand-in emits its final status)."""
+        for _ in range(12):
+            processed = self.pollers.poll()
+            if not processed:
+                return
+            for function, event in processed:
+                self._report(function, event)
+            if complete_stacks:
+                self._complete_operations()
+
+    def _complete_operations(self) -> None:
+        """Report the end of each stack operation the promoter started and nobody reported yet."""
+        for stage in STAGES:
+            state = self._state(stage)
+            operations = (
+                ("endpoint", state.get("deployment_id"), state.get("status")),
+                ("monitor", state.get("monitor_change_set"), state.get("monitor_status")),
+            )
+            for kind, token, status in operations:
+                operation = (stage, kind, token)
+                if token and status == "IN_PROGRESS" and operation not in self.reported_operations:
+                    self.reported_operations.add(operation)
+                    self._stack_event(stage, kind, self._stack_status(stage, kind), token)
+
+    def _stack_status(self, stage: str, kind: str) -> str:
+        """The status moto gave the stack when it applied the promoter's change set."""
+        cloudformation = self.admin[self.account_of[contract.STAGE_ACCOUNTS[stage]]].client("cloudformation")
+        (stack,) = cloudformation.describe_stacks(StackName=f"{PROJECT}-{stage}-{kind}")["Stacks"]
+        return stack["StackStatus"]
+
+    def _stack_event(self, stage: str, kind: str, status: str, token: str, reason: str = "") -> None:
+        account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
+        event = stack_status_change(
+            account=account, stack_name=f"{PROJECT}-{stage}-{kind}", status=status, token=token, reason=reason
+        )
+        self._show(
+            account,
+            f"CloudFormation {STAND_IN}",
+            f"{PROJECT}-{stage}-{kind} {status}{self._serving(stage, kind, status)}",
+        )
+        self.events.put(event, account=account)
+
+    def _serving(self, stage: str, kind: str, status: str) -> str:
+        """What the endpoint stack's parameters say it serves, as the promoter set them."""
+        if kind != "endpoint" or "ROLLBACK" in status:
+            return ""  # moto does not roll back; CloudFormation restores the previous parameters
+        cloudformation = self.admin[self.account_of[contract.STAGE_ACCOUNTS[stage]]].client("cloudformation")
+        (stack,) = cloudformation.describe_stacks(StackName=f"{PROJECT}-{stage}-{kind}")["Stacks"]
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+        names = contract.EndpointParameters
+        package = _version(parameters[names.MODEL_PACKAGE_ARN])
+        instances = f"{parameters[names.INSTANCE_COUNT]} x {parameters[names.INSTANCE_TYPE]}"
+        return f" (serves {package} on {instances}, {parameters[names.DEPLOYMENT_STRATEGY]})"
+
+    def _endpoint_in_service(self, stage: str) -> None:
+        account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
+        deployment = contract.Deployment(PROJECT, stage)
+        event = endpoint_deployment_state_change(
+            account=account,
+            endpoint_name=deployment.endpoint_name,
+            status="IN_SERVICE",
+            config_name=f"{deployment.endpoint_name}-{self._state(stage)['deployment_id']}",
+            detail_type="SageMaker Endpoint State Change",
+        )
+        self._emit(event, account=account, emitter="SageMaker")
+        self._settle()
+
+    def _alarm(self, stage: str) -> None:
+        account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
+        errors_alarm, _ = contract.alarm_names(contract.Deployment(PROJECT, stage))
+        self._emit(alarm_state_change(account=account, alarm_name=errors_alarm), account=account, emitter="CloudWatch")
+        self._settle(complete_stacks=False)
+
+    def _rollback(self, stage: str) -> None:
+        """CloudFormation's rollback trigger: the alarm fired within the monitoring time."""
+        state = self._state(stage)
+        reason = "Rollback triggered by alarm: " + contract.alarm_names(contract.Deployment(PROJECT, stage))[0]
+        self._stack_event(stage, "endpoint", "UPDATE_ROLLBACK_COMPLETE", state["deployment_id"], reason)
+        self.reported_operations.add((stage, "endpoint", state["deployment_id"]))
+        self._settle()
+
+    # Printing
+
+    def _heading(self, text: str) -> None:
+        print(f"\n== {text}", file=self.out)
+
+    def _show(self, where: str, actor: str, text: str) -> None:
+        """One timeline line; ``where`` is an account's name (dev, test, prod) or id."""
+        account = self.account_of.get(where, where)
+        name = self.accounts.get(account, where)
+        self.step += 1
+        print(f"{self.step:>3}  {name:<5} {account}  {actor:<32} {text}", file=self.out)
+
+    def _package_line(self, stage: str, package_arn: str) -> None:
+        package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        source = package.get("CustomerMetadataProperties", {}).get(contract.META_SOURCE_PACKAGE, "")
+        self._show(
+            "dev", "SageMaker registry", f"{_version(package_arn)} pending approval, copied from {_version(source)}"
+        )
+
+    def _report(self, function: str, event: dict[str, Any]) -> None:
+        self._show("dev", f"{function.capitalize()} (Lambda)", f"handles {_summary(event)}")
+        for warning in self.warnings:
+            self._show("dev", "", f"  log: {warning}")
+        self.warnings.clear()
+        for stage in STAGES:
+            line = self._state_line(stage)
+            if line and line != self.printed_states.get(stage):
+                self.printed_states[stage] = line
+                self._show("dev", "", f"  ledger: {line}")
+        for subject_line in self._drain_inbox():
+            self._show("dev", "", f"  alert: {subject_line}")
+
+    def _state(self, stage: str) -> dict[str, Any]:
+        key = {"pk": f"DEPLOYMENT#{PROJECT}#{stage}", "sk": "STATE"}
+        return self.ledger.get_item(Key=key).get("Item", {})
+
+    def _state_line(self, stage: str) -> str:
+        state = self._state(stage)
+        if not state:
+            return ""
+        version = _version(state.get("package_arn", ""))
+        line = f"stage {stage}: {version} {state.get('status', '')} ({state.get('deployment_id', '')})"
+        if state.get("reason"):
+            line += f": {state['reason']}"
+        if state.get("monitor_decision"):
+            line += f"; monitor stack: {state['monitor_decision']} {state.get('monitor_status', '')}".rstrip()
+        return line
+
+    def _drain_inbox(self) -> list[str]:
+        sqs = self.admin[self.account_of["dev"]].client("sqs")
+        subjects = []
+        while messages := sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                subjects.append(json.loads(message["Body"])["Subject"])
+                sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+        return subjects
+
+    def _print_ledger(self) -> None:
+        items = self.ledger.scan()["Items"]
+        attempts = sorted((i for i in items if i["sk"].startswith("ATTEMPT#")), key=lambda i: i["created_at"])
+        for item in attempts:
+            print(
+                f"  {item['stage']:<8} {_version(item['package_arn']):<12} {item['deployment_id']:<14} "
+                f"{item['status']:<12} {item.get('reason', '')}",
+                file=self.out,
+            )
+        for item in (i for i in items if i["sk"] == "TEST"):
+            verdict = "passed" if item.get("passed") else "not passed"
+            print(f"  test stage: {_version(item['pk'].removeprefix('PACKAGE#'))} {verdict}", file=self.out)
+
+
+class _WarningCollector(logging.Handler):
+    """Collects the handlers' warnings (dropped events, refused deployments) for the timeline."""
+
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(level=logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        reason = getattr(record, "reason", "")
+        self.sink.append(f"{record.getMessage()}: {reason}" if reason else record.getMessage())
+
+
+def _assumed(sts, role_arn: str) -> boto3.Session:
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="demo")["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="eu-west-1",
+    )
+
+
+def _summary(event: dict[str, Any]) -> str:
+    """What an event is about, in a few words."""
+    detail = event.get("detail", {})
+    if "ModelPackageArn" in detail:
+        subject = _version(detail["ModelPackageArn"])
+    elif "stack-id" in detail:
+        subject = detail["stack-id"].split("/")[1]
+    else:
+        subject = detail.get("EndpointName") or detail.get("alarmName") or ""
+    return f"{event.get('detail-type', 'a message')!r} {subject}".rstrip()
+
+
+def _version(package_arn: str) -> str:
+    """``churn-dev/3`` for a model package ARN."""
+    return package_arn.rsplit("model-package/", 1)[-1] if package_arn else "-"

@@ -1,0 +1,79 @@
+"""``make demo``: the offline walk-through runs on the synthesized app and tells the promotion story."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from demo.runtime import matches
+from demo.synthesized import PhysicalNames, Resolver, StackTemplate, UnsupportedTemplate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def timeline(assembly) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "demo", "--cdk-out", assembly.directory],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_for_prod(timeline):
+    assert "stage dev: churn-dev/1 DEPLOYED" in timeline
+    assert "churn-prod-endpoint CREATE_COMPLETE (serves churn-prod/1 on 2 x ml.m5.large, CANARY)" in timeline
+    assert "stage dev: churn-dev/2 ROLLED_BACK" in timeline
+    assert "alert: [churn/dev] ALARM churn-dev-endpoint-5xx-errors" in timeline  # through the monitoring loop
+    assert "alert: [churn/prod] v2 refused: no test-stage pass" in timeline
+    ledger = timeline.split("== Ledger", 1)[1]
+    assert "churn-prod/1" in ledger and "DEPLOYED" in ledger
+    assert "churn-prod/2" in ledger and "REFUSED" in ledger
+
+
+def test_what_moto_cannot_do_is_labelled_as_a_stand_in(timeline):
+    for line in timeline.splitlines():
+        if any(actor in line for actor in ("SageMaker (", "CloudFormation (", "CloudWatch (", "Project template (")):
+            assert "(stand-in)" in line, line
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event", "matched"),
+    [
+        ({"source": ["aws.sagemaker"]}, {"source": "aws.sagemaker"}, True),
+        ({"source": ["aws.sagemaker"]}, {"source": "aws.s3"}, False),
+        ({"detail": {"name": [{"suffix": "-dev"}]}}, {"detail": {"name": "churn-dev"}}, True),
+        ({"detail": {"name": [{"prefix": "churn"}]}}, {"detail": {"name": "fraud-dev"}}, False),
+        ({"detail": {"name": [{"wildcard": "*-endpoint"}]}}, {"detail": {"name": "churn-dev-endpoint"}}, True),
+        ({"detail": {"name": [{"wildcard": "*-endpoint"}]}}, {"detail": {"name": "churn-dev-monitor"}}, False),
+        ({"detail": {"status": [{"anything-but": ["OK"]}]}}, {"detail": {"status": "ALARM"}}, True),
+        ({"detail": {"missing": ["x"]}}, {"detail": {}}, False),
+        ({"resources": ["arn:b"]}, {"resources": ["arn:a", "arn:b"]}, True),
+        (
+            {"$or": [{"source": ["aws.s3"]}, {"detail": {"name": ["x"]}}]},
+            {"source": "a", "detail": {"name": "x"}},
+            True,
+        ),
+        (
+            {"$or": [{"source": ["aws.s3"]}, {"detail": {"name": ["x"]}}]},
+            {"source": "a", "detail": {"name": "y"}},
+            False,
+        ),
+    ],
+)
+def test_the_eventbridge_stand_in_matches_patterns_as_eventbridge_does(pattern, event, matched):
+    assert matches(pattern, event) is matched
+
+
+def test_an_intrinsic_the_stand_in_cannot_resolve_stops_the_demo_with_its_name():
+    stack = StackTemplate("s", "111111111111", "eu-west-1", {"Resources": {}}, ROOT)
+    with pytest.raises(UnsupportedTemplate, match="Fn::ImportValue"):
+        Resolver(PhysicalNames(stack)).resolve({"Fn::ImportValue": "elsewhere"})
