@@ -12,6 +12,7 @@ import contract
 from common import ConfigurationError
 from endpoint_cleanup.decisions import StackRecord, expired_feature_deployments
 from endpoint_cleanup.handler import CleanupSettings, handler, session_policy
+from tests.iam_evaluation import Request, is_allowed
 from tests.lambdas.conftest import CLEANUP_ENVIRONMENT, cloudformation_role, deploy_role
 from tests.lambdas.events import DEV, TEST, LambdaContext
 
@@ -147,3 +148,15 @@ def test_only_old_tagged_feature_stages_of_the_platform_are_selected(stacks, exp
 def test_an_invalid_environment_stops_the_cleanup_with_the_variables_name(name, value, message):
     with pytest.raises(ConfigurationError, match=message):
         CleanupSettings.from_environment({**CLEANUP_ENVIRONMENT, name: value})
+
+
+def test_the_session_policy_leaves_the_cleanup_only_feature_stacks_to_delete():
+    statements = json.loads(session_policy(cloudformation_role(DEV)))["Statement"]
+    stack = "arn:aws:cloudformation:eu-west-1:111111111111:stack/{}/0f1e2d3c"
+    for name in ("churn-feature-endpoint", "churn-feature-monitor"):
+        assert is_allowed(statements, Request("cloudformation:DeleteStack", stack.format(name)))
+    for name in ("churn-dev-endpoint", "churn-prod-monitor", "mlops-dev-target", "churn-feature-endpoint-x"):
+        assert not is_allowed(statements, Request("cloudformation:DeleteStack", stack.format(name)))
+    assert is_allowed(statements, Request("iam:PassRole", cloudformation_role(DEV)))
+    assert not is_allowed(statements, Request("iam:PassRole", deploy_role(DEV)))
+    assert not is_allowed(statements, Request("cloudformation:CreateChangeSet", stack.format("churn-feature-endpoint")))
