@@ -111,17 +111,13 @@ def test_the_tracker_no_longer_receives_alarms(platform, template_of):
 
 @pytest.fixture(scope="module")
 def role_statements(platform, operations):
-    template = operations.to_json()
-    env = {"partition": "aws", "region": REGION, "account": DEV}
-
-    def statements(function):
-        return identity_statements(
+    """The identity policies of the two functions' roles, as the IAM evaluator reads them."""
+    template, env = operations.to_json(), {"partition": "aws", "region": REGION, "account": DEV}
+    return {
+        name: identity_statements(
             template, platform.operations.resolve(function.role.node.default_child.logical_id), env
         )
-
-    return {
-        "cleanup": statements(platform.operations.cleanup),
-        "monitoring": statements(platform.operations.monitoring),
+        for name, function in (("cleanup", platform.operations.cleanup), ("monitoring", platform.operations.monitoring))
     }
 
 
