@@ -97,6 +97,21 @@ def test_deploy_role_trusts_the_promoter_role_and_in_dev_the_cleanup_role_only(t
     ]
 
 
+def test_only_the_dev_deploy_role_may_list_stacks_for_the_cleanup(target):
+    account, template = target
+    listing = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "cloudformation:ListStacks" in statement["Action"]
+    ]
+    assert listing == (
+        [{"Action": "cloudformation:ListStacks", "Effect": "Allow", "Resource": "*", "Sid": "ListStacksForTheCleanup"}]
+        if account == "dev"
+        else []
+    )
+
+
 def test_deploy_role_creates_change_sets_only_with_the_execution_role(target):
     _, template = target
     template.has_resource_properties(
