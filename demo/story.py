@@ -139,7 +139,7 @@ class Story:
             for handler, queue_arn in stack.event_sources().items():
                 clients = Clients(_assumed(sts, stack.function_role_arn(handler)))
                 function = HANDLERS[handler](stack.function_environment(handler), clients)
-                self.pollers.add(handler.split(".")[0], queue_arn, function.handle)
+                self.pollers.add(handler.split(".")[0].replace("_", " "), queue_arn, function.handle)
         environment = promotion.function_environment("tracker.handler.handler")
         self.ledger = self.admin[dev].resource("dynamodb").Table(environment["LEDGER_TABLE"])
         self.inbox = self._subscribe_inbox(environment["ALERT_TOPIC_ARN"])
