@@ -179,6 +179,23 @@ class OperationsStack(Stack):
             )
         )
         ledger.grant(self.cleanup.role, "dynamodb:UpdateItem")
+        feature_packages = self.format_arn(service="sagemaker", resource="model-package", resource_name="*-feature/*")
+        self.cleanup.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WithdrawFeaturePackageAnnotations",
+                actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+                resources=[feature_packages],
+            )
+        )
+        self.cleanup.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NeverChangeApprovalStatus",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=[feature_packages],
+                conditions={"Null": {"sagemaker:ModelApprovalStatus": "false"}},
+            )
+        )
 
         for function in (self.monitoring, self.cleanup):
             key.grant_encrypt_decrypt(function.role)
@@ -189,6 +206,8 @@ class OperationsStack(Stack):
                 "Resource::arn:*:sagemaker:*:pipeline/*-*-training": "The projects' training pipelines "
                 "(<project>-<stage>-training, the project template's names); the RETRAINING item must name "
                 "the alarm's own project's pipeline.",
+                "Resource::arn:*:sagemaker:*:model-package/*-feature/*": "Versions of the feature groups, whose "
+                "deployed-feature annotation the clean-up removes (approval status changes are denied).",
                 "Action::kms:GenerateDataKey*": "Data keys of the promotion key only (queues, topic, tables).",
                 "Action::kms:ReEncrypt*": "Re-encryption with the promotion key only (DynamoDB grant).",
             },

@@ -7,7 +7,8 @@ stacks and deleting feature endpoint and monitor stacks, it deletes the feature 
 deployment is older than ``FEATURE_ENDPOINT_TTL_HOURS``: the monitor stack first (a monitoring
 schedule must go before its endpoint), then the endpoint stack. Before deleting the endpoint it
 marks the stage CLEANED_UP in the ledger, so a late or duplicate approval event does not make the
-promoter recreate it. It logs and returns what it deleted and sends one alert listing the stacks.
+promoter recreate it, and removes the package's ``deployed-feature`` annotation (life cycle
+``CleanedUp``). It logs and returns what it deleted and sends one alert listing the stacks.
 It never touches test or prod: its role can assume nothing but the dev deploy role, and only stacks
 named and tagged as a platform feature stage are selected.
 """
@@ -28,6 +29,7 @@ from botocore.exceptions import ClientError, WaiterError
 import contract
 from common import Alerts, Clients, CommonSettings, Environment, Ledger, alert_subject, role_session_name
 from endpoint_cleanup.decisions import CLEANED_STAGE, ExpiredDeployment, expired_feature_deployments, stack_record
+from tracker.decisions import annotated_deployment, package_withdrawal
 
 logger = Logger()
 
@@ -46,7 +48,9 @@ LISTED_STATUSES = (
 )
 #: How long the clean-up waits for a monitor stack to be deleted before deleting its endpoint stack;
 #: a stage whose monitor takes longer is finished by the next run.
-MONITOR_DELETION_WAIT = {"Delay": 10, "MaxAttempts": 30}
+MONITOR_DELETION_WAIT = {"Delay": 10, "MaxAttempts": 18}
+#: How a cleaned-up package's ModelLifeCycle reads (the tracker writes Deployed, RolledBack, ...).
+CLEANED_UP_STAGE_STATUS = "CleanedUp"
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,23 @@ class EndpointCleanup:
                 "Deleted a feature stack",
                 extra={"stack": name, "project": deployment.project, "last_deployed": stage.last_deployed.isoformat()},
             )
+        if deployment.endpoint_stack in stage.stacks and stage.package_arn:
+            self._withdraw(deployment, stage.package_arn)
         return deleted
+
+    def _withdraw(self, deployment: contract.Deployment, package_arn: str) -> None:
+        """The package no longer says it runs in the feature stage (metadata and life cycle), as the
+        tracker leaves it when a deployment stops serving; a package that cannot be read is only logged."""
+        sagemaker = self.clients.sagemaker
+        try:
+            package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+            if annotated_deployment(package, deployment.stage):
+                why = f"{deployment.endpoint_stack} deleted after its time to live"
+                sagemaker.update_model_package(
+                    ModelPackageArn=package_arn, **package_withdrawal(deployment, CLEANED_UP_STAGE_STATUS, why)
+                )
+        except ClientError:
+            logger.exception("Could not withdraw the package's feature annotation", extra={"package": package_arn})
 
     def _report(self, deleted: list[str], failed: list[dict[str, str]], run_id: str) -> None:
         summary = f"clean-up deleted {len(deleted)} feature stack(s)" + (f", {len(failed)} failed" if failed else "")

@@ -45,6 +45,7 @@ def deploy_feature(platform, package: str) -> dict:
     approval = platform.package_event(package)
     platform.promote(approval)
     platform.track(platform.completion("feature", "CREATE_COMPLETE"))
+    assert "deployed-feature" in platform.package(package)["CustomerMetadataProperties"]
     [nudge] = platform.reconcile_requests()
     platform.promote(nudge)
     assert platform.stack("feature", "monitor") is not None
@@ -81,6 +82,8 @@ def test_old_feature_stages_are_deleted_monitor_first_and_everything_else_kept(p
     assert json.loads(assume["Policy"]) == json.loads(session_policy(cloudformation_role(DEV)))
     state = platform.state("feature")
     assert (state["status"], state["cleaned_up_package_arn"]) == ("CLEANED_UP", package)
+    assert "deployed-feature" not in platform.package(package)["CustomerMetadataProperties"]
+    assert platform.package(package)["ModelApprovalStatus"] == "Approved"
     [(subject, message)] = platform.alerts()
     assert subject == "[mlops] clean-up deleted 2 feature stack(s)"
     assert message["stacks"] == ["churn-feature-monitor", "churn-feature-endpoint"]
@@ -96,6 +99,26 @@ def test_old_feature_stages_are_deleted_monitor_first_and_everything_else_kept(p
 
     assert platform.new_cleanup().run("run-2")["deleted"] == []  # young now, and nothing else expired
     assert platform.alerts() == []
+
+
+def test_a_package_that_cannot_be_read_does_not_stop_the_cleanup(platform, created_at):
+    created_at(datetime.now(UTC) - timedelta(hours=25))
+    platform.client(DEV, "cloudformation").create_stack(
+        StackName="fraud-feature-endpoint",
+        TemplateBody=TEMPLATE,
+        Tags=feature_tags("fraud"),  # no such package
+    )
+
+    result = platform.new_cleanup().run("run-1")
+
+    assert (result["deleted"], result["failed"]) == (["fraud-feature-endpoint"], [])
+    assert (
+        platform.admin[DEV]
+        .resource("dynamodb")
+        .Table("mlops-promotion-ledger")
+        .get_item(Key={"pk": "DEPLOYMENT#fraud#feature", "sk": "STATE"})["Item"]["status"]
+        == "CLEANED_UP"
+    )
 
 
 def test_the_entry_point_runs_the_environments_cleanup(platform, monkeypatch):

@@ -132,6 +132,15 @@ def test_the_cleanup_can_assume_the_dev_deploy_role_only(role_statements):
     )
 
 
+def test_the_cleanup_withdraws_feature_annotations_but_never_changes_an_approval(role_statements):
+    cleanup = role_statements["cleanup"]
+    package = f"arn:aws:sagemaker:{REGION}:{DEV}:model-package/churn-feature/3"
+    assert is_allowed(cleanup, Request("sagemaker:UpdateModelPackage", package))
+    approving = {"sagemaker:ModelApprovalStatus": "Approved"}
+    assert not is_allowed(cleanup, Request("sagemaker:UpdateModelPackage", package, approving))
+    assert not is_allowed(cleanup, Request("sagemaker:UpdateModelPackage", package.replace("-feature/", "-prod/")))
+
+
 def test_the_cleanup_role_has_the_name_the_dev_deploy_role_trusts(operations):
     operations.has_resource_properties("AWS::IAM::Role", {"RoleName": "mlops-endpoint-cleanup"})
 
