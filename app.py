@@ -22,6 +22,7 @@ from stacks.endpoint import EndpointStack
 from stacks.model_monitor import ModelMonitorStack
 from stacks.network import NetworkStack
 from stacks.operations import OperationsStack
+from stacks.projects import ProjectsStack
 from stacks.promotion import PromotionStack
 from stacks.studio import StudioStack
 
@@ -36,6 +37,7 @@ class Platform:
     studio: StudioStack
     promotion: PromotionStack
     operations: OperationsStack
+    projects: ProjectsStack
     endpoint_template: EndpointStack
     monitor_template: ModelMonitorStack
     targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
@@ -49,6 +51,7 @@ class Platform:
             self.studio,
             self.promotion,
             self.operations,
+            self.projects,
             *self.targets.values(),
         ]
 
@@ -80,6 +83,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         app,
         names.stack_name("dev", "network"),
         cidr=config.vpc_cidr,
+        codecommit_endpoints=config.projects.repository_provider == "codecommit",
         **stack_props("dev", "network", "MLOps platform: isolated VPC with endpoints for Studio"),
     )
     artifact_store = ArtifactStoreStack(
@@ -147,6 +151,15 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         **stack_props("dev", "operations", "MLOps platform: feature endpoint clean-up and the monitoring loop"),
     )
     targets["dev"].add_stack_dependency(operations, "the dev deploy role trusts the clean-up role, which must exist")
+    projects = ProjectsStack(
+        app,
+        names.stack_name("dev", "projects"),
+        config=config,
+        persona_roles=studio.personas.roles,
+        **stack_props("dev", "projects", "MLOps platform: SageMaker projects from Studio (Service Catalog)"),
+    )
+    for target in targets.values():
+        projects.add_stack_dependency(target, "model group policies name the targets' roles, which must exist")
     apply_compliance_checks(app)
     return Platform(
         config=config,
@@ -155,6 +168,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         studio=studio,
         promotion=promotion,
         operations=operations,
+        projects=projects,
         endpoint_template=endpoint_template,
         monitor_template=monitor_template,
         targets=targets,

@@ -23,6 +23,11 @@ Scenario = Literal["baseline", "advanced"]
 Persona = Literal["data_engineer", "data_scientist", "mlops_engineer", "model_approver"]
 DeploymentStrategy = Literal["canary", "linear", "all_at_once"]
 AccountName = Literal["dev", "test", "prod"]
+RepositoryProvider = Literal["codecommit", "github"]
+OnProjectDelete = Literal["retain", "archive"]
+
+#: The code new projects start from: one directory per template.
+PROJECT_TEMPLATES = Path(__file__).resolve().parent / "project_templates"
 
 SCENARIO_STAGES: dict[str, tuple[str, ...]] = {
     "baseline": ("feature", "dev", "prod"),
@@ -215,6 +220,71 @@ class OperationsSettings(_Strict):
     retraining_cooldown_hours: int = Field(default=24, ge=1, le=720)
 
 
+GitHubName = Annotated[
+    str,
+    _check(
+        lambda v: v == "" or re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}", v) is not None,
+        "must be a GitHub organization name (letters, digits, single hyphens, at most 39 characters)",
+    ),
+]
+SecretName = Annotated[
+    str,
+    _check(
+        lambda v: v == "" or re.fullmatch(r"[A-Za-z0-9/_+=.@-]{1,512}", v) is not None,
+        "must be a Secrets Manager secret name (letters, digits and /_+=.@-)",
+    ),
+]
+HttpsUrl = Annotated[
+    str,
+    _check(
+        lambda v: (
+            re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?", v) is not None
+            and not v.endswith("/")
+        ),
+        "must be an https:// URL without a trailing slash, e.g. https://api.github.com or "
+        "https://github.example.com/api/v3",
+    ),
+]
+
+
+class ProjectsConfig(_Strict):
+    """How SageMaker projects created from Studio get their repository and model groups.
+
+    ``repository_provider`` chooses where a project's git repository is created: ``codecommit`` in
+    the dev account, or ``github`` in ``github_organization`` with the token stored in the Secrets
+    Manager secret ``github_token_secret_name`` (``github_api_url`` points to GitHub Enterprise
+    Server if needed). ``on_delete`` says what deleting a project does to its repository (model
+    groups are always kept). ``create_launch_role`` is false when the account already has
+    ``AmazonSageMakerServiceCatalogProductsLaunchRole`` (created by the console when projects were
+    enabled for a domain).
+    """
+
+    repository_provider: RepositoryProvider = "codecommit"
+    github_organization: GitHubName = ""
+    github_token_secret_name: SecretName = ""
+    github_api_url: HttpsUrl = "https://api.github.com"
+    template: str = "tabular-xgboost"
+    on_delete: OnProjectDelete = "retain"
+    create_launch_role: bool = True
+
+    @model_validator(mode="after")
+    def _complete_provider_settings(self) -> ProjectsConfig:
+        if self.repository_provider == "github":
+            for key in ("github_organization", "github_token_secret_name"):
+                if not getattr(self, key):
+                    raise ConfigError(f"{key}: missing; required when repository_provider is 'github'")
+        available = sorted(path.name for path in PROJECT_TEMPLATES.iterdir() if path.is_dir())
+        if self.template not in available:
+            raise ConfigError(
+                f"template={self.template!r}: not a directory of project_templates/ (available: {', '.join(available)})"
+            )
+        return self
+
+    @property
+    def template_path(self) -> Path:
+        return PROJECT_TEMPLATES / self.template
+
+
 class PlatformConfig(_Strict):
     """Everything an installation decides: accounts, scenario, naming, people and endpoint sizing."""
 
@@ -230,6 +300,7 @@ class PlatformConfig(_Strict):
     endpoint_overrides: dict[str, dict[str, Any]] = {}
     operations: OperationsSettings = OperationsSettings()
     powertools_layer_version: str = "3.37.0"
+    projects: ProjectsConfig = ProjectsConfig()
 
     @model_validator(mode="after")
     def _unique_users(self) -> PlatformConfig:

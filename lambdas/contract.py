@@ -183,3 +183,22 @@ def alarm_names(deployment: Deployment) -> tuple[str, str]:
     """The endpoint's 5xx-error and model-latency alarms: blue/green auto-rollback and CloudFormation
     rollback triggers both watch them."""
     return f"{deployment.endpoint_name}-5xx-errors", f"{deployment.endpoint_name}-model-latency"
+
+
+class ProjectParameters:
+    """What SageMaker Projects passes the project product's template, and what the template passes on
+    to the project-template custom resource (``stacks/projects.py``, ``project_template.handler``)."""
+
+    PROJECT_NAME = "SageMakerProjectName"  # CloudFormation parameters SageMaker fills in
+    PROJECT_ID = "SageMakerProjectId"
+    RESOURCE_TYPE = "Custom::ProjectTemplate"
+    NAME_PROPERTY = "ProjectName"  # properties of the custom resource
+    ID_PROPERTY = "ProjectId"
+
+
+#: Tags SageMaker uses to attribute resources to a project (and Studio to list them under it).
+TAG_SAGEMAKER_PROJECT_NAME = "sagemaker:project-name"
+TAG_SAGEMAKER_PROJECT_ID = "sagemaker:project-id"
+#: Branches of a project's repository: ``prod`` is seeded from the template, ``dev`` starts from it.
+PROD_BRANCH = "prod"
+DEV_BRANCH = "dev"

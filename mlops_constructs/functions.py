@@ -56,6 +56,7 @@ class PlatformFunction(Construct):
         alarm_name: str,
         alarm_action: cloudwatch.IAlarmAction,
         role_name: str | None = None,
+        function_name: str | None = None,
         timeout: Duration = DEFAULT_TIMEOUT,
         memory_size: int = 256,
     ) -> None:
@@ -83,6 +84,7 @@ class PlatformFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=handler,
+            function_name=function_name,
             code=lambda_.Code.from_asset(str(LAMBDA_CODE), exclude=["**/__pycache__", "**/*.pyc"]),
             description=description,
             role=self.role,

@@ -90,6 +90,18 @@ class PlatformNames:
         return f"{self.prefix}-project-settings"
 
     @property
+    def project_template_function(self) -> str:
+        """The dev Lambda that sets up a new project; the project product names it by ARN."""
+        return f"{self.prefix}-project-template"
+
+    @property
+    def project_template_function_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:lambda:{self.region}:{self.account_id('dev')}:function:"
+            f"{self.project_template_function}"
+        )
+
+    @property
     def promotion_bus(self) -> str:
         """The dev event bus the deployment targets forward stack, endpoint and alarm events to."""
         return f"{self.prefix}-promotion"

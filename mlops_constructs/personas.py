@@ -30,6 +30,11 @@ from platform_config import Persona
 GOVERNED_STAGES = ("dev", "prod", "champion", "challenger")
 PERSONAS: tuple[Persona, ...] = ("data_engineer", "data_scientist", "mlops_engineer", "model_approver")
 JOB_RUNNERS: tuple[Persona, ...] = ("data_engineer", "data_scientist", "mlops_engineer")
+#: Who creates SageMaker projects from Studio (a repository and model groups for a new model). Data
+#: engineers prepare data under ``data/`` and build no models, so they create no projects.
+PROJECT_CREATORS: tuple[Persona, ...] = ("data_scientist", "mlops_engineer")
+#: Who may change a project's ``prod`` branch in CodeCommit (merging ``dev`` into it).
+PROD_BRANCH_MAINTAINERS: tuple[Persona, ...] = ("mlops_engineer",)
 
 
 class PersonaRoles(Construct):
@@ -48,9 +53,11 @@ class PersonaRoles(Construct):
         prefix: str,
         artifact_bucket: s3.IBucket,
         artifact_key: kms.IKey,
+        codecommit_repositories: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
+        self._codecommit = codecommit_repositories
         self.roles: dict[Persona, iam.Role] = {
             persona: iam.Role(
                 self,
@@ -80,6 +87,8 @@ class PersonaRoles(Construct):
         if persona == "data_scientist":
             yield from self._registration()
             yield self._approval(stages=("feature",))
+        if persona in PROJECT_CREATORS:
+            yield from self._project_creation(persona)
         if persona == "model_approver":
             yield self._approval(stages=("feature", *GOVERNED_STAGES))
         else:
@@ -227,6 +236,86 @@ class PersonaRoles(Construct):
             resources=[self._model_packages("feature")],
         )
 
+    def _project_creation(self, persona: Persona) -> Iterable[iam.PolicyStatement]:
+        """Create projects from Studio: SageMaker calls Service Catalog as the user, and Service Catalog
+        only offers the products of portfolios shared with the user's role (the projects portfolio)."""
+        yield iam.PolicyStatement(
+            sid="CreateProjects",
+            actions=[
+                "sagemaker:CreateProject",
+                "sagemaker:UpdateProject",
+                "sagemaker:DeleteProject",
+                "sagemaker:AddTags",
+            ],
+            resources=[self._arn("sagemaker", "project", "*")],
+        )
+        yield iam.PolicyStatement(
+            sid="LaunchSharedProducts",
+            actions=[
+                "servicecatalog:DescribeProduct",
+                "servicecatalog:DescribeProvisioningParameters",
+                "servicecatalog:DescribeProvisioningArtifact",
+                "servicecatalog:ListLaunchPaths",
+                "servicecatalog:ListProvisioningArtifacts",
+                "servicecatalog:ProvisionProduct",
+            ],
+            resources=[self._arn("catalog", "product", "*")],
+        )
+        yield iam.PolicyStatement(
+            sid="FollowProvisionedProjects",
+            actions=[
+                "servicecatalog:SearchProducts",
+                "servicecatalog:DescribeProductView",
+                "servicecatalog:SearchProvisionedProducts",
+                "servicecatalog:ScanProvisionedProducts",
+                "servicecatalog:DescribeProvisionedProduct",
+                "servicecatalog:DescribeRecord",
+                "servicecatalog:ListRecordHistory",
+                "servicecatalog:UpdateProvisionedProduct",
+                "servicecatalog:TerminateProvisionedProduct",
+            ],
+            resources=["*"],
+        )
+        if not self._codecommit:
+            return
+        repositories = self._stack.format_arn(service="codecommit", resource="*")
+        yield iam.PolicyStatement(
+            sid="WorkInProjectRepositories",
+            actions=[
+                "codecommit:GitPull",
+                "codecommit:GitPush",
+                "codecommit:GetRepository",
+                "codecommit:GetBranch",
+                "codecommit:ListBranches",
+                "codecommit:CreatePullRequest",
+                "codecommit:GetPullRequest",
+                "codecommit:ListPullRequests",
+                "codecommit:MergePullRequestByFastForward",
+            ],
+            resources=[repositories],
+        )
+        if persona not in PROD_BRANCH_MAINTAINERS:
+            yield iam.PolicyStatement(
+                sid="OnlyMaintainersChangeProd",
+                effect=iam.Effect.DENY,
+                actions=[
+                    "codecommit:GitPush",
+                    "codecommit:DeleteBranch",
+                    "codecommit:PutFile",
+                    "codecommit:MergeBranchesByFastForward",
+                    "codecommit:MergeBranchesBySquash",
+                    "codecommit:MergeBranchesByThreeWay",
+                    "codecommit:MergePullRequestByFastForward",
+                    "codecommit:MergePullRequestBySquash",
+                    "codecommit:MergePullRequestByThreeWay",
+                ],
+                resources=[repositories],
+                conditions={
+                    "StringEqualsIfExists": {"codecommit:References": ["refs/heads/prod"]},
+                    "Null": {"codecommit:References": "false"},
+                },
+            )
+
     def _approval(self, stages: Iterable[str]) -> iam.PolicyStatement:
         return iam.PolicyStatement(
             sid="ChangeApprovalStatus",
@@ -253,8 +342,9 @@ class PersonaRoles(Construct):
 
 
 _WILDCARD_REASONS = {
-    "Resource::*": "SageMaker List/Describe/Search, CloudWatch metric reads, ECR authorization and the "
-    "network-interface actions of jobs in the VPC support no resource-level permissions.",
+    "Resource::*": "SageMaker List/Describe/Search, CloudWatch metric reads, ECR authorization, the "
+    "network-interface actions of jobs in the VPC, and Service Catalog's product search, product views and "
+    "provisioned-product records support no resource-level permissions.",
     "Action::sagemaker:Describe*": "Read-only discovery of SageMaker resources for the Studio UI.",
     "Action::sagemaker:List*": "Read-only discovery of SageMaker resources for the Studio UI.",
     "Action::kms:GenerateDataKey*": "Data keys of the artifact key only, to write encrypted objects.",
@@ -270,6 +360,10 @@ _WILDCARD_REASONS = {
     "project; the stage suffix is the scope.",
     "Resource::*/data/*": "The data/ prefix of the artifact store.",
     "Resource::*/projects/*": "The projects/ prefix of the artifact store.",
+    "Resource::arn:*:sagemaker:*:project/*": "SageMaker projects are named by the users who create them.",
+    "Resource::arn:*:catalog:*:product/*": "Service Catalog lets a role launch only the products of portfolios "
+    "shared with it: the platform's projects portfolio.",
+    "Resource::arn:*:codecommit:*:*": "Project repositories are named after projects, which users name.",
 }
 
 

@@ -19,10 +19,22 @@ STUDIO_ENDPOINTS = {
     "ServiceCatalog": ec2.InterfaceVpcEndpointAwsService.SERVICE_CATALOG,
 }
 
+#: Added when projects keep their code in CodeCommit: its API and git over HTTPS from Studio.
+CODECOMMIT_ENDPOINTS = {
+    "CodeCommit": ec2.InterfaceVpcEndpointAwsService.CODECOMMIT,
+    "CodeCommitGit": ec2.InterfaceVpcEndpointAwsService.CODECOMMIT_GIT,
+}
+
 
 class NetworkStack(Stack):
-    """The VPC of the dev account: isolated subnets in two AZs, endpoints, flow logs."""
+    """The VPC of the dev account: isolated subnets in two AZs, endpoints, flow logs.
 
-    def __init__(self, scope: Construct, construct_id: str, *, cidr: str, **kwargs) -> None:
+    ``codecommit_endpoints`` adds the CodeCommit endpoints (projects' repositories in CodeCommit).
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, cidr: str, codecommit_endpoints: bool = False, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.network = IsolatedNetwork(self, "Network", cidr=cidr, interface_endpoints=STUDIO_ENDPOINTS)
+        endpoints = {**STUDIO_ENDPOINTS, **(CODECOMMIT_ENDPOINTS if codecommit_endpoints else {})}
+        self.network = IsolatedNetwork(self, "Network", cidr=cidr, interface_endpoints=endpoints)

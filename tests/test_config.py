@@ -155,6 +155,22 @@ def test_stage_accounts_follow_the_promotion_path():
             {"platform.endpoint_overrides": '{"dev": {"instance_kount": 2}}'},
             "endpoint_overrides.dev.instance_kount=2: Extra inputs are not permitted",
         ),
+        (
+            {"platform.projects.repository_provider": "gitlab"},
+            "projects.repository_provider='gitlab': Input should be 'codecommit' or 'github'",
+        ),
+        (
+            {"platform.projects.repository_provider": "github", "platform.projects.github_organization": "acme"},
+            "projects.github_token_secret_name: missing; required when repository_provider is 'github'",
+        ),
+        (
+            {"platform.projects.repository_provider": "github"},
+            "projects.github_organization: missing; required when repository_provider is 'github'",
+        ),
+        ({"platform.projects.github_organization": "acme_ml"}, "projects.github_organization='acme_ml': must be a"),
+        ({"platform.projects.github_api_url": "http://github.local"}, "projects.github_api_url='http://github.local'"),
+        ({"platform.projects.template": "nlp"}, "projects.template='nlp': not a directory of project_templates/"),
+        ({"platform.projects.on_delete": "delete"}, "projects.on_delete='delete': Input should be 'retain' or"),
     ],
 )
 def test_invalid_values_name_key_and_value(override, expected):
@@ -169,6 +185,22 @@ def test_invalid_values_name_key_and_value(override, expected):
 def test_ebs_only_instance_types_are_accepted(instance_type):
     config = load_config({**default_context(), "platform.endpoint.instance_type": instance_type})
     assert config.endpoint.instance_type == instance_type
+
+
+def test_projects_default_to_codecommit_and_accept_github_enterprise():
+    assert load_config(default_context()).projects.repository_provider == "codecommit"
+    config = load_config(
+        {
+            **default_context(),
+            "platform.projects.repository_provider": "github",
+            "platform.projects.github_organization": "acme-ml",
+            "platform.projects.github_token_secret_name": "mlops/github-token",
+            "platform.projects.github_api_url": "https://github.acme.example/api/v3",
+            "platform.projects.create_launch_role": "false",
+        }
+    )
+    assert config.projects.github_api_url == "https://github.acme.example/api/v3"
+    assert config.projects.create_launch_role is False
 
 
 def test_missing_region_is_named():

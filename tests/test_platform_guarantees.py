@@ -110,6 +110,9 @@ def test_every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alar
             for target in resource["Properties"].get("Targets", []) if resource["Type"] == "AWS::Events::Rule" else []:
                 assert "DeadLetterConfig" in target, f"{stack_name}: rule target without a dead-letter queue"
                 dead_letter_queues.add(target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
+            if resource["Type"] == "AWS::Lambda::EventInvokeConfig":  # failed asynchronous invocations
+                on_failure = resource["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+                dead_letter_queues.add(on_failure["Fn::GetAtt"][0])
         assert queues == {
             lid for lid in queues if lid in dead_letter_queues or "RedrivePolicy" in resources[lid]["Properties"]
         }, f"{stack_name}: a queue without a dead-letter queue"

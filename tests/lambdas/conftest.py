@@ -44,6 +44,15 @@ ARTIFACTS = f"s3://{PREFIX}-artifacts-{DEV}-{REGION}/projects/{PROJECT}"
 DEFAULT_CONFIG = load_config(default_context())
 
 
+#: Fake credentials and the region every moto test runs with.
+MOTO_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
 #: botocore's service models, parsed once per test run and shared by every session of every test.
 _LOADER = botocore.loaders.create_loader()
 
@@ -455,14 +464,7 @@ def deployable_templates(synthesized) -> DeployableTemplates:
 @pytest.fixture
 def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
     """A fresh three-account platform in moto (eu-west-1), with the promoter and tracker ready to run."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "POWERTOOLS_SERVICE_NAME": "platform-tests",
-    }.items():
+    for name, value in {**MOTO_ENVIRONMENT, "POWERTOOLS_SERVICE_NAME": "platform-tests"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
     monkeypatch.setattr(

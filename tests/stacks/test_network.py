@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.network import STUDIO_ENDPOINTS
+from stacks.network import CODECOMMIT_ENDPOINTS, STUDIO_ENDPOINTS
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,8 @@ def test_s3_gateway_and_only_the_listed_interface_endpoints(network):
         for e in network.find_resources("AWS::EC2::VPCEndpoint").values()
         if e["Properties"].get("VpcEndpointType") == "Interface"
     ]
-    assert len(interface) == len(STUDIO_ENDPOINTS)
+    # The default installation keeps project repositories in CodeCommit, which Studio reaches privately too.
+    assert len(interface) == len(STUDIO_ENDPOINTS) + len(CODECOMMIT_ENDPOINTS)
     assert all(e["Properties"]["PrivateDnsEnabled"] is True for e in interface)
 
 
