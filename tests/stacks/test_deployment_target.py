@@ -97,14 +97,19 @@ def test_deploy_role_trusts_the_promoter_role_and_in_dev_the_cleanup_role_only(t
     ]
 
 
-def test_only_the_dev_deploy_role_may_list_stacks_for_the_cleanup(target):
-    account, template = target
-    listing = [
+def _statements_with(template, action: str) -> list[dict]:
+    """The identity-policy statements of the stack that allow ``action`` (among others)."""
+    return [
         statement
         for policy in template.find_resources("AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "cloudformation:ListStacks" in statement["Action"]
+        if action in statement["Action"]
     ]
+
+
+def test_only_the_dev_deploy_role_may_list_stacks_for_the_cleanup(target):
+    account, template = target
+    listing = _statements_with(template, "cloudformation:ListStacks")
     assert listing == (
         [{"Action": "cloudformation:ListStacks", "Effect": "Allow", "Resource": "*", "Sid": "ListStacksForTheCleanup"}]
         if account == "dev"
@@ -144,12 +149,7 @@ def test_deploy_role_creates_change_sets_only_with_the_execution_role(target):
 
 def test_execution_role_passes_only_the_sagemaker_role(target):
     _, template = target
-    statements = [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "iam:PassRole" in statement["Action"]
-    ]
+    statements = _statements_with(template, "iam:PassRole")
     passed = {json.dumps(s["Resource"]): s["Condition"]["StringEquals"]["iam:PassedToService"] for s in statements}
     assert sorted(passed.values()) == ["cloudformation.amazonaws.com", "sagemaker.amazonaws.com"]
 
