@@ -1,12 +1,13 @@
-"""What the promoter and the tracker share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
+"""What the platform's functions share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
 
-Both functions ship the same code asset (``lambdas/``), so this module is imported as ``common`` by
+Every function ships the same code asset (``lambdas/``), so this module is imported as ``common`` by
 each handler. It holds no decisions: those live, as pure functions, in each handler's package.
 
 The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items, built only here:
 
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
-  status and the promoter's last decision;
+  status and the promoter's last decision (for a feature stage deleted by the clean-up: status
+  ``CLEANED_UP`` with ``cleaned_up_package_arn`` and ``cleaned_up_at``);
 - its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``;
 - the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate.
 
@@ -166,6 +167,7 @@ class Status(StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     FAILED = "FAILED"
     REFUSED = "REFUSED"
+    CLEANED_UP = "CLEANED_UP"  # a feature stage's stacks deleted after their time to live
 
 
 #: Outcomes only move forward in this order, so the events of one attempt end in the same status
@@ -191,6 +193,7 @@ class Envelope(BaseModel):
     detail_type: str = Field(alias="detail-type")
     account: str
     region: str
+    time: datetime | None = None
     detail: dict[str, Any]
 
 
@@ -244,9 +247,11 @@ class Clients:
         setattr(self, name, client)
         return client
 
-    def in_account(self, service: str, *, role_arn: str, session_name: str, region: str):
-        """A client of ``service`` acting as ``role_arn`` (an assumed role, usually in another account)."""
-        credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    def in_account(self, service: str, *, role_arn: str, session_name: str, region: str, policy: str | None = None):
+        """A client of ``service`` acting as ``role_arn`` (an assumed role, usually in another account),
+        limited further by the session ``policy`` (JSON) when one is given."""
+        restriction = {"Policy": policy} if policy else {}
+        credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, **restriction)["Credentials"]
         return self.session.client(
             service,
             region_name=region,
@@ -349,6 +354,8 @@ class StageState:
     previous_package_arn: str = ""
     status: str = ""
     monitor_change_set: str = ""
+    cleaned_up_package_arn: str = ""
+    cleaned_up_at: str = ""
 
     @classmethod
     def from_item(cls, deployment: contract.Deployment, item: Mapping[str, Any]) -> StageState:
@@ -537,6 +544,21 @@ class Ledger:
         )
         self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
 
+    # Clean-up writes
+
+    def record_cleanup(self, deployment: contract.Deployment, *, account: str, package_arn: str, at: str) -> None:
+        """Mark the stage CLEANED_UP: its stacks were deleted after their time to live while serving
+        ``package_arn``; the promoter does not redeploy that package on events older than ``at``."""
+        expression = self._stage_identity(deployment, account).set(
+            status=str(Status.CLEANED_UP),
+            cleaned_up_package_arn=package_arn,
+            cleaned_up_at=at,
+            decision=str(Status.CLEANED_UP),
+            decision_reason=f"stacks deleted after their time to live, serving {package_arn}",
+            decided_at=at,
+        )
+        self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
+
     # Tracker writes
 
     def record_outcome(
@@ -661,9 +683,23 @@ class Alerts:
         self._topic_arn = topic_arn
 
     def send(self, subject: str, **details: Any) -> None:
-        """Publish ``details`` (plus the time) as JSON under ``subject``."""
+        """Publish ``details`` (plus the time) as JSON under ``subject``.
+
+        The ``project``, ``stage`` and ``account`` details also become SNS message attributes
+        (``contract.ALERT_ATTRIBUTES``), so a team subscribes to its project's alerts with a filter policy.
+        """
         message = {"time": utc_now(), **{name: value for name, value in details.items() if value not in (None, "")}}
-        self._sns.publish(TopicArn=self._topic_arn, Subject=subject, Message=json.dumps(message, default=str))
+        attributes = {
+            name: {"DataType": "String", "StringValue": str(message[name])}
+            for name in contract.ALERT_ATTRIBUTES
+            if name in message
+        }
+        self._sns.publish(
+            TopicArn=self._topic_arn,
+            Subject=subject,
+            Message=json.dumps(message, default=str),
+            MessageAttributes=attributes,
+        )
 
 
 # --- Queued event handlers ----------------------------------------------------------------------------
