@@ -21,6 +21,7 @@ from stacks.deployment_target import DeploymentTargetStack
 from stacks.endpoint import EndpointStack
 from stacks.model_monitor import ModelMonitorStack
 from stacks.network import NetworkStack
+from stacks.operations import OperationsStack
 from stacks.projects import ProjectsStack
 from stacks.promotion import PromotionStack
 from stacks.studio import StudioStack
@@ -35,6 +36,7 @@ class Platform:
     artifact_store: ArtifactStoreStack
     studio: StudioStack
     promotion: PromotionStack
+    operations: OperationsStack
     projects: ProjectsStack
     endpoint_template: EndpointStack
     monitor_template: ModelMonitorStack
@@ -43,7 +45,15 @@ class Platform:
     @property
     def stacks(self) -> list[cdk.Stack]:
         """The stacks ``cdk deploy --all`` deploys (the deployable templates are not among them)."""
-        return [self.network, self.artifact_store, self.studio, self.promotion, self.projects, *self.targets.values()]
+        return [
+            self.network,
+            self.artifact_store,
+            self.studio,
+            self.promotion,
+            self.operations,
+            self.projects,
+            *self.targets.values(),
+        ]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
@@ -64,6 +74,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             names=names,
             account=account,
             alert_emails=config.alert_emails,
+            cleanup_role_arn=names.role_arn("dev", names.endpoint_cleanup_role) if account == "dev" else None,
             **stack_props(account, "target", f"MLOps platform: deployment target in the {account} account"),
         )
         for account in ("dev", "test", "prod")
@@ -128,6 +139,18 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     )
     for target in targets.values():
         target.add_stack_dependency(promotion, "the deploy roles trust the promoter role, which must exist")
+    operations = OperationsStack(
+        app,
+        names.stack_name("dev", "operations"),
+        config=config,
+        key=promotion.key,
+        alerts=promotion.alerts,
+        bus=promotion.bus,
+        ledger=promotion.ledger,
+        project_settings=promotion.project_settings,
+        **stack_props("dev", "operations", "MLOps platform: feature endpoint clean-up and the monitoring loop"),
+    )
+    targets["dev"].add_stack_dependency(operations, "the dev deploy role trusts the clean-up role, which must exist")
     projects = ProjectsStack(
         app,
         names.stack_name("dev", "projects"),
@@ -144,6 +167,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         artifact_store=artifact_store,
         studio=studio,
         promotion=promotion,
+        operations=operations,
         projects=projects,
         endpoint_template=endpoint_template,
         monitor_template=monitor_template,

@@ -211,6 +211,15 @@ class EndpointDefaults(_Strict):
         return self
 
 
+class OperationsSettings(_Strict):
+    """Operations in the dev account: how long feature endpoints live, and how often retraining may start."""
+
+    #: A feature-stage endpoint (and its monitor) is deleted this long after its last deployment.
+    feature_endpoint_ttl_hours: int = Field(default=24, ge=1, le=720)
+    #: Hours between two retraining runs a project's alarms start; a project's RETRAINING item may override it.
+    retraining_cooldown_hours: int = Field(default=24, ge=1, le=720)
+
+
 GitHubName = Annotated[
     str,
     _check(
@@ -289,6 +298,7 @@ class PlatformConfig(_Strict):
     endpoint: EndpointDefaults = EndpointDefaults()
     #: Per-stage changes to ``endpoint``, e.g. ``{"prod": {"instance_count": 2, "deployment_strategy": "canary"}}``.
     endpoint_overrides: dict[str, dict[str, Any]] = {}
+    operations: OperationsSettings = OperationsSettings()
     powertools_layer_version: str = "3.37.0"
     projects: ProjectsConfig = ProjectsConfig()
 

@@ -30,7 +30,11 @@ def matches(pattern: Any, value: Any) -> bool:
         if not isinstance(value, dict):
             return False
         return all(
-            _matches_field(condition, value[key]) if key in value else _absent_allowed(condition)
+            any(matches(option, value) for option in condition)
+            if key == "$or"
+            else _matches_field(condition, value[key])
+            if key in value
+            else _absent_allowed(condition)
             for key, condition in pattern.items()
         )
     return _matches_field(pattern, value)
@@ -86,8 +90,10 @@ class EventBridge:
 
     def add_rules(self, deployment: StandInDeployment) -> None:
         for resource in deployment.stack.resources("AWS::Events::Rule").values():
+            if "EventPattern" not in resource["Properties"]:
+                continue  # a schedule (the hourly clean-up): nothing the demo emits reaches it
             properties = deployment.resolver.resolve(resource["Properties"])
-            if properties.get("State", "ENABLED") != "ENABLED" or "EventPattern" not in properties:
+            if properties.get("State", "ENABLED") != "ENABLED":
                 continue
             bus = properties.get("EventBusName", "default").rsplit("/", 1)[-1]
             targets = tuple(target["Arn"] for target in properties.get("Targets", []))

@@ -20,6 +20,7 @@ from common import Clients
 from demo.runtime import EventBridge, LambdaPollers
 from demo.synthesized import CloudAssembly, StandInDeployment
 from integration_tester.handler import IntegrationTester, TesterSettings
+from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from promoter.handler import Promoter, PromoterSettings
 from scripts import integration_tests
 from tests.lambdas.events import (
@@ -39,13 +40,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "churn"
 STAGES = ("feature", "dev", "prod")
 #: The stacks the demo stands up, in deployment order (see README "Deploying").
-DEPLOYED_STACKS = ("mlops-dev-promotion", "mlops-dev-target", "mlops-test-target", "mlops-prod-target")
+DEPLOYED_STACKS = (
+    "mlops-dev-promotion",
+    "mlops-dev-operations",
+    "mlops-dev-target",
+    "mlops-test-target",
+    "mlops-prod-target",
+)
 #: How each queue-fed handler is built from its synthesized environment and its role's clients.
 HANDLERS: dict[str, Callable[[dict[str, str], Clients], Any]] = {
     "promoter.handler.handler": lambda env, clients: Promoter(PromoterSettings.from_environment(env), clients),
     "tracker.handler.handler": lambda env, clients: Tracker(TrackerSettings.from_environment(env), clients),
     "integration_tester.handler.handler": lambda env, clients: IntegrationTester(
         TesterSettings.from_environment(env), clients
+    ),
+    "monitoring_loop.handler.handler": lambda env, clients: MonitoringLoop(
+        MonitoringSettings.from_environment(env), clients
     ),
 }
 #: The project's integration test cases: the template's example, in name order, and what the good
@@ -131,7 +141,7 @@ class Story:
         deployments = {}
         for name in DEPLOYED_STACKS:
             stack = stacks[name]
-            deployment = StandInDeployment(stack, self.admin[stack.account])
+            deployment = StandInDeployment(stack, self.admin[stack.account], deployments)
             created = deployment.deploy()
             self.events.add_rules(deployment)
             deployments[name] = deployment
@@ -143,10 +153,11 @@ class Story:
         promotion = deployments["mlops-dev-promotion"]
         self._upload_deployable_templates(promotion)
         self.pollers = LambdaPollers(self.admin[dev])
-        for handler, queue_arn in promotion.event_sources().items():
-            clients = Clients(_assumed(sts, promotion.function_role_arn(handler)))
-            function = HANDLERS[handler](promotion.function_environment(handler), clients)
-            self.pollers.add(handler.split(".")[0], queue_arn, function.handle)
+        for stack in (promotion, deployments["mlops-dev-operations"]):
+            for handler, queue_arn in stack.event_sources().items():
+                clients = Clients(_assumed(sts, stack.function_role_arn(handler)))
+                function = HANDLERS[handler](stack.function_environment(handler), clients)
+                self.pollers.add(handler.split(".")[0].replace("_", " "), queue_arn, function.handle)
         environment = promotion.function_environment("tracker.handler.handler")
         self.ledger = self.admin[dev].resource("dynamodb").Table(environment["LEDGER_TABLE"])
         self.inbox = self._subscribe_inbox(environment["ALERT_TOPIC_ARN"])

@@ -83,6 +83,8 @@ class PhysicalNames:
 
     stack: StackTemplate
     kms_key_ids: dict[str, str] = field(default_factory=dict)
+    #: The stacks stood up before this one, by name: their outputs resolve ``Fn::GetStackOutput``.
+    deployed: dict[str, Resolver] = field(default_factory=dict)
 
     def name(self, logical_id: str) -> str:
         resource = self.stack.body["Resources"][logical_id]
@@ -126,6 +128,7 @@ class PhysicalNames:
             ("AWS::S3::Bucket", "Arn"): f"arn:aws:s3:::{name}",
             ("AWS::DynamoDB::GlobalTable", "Arn"): f"arn:aws:dynamodb:{region}:{account}:table/{name}",
             ("AWS::Events::EventBus", "Arn"): f"arn:aws:events:{region}:{account}:event-bus/{name}",
+            ("AWS::Logs::LogGroup", "Arn"): f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
         }
         if resource_type == "AWS::KMS::Key" and attribute == "Arn":
             return f"arn:aws:kms:{region}:{account}:key/{self.kms_key_ids[logical_id]}"
@@ -156,6 +159,10 @@ class Resolver:
         if function == "Fn::Join":
             separator, parts = argument
             return separator.join(str(self.resolve(part)) for part in parts)
+        if function == "Fn::GetStackOutput" and argument.get("StackName") in self.names.deployed:
+            # A weak cross-stack reference: the output's value, resolved in the stack that declares it.
+            other = self.names.deployed[argument["StackName"]]
+            return other.resolve(other.names.stack.body["Outputs"][argument["OutputName"]]["Value"])
         if function == "Fn::Sub" and isinstance(argument, str):
             return re.sub(r"\$\{([^}]+)\}", lambda match: self._substitute(match.group(1)), argument)
         raise UnsupportedTemplate(f"{stack.name}: {function} is not resolved by the demo's stand-in deployment")
@@ -180,10 +187,12 @@ class Resolver:
 class StandInDeployment:
     """Creates a stack's stateful resources in moto, in the stack's account, and resolves its functions."""
 
-    def __init__(self, stack: StackTemplate, session: boto3.Session) -> None:
+    def __init__(
+        self, stack: StackTemplate, session: boto3.Session, deployed: dict[str, StandInDeployment] | None = None
+    ) -> None:
         self.stack = stack
         self.session = session
-        self.names = PhysicalNames(stack)
+        self.names = PhysicalNames(stack, deployed={name: d.resolver for name, d in (deployed or {}).items()})
         self.resolver = Resolver(self.names)
 
     def deploy(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""What the handlers share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
+"""What the platform's functions share: settings, AWS clients, the promotion ledger, alerts, event envelopes.
 
 Every function ships the same code asset (``lambdas/``), so this module is imported as ``common`` by
 each handler. It holds no decisions: those live, as pure functions, in each handler's package.
@@ -6,7 +6,9 @@ each handler. It holds no decisions: those live, as pure functions, in each hand
 The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items, built only here:
 
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
-  status, the promoter's last decision and the current deployment's integration tests;
+  status, the promoter's last decision and the current deployment's integration tests (for a
+  feature stage deleted by the clean-up: status ``CLEANED_UP`` with ``cleaned_up_package_arn`` and
+  ``cleaned_up_at``);
 - its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``, each with
   its integration tests (``tests_*`` attributes) once the tester ran them;
 - the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate, written
@@ -169,6 +171,7 @@ class Status(StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     FAILED = "FAILED"
     REFUSED = "REFUSED"
+    CLEANED_UP = "CLEANED_UP"  # a feature stage's stacks deleted after their time to live
 
 
 #: Outcomes only move forward in this order, so the events of one attempt end in the same status
@@ -194,6 +197,7 @@ class Envelope(BaseModel):
     detail_type: str = Field(alias="detail-type")
     account: str
     region: str
+    time: datetime | None = None
     detail: dict[str, Any]
 
 
@@ -260,9 +264,20 @@ class Clients:
         setattr(self, name, client)
         return client
 
-    def in_account(self, service: str, *, role_arn: str, session_name: str, region: str, config: Config | None = None):
-        """A client of ``service`` acting as ``role_arn`` (an assumed role, usually in another account)."""
-        credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    def in_account(
+        self,
+        service: str,
+        *,
+        role_arn: str,
+        session_name: str,
+        region: str,
+        policy: str | None = None,
+        config: Config | None = None,
+    ):
+        """A client of ``service`` acting as ``role_arn`` (an assumed role, usually in another account),
+        limited further by the session ``policy`` (JSON) when one is given, with the client ``config``."""
+        restriction = {"Policy": policy} if policy else {}
+        credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, **restriction)["Credentials"]
         return self.session.client(
             service,
             region_name=region,
@@ -366,6 +381,8 @@ class StageState:
     previous_package_arn: str = ""
     status: str = ""
     monitor_change_set: str = ""
+    cleaned_up_package_arn: str = ""
+    cleaned_up_at: str = ""
 
     @classmethod
     def from_item(cls, deployment: contract.Deployment, item: Mapping[str, Any]) -> StageState:
@@ -608,6 +625,21 @@ class Ledger:
         )
         self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
 
+    # Clean-up writes
+
+    def record_cleanup(self, deployment: contract.Deployment, *, account: str, package_arn: str, at: str) -> None:
+        """Mark the stage CLEANED_UP: its stacks were deleted after their time to live while serving
+        ``package_arn``; the promoter does not redeploy that package on events older than ``at``."""
+        expression = self._stage_identity(deployment, account).set(
+            status=str(Status.CLEANED_UP),
+            cleaned_up_package_arn=package_arn,
+            cleaned_up_at=at,
+            decision=str(Status.CLEANED_UP),
+            decision_reason=f"stacks deleted after their time to live, serving {package_arn}",
+            decided_at=at,
+        )
+        self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
+
     # Tracker writes
 
     def record_outcome(self, attempt: Attempt, outcome: Status, *, reason: str, event_id: str) -> Transition:
@@ -770,9 +802,23 @@ class Alerts:
         self._topic_arn = topic_arn
 
     def send(self, subject: str, **details: Any) -> None:
-        """Publish ``details`` (plus the time) as JSON under ``subject``."""
+        """Publish ``details`` (plus the time) as JSON under ``subject``.
+
+        The ``project``, ``stage`` and ``account`` details also become SNS message attributes
+        (``contract.ALERT_ATTRIBUTES``), so a team subscribes to its project's alerts with a filter policy.
+        """
         message = {"time": utc_now(), **{name: value for name, value in details.items() if value not in (None, "")}}
-        self._sns.publish(TopicArn=self._topic_arn, Subject=subject, Message=json.dumps(message, default=str))
+        attributes = {
+            name: {"DataType": "String", "StringValue": str(message[name])}
+            for name in contract.ALERT_ATTRIBUTES
+            if name in message
+        }
+        self._sns.publish(
+            TopicArn=self._topic_arn,
+            Subject=subject,
+            Message=json.dumps(message, default=str),
+            MessageAttributes=attributes,
+        )
 
 
 # --- Queued event handlers ----------------------------------------------------------------------------

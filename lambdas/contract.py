@@ -145,6 +145,40 @@ def project_settings_partition(project: str) -> str:
     return f"PROJECT#{project}"
 
 
+#: Sort key of a project's retraining settings in the project-settings table.
+RETRAINING_SORT_KEY = "RETRAINING"
+
+
+class RetrainingFields:
+    """Attributes of a project's ``RETRAINING`` item: what its team sets, and what the monitoring loop writes."""
+
+    ENABLED = "enabled"  # boolean: start the pipeline when a Model Monitor violation alarm fires
+    PIPELINE_NAME = "pipeline_name"  # optional: <project>-dev-training (default) or <project>-feature-training
+    PIPELINE_PARAMETERS = "pipeline_parameters"  # optional map of pipeline parameter name -> string value
+    COOLDOWN_HOURS = "cooldown_hours"  # optional: overrides the platform's operations.retraining_cooldown_hours
+    LAST_STARTED_AT = "last_started_at"  # written by the monitoring loop: ISO time of the last start
+    LAST_EVENT_ID = "last_event_id"  # written by the monitoring loop: the alarm event that started it
+    LAST_EXECUTION_ARN = "last_execution_arn"  # written by the monitoring loop
+
+
+#: Stages whose project template trains (``<project>-<stage>-training``, see the tabular-xgboost template).
+TRAINING_STAGES = ("feature", "dev")
+
+
+def training_pipeline_name(project: str, stage: str = "dev") -> str:
+    """The SageMaker pipeline a project's template creates for a branch stage (``churn-dev-training``)."""
+    return f"{project}-{stage}-training"
+
+
+#: Suffix of the Model Monitor violation alarms (``<endpoint>-<kind>-violations``): the alarms that
+#: can start retraining, unlike the endpoint's error and latency alarms.
+VIOLATIONS_ALARM_SUFFIX = "-violations"
+
+#: SNS message attributes every platform alert carries when it concerns a project: teams subscribe to
+#: the alert topic with a filter policy on them.
+ALERT_ATTRIBUTES = ("project", "stage", "account")
+
+
 def alarm_names(deployment: Deployment) -> tuple[str, str]:
     """The endpoint's 5xx-error and model-latency alarms: blue/green auto-rollback and CloudFormation
     rollback triggers both watch them."""

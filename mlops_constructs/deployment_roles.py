@@ -29,7 +29,9 @@ class DeploymentRoles(Construct):
     The deploy role can only drive CloudFormation change sets of the platform's endpoint and monitor
     stacks, and only with the execution role (``cloudformation:RoleArn`` condition), so whatever the
     promoter does, SageMaker resources are created by CloudFormation with the execution role's
-    scoped permissions. The execution role may pass only the SageMaker execution role.
+    scoped permissions. The execution role may pass only the SageMaker execution role. In dev the
+    deploy role also trusts ``cleanup_role_arn`` (the feature endpoint clean-up), which additionally
+    needs to list the account's stacks.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class DeploymentRoles(Construct):
         sagemaker_role: iam.IRole,
         encryption_key: kms.IKey,
         parameter_path: str,
+        cleanup_role_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
@@ -61,11 +64,19 @@ class DeploymentRoles(Construct):
             self,
             "DeployRole",
             role_name=deploy_role_name,
-            assumed_by=iam.ArnPrincipal(promoter_role_arn),
-            description="Assumed by the dev promoter Lambda only, to deploy endpoint and monitor stacks",
+            assumed_by=iam.CompositePrincipal(
+                *(iam.ArnPrincipal(arn) for arn in (promoter_role_arn, cleanup_role_arn) if arn)
+            ),
+            description="Assumed by the dev promoter (in dev also the clean-up) to deploy endpoint and monitor stacks",
         )
         for statement in self._deploy_statements():
             self.deploy_role.add_to_policy(statement)
+        if cleanup_role_arn:
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ListStacksForTheCleanup", actions=["cloudformation:ListStacks"], resources=["*"]
+                )
+            )
 
         acknowledge_wildcards(self, _WILDCARD_REASONS)
 
@@ -239,6 +250,7 @@ _WILDCARD_REASONS = {
     "Resource::arn:*:sagemaker:*:model-package/*/*": "Versions of the dev account's model packages (read-only); "
     "each model package group's resource policy decides what this account may read.",
     "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoint templates' alarms.",
-    "Resource::*": "cloudwatch:DescribeAlarms and Application Auto Scaling support no resource-level permissions.",
+    "Resource::*": "cloudwatch:DescribeAlarms, Application Auto Scaling and cloudformation:ListStacks (the dev "
+    "clean-up) support no resource-level permissions.",
     "Resource::arn:*:ssm:*:parameter/*/target/*": "The parameters this stack publishes for the templates.",
 }

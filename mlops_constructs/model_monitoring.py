@@ -16,6 +16,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas.contract import VIOLATIONS_ALARM_SUFFIX
+
 #: Registry accounts of the prebuilt images by commercial region: (Model Monitor analyzer, Clarify).
 #: Source: the SageMaker Python SDK's image_uri_config, sagemaker-core/src/sagemaker/core/
 #: image_uri_config/model-monitor.json and clarify.json (aws/sagemaker-python-sdk@a24812666d25);
@@ -338,7 +340,7 @@ class ScheduledMonitor(Construct):
         self.alarm = cloudwatch.CfnAlarm(
             self,
             "ViolationsAlarm",
-            alarm_name=f"{endpoint.endpoint_name}-{kind.name}-violations",
+            alarm_name=f"{endpoint.endpoint_name}-{kind.name}{VIOLATIONS_ALARM_SUFFIX}",
             alarm_description=f"A {kind.name} monitoring run found violations of the baseline constraints",
             namespace="AWS/Events",
             metric_name="MatchedEvents",

@@ -89,6 +89,11 @@ class PlatformNames:
         return f"{self.prefix}-promoter"
 
     @property
+    def endpoint_cleanup_role(self) -> str:
+        """The dev clean-up Lambda's role: the dev deploy role trusts it besides the promoter role."""
+        return f"{self.prefix}-endpoint-cleanup"
+
+    @property
     def project_settings_table(self) -> str:
         """The dev table of per-project operational settings (integration test cases, retraining)."""
         return f"{self.prefix}-project-settings"

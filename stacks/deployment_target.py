@@ -17,6 +17,7 @@ from lambdas.contract import (
     target_parameter,
 )
 from mlops_constructs.compliance import acknowledge_wildcards
+from mlops_constructs.dashboards import PlatformDashboard, RollbackLog
 from mlops_constructs.deployment_roles import DeploymentRoles, EndpointTesterRole
 from mlops_constructs.event_forwarding import PlatformEventForwarder
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
@@ -35,7 +36,9 @@ class DeploymentTargetStack(Stack):
     - the endpoint-tester role (trusted only by the dev integration tester role);
     - SSM parameters the endpoint and monitor templates resolve at deploy time;
     - forwarding of stack, endpoint and alarm events to the dev promotion bus, with a dead-letter
-      queue and an alarm, notifying this account's alert topic.
+      queue and an alarm, notifying this account's alert topic;
+    - a dashboard of the platform's endpoints (traffic, latency, errors, monitor violations) and of
+      the rollbacks a rule logs to an encrypted log group.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class DeploymentTargetStack(Stack):
         names: PlatformNames,
         account: AccountName,
         alert_emails: Sequence[str],
+        cleanup_role_arn: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -97,6 +101,7 @@ class DeploymentTargetStack(Stack):
             sagemaker_role=self.sagemaker_role,
             encryption_key=self.key,
             parameter_path=target_parameter(names.prefix, ""),
+            cleanup_role_arn=cleanup_role_arn,
         )
         self.endpoint_tester = EndpointTesterRole(
             self,
@@ -124,6 +129,16 @@ class DeploymentTargetStack(Stack):
             destination_bus_arn=names.promotion_bus_arn,
             alarm_name_prefix=f"{names.prefix}-",
             dead_letter_queue=self.forwarding_dead_letters.queue,
+        )
+        self.rollbacks = RollbackLog(
+            self,
+            "Rollbacks",
+            namespace=f"{names.prefix}/platform",
+            encryption_key=self.key,
+            dead_letter_queue=self.forwarding_dead_letters.queue,
+        )
+        self.dashboard = PlatformDashboard(
+            self, "Dashboard", dashboard_name=f"{names.prefix}-{account}-models", rollbacks=self.rollbacks.metric
         )
         acknowledge_wildcards(
             self.sagemaker_role,

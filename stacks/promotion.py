@@ -31,6 +31,8 @@ TESTER_TIMEOUT = Duration.minutes(5)
 RETRY_INTERVAL = Duration.minutes(12)
 MAX_RECEIVES = 10
 FORWARDED_SOURCES = ["aws.cloudformation", "aws.sagemaker", "aws.cloudwatch"]
+#: What the tracker records; alarm state changes (aws.cloudwatch) go to the operations stack's monitoring loop.
+TRACKED_SOURCES = ["aws.cloudformation", "aws.sagemaker"]
 
 
 class PromotionStack(Stack):
@@ -40,7 +42,8 @@ class PromotionStack(Stack):
       ``<project>-<stage>`` groups to the promotion queue; the promoter Lambda reconciles the stage;
     - the promotion bus receives stack, endpoint and alarm events forwarded by the deployment
       targets (its policy accepts only the test and prod accounts); the tracker Lambda records the
-      outcome in the ledger, notifies, and nudges the promoter to deploy the monitor stack;
+      outcome of stack and endpoint events in the ledger, notifies, and nudges the promoter to deploy
+      the monitor stack (alarms are the operations stack's);
     - endpoints in service go to the integration tester Lambda, which runs the project's test cases
       through each target's endpoint-tester role and records the test-stage pass the prod gate reads;
     - the ledger (DynamoDB, point-in-time recovery, retained) records every attempt;
@@ -149,8 +152,8 @@ class PromotionStack(Stack):
             self,
             "ForwardedDeploymentEvents",
             event_bus=self.bus,
-            description="Stack, endpoint and alarm events forwarded by the deployment targets, to the tracker",
-            event_pattern=events.EventPattern(source=FORWARDED_SOURCES),
+            description="Stack and endpoint events forwarded by the deployment targets, to the tracker",
+            event_pattern=events.EventPattern(source=TRACKED_SOURCES),
             targets=[
                 targets.SqsQueue(self.tracking_queue.queue, dead_letter_queue=self.tracking_queue.dead_letters.queue)
             ],

@@ -30,6 +30,16 @@ def test_defaults_are_valid_placeholder_accounts():
     }
 
 
+def test_operations_default_to_a_day_and_can_be_overridden():
+    assert load_config(default_context()).operations.model_dump() == {
+        "feature_endpoint_ttl_hours": 24,
+        "retraining_cooldown_hours": 24,
+    }
+    config = load_config({**default_context(), "platform.operations.feature_endpoint_ttl_hours": "8"})
+    assert config.operations.feature_endpoint_ttl_hours == 8
+    assert config.operations.retraining_cooldown_hours == 24
+
+
 def test_single_keys_override_with_dotted_context():
     context = {
         **default_context(),
@@ -115,6 +125,15 @@ def test_stage_accounts_follow_the_promotion_path():
             {"platform.endpoint.serverless_max_concurrency": "201"},
             "endpoint.serverless_max_concurrency='201': Input should be less than or equal to 200",
         ),
+        (
+            {"platform.operations.feature_endpoint_ttl_hours": "0"},
+            "operations.feature_endpoint_ttl_hours='0': Input should be greater than or equal to 1",
+        ),
+        (
+            {"platform.operations.retraining_cooldown_hours": "1000"},
+            "operations.retraining_cooldown_hours='1000': Input should be less than or equal to 720",
+        ),
+        ({"platform.operations.cleanup": "weekly"}, "operations.cleanup='weekly': Extra inputs are not permitted"),
         ({"platform.prefix": "Bad_Prefix"}, "prefix='Bad_Prefix': must be 1-16 lower-case"),
         ({"platform.colour": "red"}, "colour='red': Extra inputs are not permitted"),
         ({"platform.alert_emails": '["ops@example.com", "nobody"]'}, "alert_emails[1]='nobody': must be an e-mail"),

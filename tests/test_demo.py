@@ -34,6 +34,7 @@ def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_f
     assert "test stage: churn-dev/1 passed" in timeline
     assert "churn-prod-endpoint CREATE_COMPLETE (serves churn-prod/1 on 2 x ml.m5.large, CANARY)" in timeline
     assert "stage dev: churn-dev/2 ROLLED_BACK" in timeline
+    assert "alert: [churn/dev] ALARM churn-dev-endpoint-5xx-errors" in timeline  # through the monitoring loop
     assert "alert: [churn/prod] v2 refused: no test-stage pass" in timeline
     ledger = timeline.split("== Ledger", 1)[1]
     assert "churn-prod/1" in ledger and "DEPLOYED" in ledger
@@ -58,6 +59,16 @@ def test_what_moto_cannot_do_is_labelled_as_a_stand_in(timeline):
         ({"detail": {"status": [{"anything-but": ["OK"]}]}}, {"detail": {"status": "ALARM"}}, True),
         ({"detail": {"missing": ["x"]}}, {"detail": {}}, False),
         ({"resources": ["arn:b"]}, {"resources": ["arn:a", "arn:b"]}, True),
+        (
+            {"$or": [{"source": ["aws.s3"]}, {"detail": {"name": ["x"]}}]},
+            {"source": "a", "detail": {"name": "x"}},
+            True,
+        ),
+        (
+            {"$or": [{"source": ["aws.s3"]}, {"detail": {"name": ["x"]}}]},
+            {"source": "a", "detail": {"name": "y"}},
+            False,
+        ),
     ],
 )
 def test_the_eventbridge_stand_in_matches_patterns_as_eventbridge_does(pattern, event, matched):

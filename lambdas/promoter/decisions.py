@@ -73,11 +73,13 @@ class RequestRules:
 
 @dataclass(frozen=True)
 class PromotionRequest:
-    """A valid request: reconcile ``deployment`` because of ``trigger``."""
+    """A valid request: reconcile ``deployment`` because of ``trigger``; ``approval_time`` is when
+    SageMaker emitted the approval-status change (None for reconcile requests)."""
 
     deployment: contract.Deployment
     event_id: str
     trigger: str
+    approval_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def _package_request(envelope: Envelope, rules: RequestRules) -> PromotionReques
             f"{group!r} in the dev registry"
         )
     trigger = f"v{detail.ModelPackageVersion} is {detail.ModelApprovalStatus}"
-    return PromotionRequest(deployment, envelope.id, trigger)
+    return PromotionRequest(deployment, envelope.id, trigger, envelope.time)
 
 
 def _reconcile_request(envelope: Envelope, rules: RequestRules) -> PromotionRequest | Rejection:
@@ -271,11 +273,18 @@ def _unsettled(action: StackAction, stack: StackView | None) -> Decision | None:
     return None
 
 
-def decide_endpoint(stack: StackView | None, desired: PackageVersion | None, state: StageState | None) -> Decision:
+def decide_endpoint(
+    stack: StackView | None,
+    desired: PackageVersion | None,
+    state: StageState | None,
+    approval_time: datetime | None = None,
+) -> Decision:
     """What to do with a stage's endpoint stack so that it runs ``desired``.
 
     Never deletes a serving endpoint; never redeploys by itself a package whose last deployment on
-    this stage was rolled back (``HOLD``: reject it, or approve a newer version).
+    this stage was rolled back (``HOLD``: reject it, or approve a newer version); never recreates the
+    stacks of a package the clean-up deleted because of an event older than the clean-up
+    (``approval_time``: a late or duplicate approval; a reconcile request has none).
     """
     in_sync = stack is not None and desired is not None and stack.package_arn == desired.arn
     action = stack_action(stack, in_sync)
@@ -300,8 +309,22 @@ def decide_endpoint(stack: StackView | None, desired: PackageVersion | None, sta
         )
     if action is StackAction.UNCHANGED:
         return Decision(DecisionKind.UNCHANGED, f"{stack.name} already runs v{desired.version}")
+    if action is StackAction.CREATE and cleaned_up_before(state, desired, approval_time):
+        return Decision(
+            DecisionKind.SKIPPED,
+            f"v{desired.version} was cleaned up at {state.cleaned_up_at} after its time to live; an event from "
+            "before then does not redeploy it (approve a newer version, or approve this one again)",
+        )
     change_set_type = "CREATE" if action is StackAction.CREATE else "UPDATE"
     return Decision(DecisionKind.DEPLOY, f"deploying v{desired.version}", change_set_type=change_set_type)
+
+
+def cleaned_up_before(state: StageState | None, desired: PackageVersion, approval_time: datetime | None) -> bool:
+    """The clean-up deleted ``desired``'s stacks after the approval the request comes from (or the
+    request is no approval at all): recreating them would undo the clean-up."""
+    if state is None or not state.cleaned_up_at or state.cleaned_up_package_arn != desired.arn:
+        return False
+    return approval_time is None or approval_time <= datetime.fromisoformat(state.cleaned_up_at)
 
 
 def monitor_blocker(endpoint: StackView, state: StageState | None, serverless: bool) -> str | None:

@@ -201,7 +201,7 @@ class Promoter(QueuedEventHandler):
         stacks = TargetStacks(self._cloudformation_for(target, role_session_name("promoter", request.event_id)))
         endpoint = stacks.view(deployment.endpoint_stack)
         state = self.ledger.state(deployment)
-        decision = decide_endpoint(endpoint, desired, state)
+        decision = decide_endpoint(endpoint, desired, state, request.approval_time)
         logger.info(
             "Endpoint decision",
             extra={

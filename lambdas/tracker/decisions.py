@@ -2,7 +2,6 @@
 
 - :func:`tracked_event`: validate an event from a target account and name its deployment.
 - :func:`stack_outcome`, :func:`endpoint_outcome`: the deployment outcome an event reports, if any.
-- :func:`deployment_of_alarm`: the deployment behind an alarm name.
 - :func:`package_annotation`, :func:`package_withdrawal`: how a model package shows where it runs.
 """
 
@@ -21,7 +20,6 @@ from common import DEPLOYMENT_ID, Envelope, StageState, Status, deployment_id_of
 STACK_STATUS_CHANGE = ("aws.cloudformation", "CloudFormation Stack Status Change")
 ENDPOINT_DEPLOYMENT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint Deployment State Change")
 ENDPOINT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint State Change")
-ALARM_STATE_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
 STACK_ARN = re.compile(r"^arn:aws[a-z-]*:cloudformation:[^:]+:(?P<account>[0-9]{12}):stack/(?P<name>[^/]+)/")
 
 
@@ -76,20 +74,7 @@ class EndpointStateChange:
     failure_reason: str
 
 
-@dataclass(frozen=True)
-class AlarmStateChange:
-    """An alarm of a target account changed state; ``deployment`` is None for the platform's other alarms."""
-
-    event_id: str
-    account: str
-    alarm_name: str
-    deployment: contract.Deployment | None
-    state: str
-    previous_state: str
-    reason: str
-
-
-TrackedEvent = StackStatusChange | EndpointStateChange | AlarmStateChange
+TrackedEvent = StackStatusChange | EndpointStateChange
 
 
 class _Detail(BaseModel):
@@ -119,17 +104,6 @@ class _EndpointDetail(_Detail):
     PendingDeploymentSummary: _PendingDeployment | None = None
 
 
-class _AlarmState(_Detail):
-    value: str
-    reason: str = ""
-
-
-class _AlarmDetail(_Detail):
-    alarmName: str
-    state: _AlarmState
-    previousState: _AlarmState | None = None
-
-
 def tracked_event(event: dict[str, Any], rules: TrackingRules) -> TrackedEvent | Rejection:
     """Validate a forwarded event and name the deployment it concerns."""
     try:
@@ -146,8 +120,6 @@ def tracked_event(event: dict[str, Any], rules: TrackingRules) -> TrackedEvent |
             return _stack_change(envelope, _StackDetail.model_validate(envelope.detail), rules)
         if kind in (ENDPOINT_DEPLOYMENT_STATE_CHANGE, ENDPOINT_STATE_CHANGE):
             return _endpoint_change(envelope, _EndpointDetail.model_validate(envelope.detail), rules)
-        if kind == ALARM_STATE_CHANGE:
-            return _alarm_change(envelope, _AlarmDetail.model_validate(envelope.detail), rules)
     except ValidationError as error:
         return Rejection(f"malformed {envelope.detail_type}: {_first_error(error)}")
     return Rejection(f"unexpected event: source {envelope.source!r}, detail-type {envelope.detail_type!r}")
@@ -193,34 +165,10 @@ def _endpoint_change(
     )
 
 
-def _alarm_change(envelope: Envelope, detail: _AlarmDetail, rules: TrackingRules) -> AlarmStateChange:
-    return AlarmStateChange(
-        event_id=envelope.id,
-        account=envelope.account,
-        alarm_name=detail.alarmName,
-        deployment=deployment_of_alarm(detail.alarmName, rules.stages),
-        state=detail.state.value,
-        previous_state=detail.previousState.value if detail.previousState else "",
-        reason=detail.state.reason,
-    )
-
-
 def _first_error(error: ValidationError) -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or "event"
     return f"{location}: {first['msg']}"
-
-
-def deployment_of_alarm(alarm_name: str, stages: tuple[str, ...]) -> contract.Deployment | None:
-    """The deployment whose endpoint an alarm is named after (``<endpoint>-5xx-errors``, ...), if any."""
-    marker = contract.ENDPOINT_SUFFIX + "-"
-    index = alarm_name.find(marker)
-    while index != -1:
-        deployment = contract.Deployment.from_resource_name(alarm_name[: index + len(contract.ENDPOINT_SUFFIX)], stages)
-        if deployment:
-            return deployment
-        index = alarm_name.find(marker, index + 1)
-    return None
 
 
 def unrelated_to_stage(account: str, state: StageState | None) -> str | None:

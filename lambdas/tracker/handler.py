@@ -2,16 +2,16 @@
 
 Trigger: the tracking queue (SQS, partial batch responses), fed by the dev promotion bus with events
 the test and prod (and dev) accounts forward: ``CloudFormation Stack Status Change`` of endpoint and
-monitor stacks, ``SageMaker Endpoint (Deployment) State Change`` of the platform's endpoints and
-``CloudWatch Alarm State Change`` of its alarms. Each event is processed once per event id.
+monitor stacks and ``SageMaker Endpoint (Deployment) State Change`` of the platform's endpoints (alarm
+state changes go to the monitoring loop). Each event is processed once per event id.
 
 Effect: the attempt (and the stage) in the ledger moves to DEPLOYED, ROLLED_BACK or FAILED; outcomes
 only move forward, so a rollback is never recorded as a success whatever order the events arrive in.
 A rollback or failure in the test account revokes the package's test-stage pass (the prod gate, which
 only the integration tester writes); the model package shows where it runs (metadata and life
 cycle); a completed endpoint stack sends the promoter a reconcile request so it deploys the monitor
-stack; outcomes and alarms are notified. Events from other accounts or about other resources are
-logged and dropped.
+stack; outcomes are notified. Events from other accounts or about other resources are logged and
+dropped.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from common import (
     utc_now,
 )
 from tracker.decisions import (
-    AlarmStateChange,
     EndpointStateChange,
     Outcome,
     Rejection,
@@ -97,14 +96,11 @@ class Tracker(QueuedEventHandler):
         super().__init__(settings.common, clients)
 
     def process(self, event: dict[str, Any]) -> dict[str, str]:
-        """Record what a forwarded stack, endpoint or alarm event says about a deployment."""
+        """Record what a forwarded stack or endpoint event says about a deployment."""
         change = tracked_event(event, self.settings.rules)
         if isinstance(change, Rejection):
             return self.drop(change.reason, event)
-        if change.deployment:
-            logger.append_keys(project=change.deployment.project, stage=change.deployment.stage)
-        if isinstance(change, AlarmStateChange):
-            return self._on_alarm(change)
+        logger.append_keys(project=change.deployment.project, stage=change.deployment.stage)
         state = self.ledger.state(change.deployment)
         unrelated = unrelated_to_stage(change.account, state)
         if unrelated:
@@ -159,23 +155,6 @@ class Tracker(QueuedEventHandler):
                 event_id=change.event_id,
             )
         return {"result": str(outcome.status), "reason": outcome.reason}
-
-    def _on_alarm(self, change: AlarmStateChange) -> dict[str, str]:
-        if change.state != "ALARM":
-            logger.info("Alarm state noted", extra={"alarm": change.alarm_name, "state": change.state})
-            return {"result": "NOTED", "status": change.state}
-        deployment = change.deployment
-        self.alerts.send(
-            alert_subject(deployment, f"ALARM {change.alarm_name}"),
-            project=deployment.project if deployment else None,
-            stage=deployment.stage if deployment else None,
-            account=change.account,
-            alarm=change.alarm_name,
-            previous_state=change.previous_state,
-            reason=change.reason,
-            event_id=change.event_id,
-        )
-        return {"result": "NOTIFIED", "alarm": change.alarm_name}
 
     # Outcomes
 

@@ -22,7 +22,9 @@ from moto import mock_aws
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
 import contract
+from endpoint_cleanup.handler import CleanupSettings, EndpointCleanup
 from integration_tester.handler import IntegrationTester, TesterSettings
+from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
 from stacks.endpoint import parameter_values
@@ -137,6 +139,31 @@ TYPICAL_CASE = {
     "output": {"format": "csv", "count": 1, "minimum": 0, "maximum": 1},
 }
 
+PROJECT_SETTINGS_TABLE = f"{PREFIX}-project-settings"
+#: The environment the infrastructure gives the monitoring loop (see ``stacks/operations.py``).
+MONITORING_ENVIRONMENT = {
+    "AWS_REGION": REGION,
+    "LEDGER_TABLE": LEDGER_TABLE,
+    "ALERT_TOPIC_ARN": ALERT_TOPIC_ARN,
+    "DEV_ACCOUNT_ID": DEV,
+    "STAGES": ",".join(STAGES),
+    "PROJECT_SETTINGS_TABLE": PROJECT_SETTINGS_TABLE,
+    "TARGET_ACCOUNTS": json.dumps(ACCOUNT_NAMES),
+    "RETRAINING_COOLDOWN_HOURS": "24",
+}
+CLEANUP_ROLE = role_arn(DEV, f"{PREFIX}-endpoint-cleanup")
+#: The environment the infrastructure gives the endpoint clean-up.
+CLEANUP_ENVIRONMENT = {
+    "AWS_REGION": REGION,
+    "LEDGER_TABLE": LEDGER_TABLE,
+    "ALERT_TOPIC_ARN": ALERT_TOPIC_ARN,
+    "DEV_ACCOUNT_ID": DEV,
+    "STAGES": ",".join(STAGES),
+    "DEPLOY_ROLE_ARN": deploy_role(DEV),
+    "CLOUDFORMATION_ROLE_ARN": cloudformation_role(DEV),
+    "FEATURE_ENDPOINT_TTL_HOURS": "24",
+}
+
 
 def full_baselines() -> dict[str, Any]:
     """Drift-check baselines as a project pipeline registers them."""
@@ -177,7 +204,7 @@ class Platform:
 
     def __init__(self, templates: DeployableTemplates) -> None:
         self.endpoint_template, self.monitor_template = templates.endpoint, templates.monitor
-        sts = self._new_session().client("sts")
+        sts = self._sts = self._new_session().client("sts")
         self.admin = {
             account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
         }
@@ -343,6 +370,39 @@ class Platform:
 
     def promote(self, *bodies: dict | str, promoter: Promoter | None = None) -> dict[str, Any]:
         return (promoter or self.promoter).handle(sqs_event(*bodies), LambdaContext("mlops-promoter"))
+
+    def role_session(self, name: str) -> boto3.Session:
+        """A session acting as the dev role ``<prefix>-<name>`` (a Lambda's own credentials)."""
+        return self._session(self._sts, role_arn(DEV, f"{PREFIX}-{name}"))
+
+    def new_monitoring_loop(self, session: boto3.Session | None = None, **options) -> MonitoringLoop:
+        """The monitoring loop of a fresh Lambda environment (``options``: e.g. its ``clock``)."""
+        from common import Clients
+
+        settings = MonitoringSettings.from_environment(MONITORING_ENVIRONMENT)
+        return MonitoringLoop(settings, Clients(session or self.role_session("monitoring")), **options)
+
+    def new_cleanup(self, session: boto3.Session | None = None, **options) -> EndpointCleanup:
+        """The endpoint clean-up of a fresh Lambda environment, with the clean-up role's credentials."""
+        from common import Clients
+
+        settings = CleanupSettings.from_environment(CLEANUP_ENVIRONMENT)
+        return EndpointCleanup(settings, Clients(session or self.role_session("endpoint-cleanup")), **options)
+
+    def settings_item(self, project: str = PROJECT) -> dict[str, Any]:
+        """A project's RETRAINING item in the project-settings table."""
+        return self._project_settings().get_item(Key=self._retraining_key(project)).get("Item", {})
+
+    def put_settings_item(self, item: dict[str, Any], project: str = PROJECT) -> None:
+        """The project team writes its RETRAINING item (as the README shows)."""
+        self._project_settings().put_item(Item={**self._retraining_key(project), **item})
+
+    def _project_settings(self):
+        return self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE)
+
+    @staticmethod
+    def _retraining_key(project: str) -> dict[str, str]:
+        return {"pk": contract.project_settings_partition(project), "sk": contract.RETRAINING_SORT_KEY}
 
     def track(self, *bodies: dict | str) -> dict[str, Any]:
         return self.tracker.handle(sqs_event(*bodies, queue=f"{PREFIX}-tracking"), LambdaContext("mlops-tracker"))

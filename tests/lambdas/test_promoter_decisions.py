@@ -72,7 +72,8 @@ def approval(**detail_changes) -> dict:
 def test_an_approval_is_a_request_to_reconcile_its_stage():
     event = approval()
     assert event["detail"]["CreationTime"] == 1772357400000  # epoch milliseconds, as SageMaker sends it
-    assert promotion_request(event, RULES) == PromotionRequest(CHURN_DEV, event["id"], "v8 is Approved")
+    emitted = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert promotion_request(event, RULES) == PromotionRequest(CHURN_DEV, event["id"], "v8 is Approved", emitted)
 
 
 @pytest.mark.parametrize("status", ["Rejected", "PendingManualApproval"])
@@ -256,6 +257,35 @@ def test_endpoint_decisions(current, desired, ledger, kind, change_set_type, ale
     assert (decision.kind, decision.change_set_type, decision.alert) == (kind, change_set_type, alert)
     assert decision.retry is (kind in (DecisionKind.RETRY, DecisionKind.DELETE_FAILED_CREATION))
     assert decision.reason
+
+
+CLEANED_AT = "2026-03-02T10:00:00+00:00"
+BEFORE, AFTER = datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "approval_time", "kind"),
+    [
+        (None, V8, BEFORE, DecisionKind.SKIPPED),  # a late or duplicate delivery of the approval
+        (None, V8, CLEANED_AT, DecisionKind.SKIPPED),  # the same second: not after the clean-up
+        (None, V8, None, DecisionKind.SKIPPED),  # a reconcile request is no approval
+        (None, V8, AFTER, DecisionKind.DEPLOY),  # approved again after the clean-up
+        (None, PackageVersion(f"{ARN[:-2]}/9", 9), BEFORE, DecisionKind.DEPLOY),  # a newer approved version
+        (stack(package=V7), V8, BEFORE, DecisionKind.DEPLOY),  # a stack exists again: normal reconciliation
+    ],
+)
+def test_a_cleaned_up_package_is_not_recreated_by_events_from_before_the_clean_up(
+    current, desired, approval_time, kind
+):
+    cleaned = StageState(
+        CHURN_DEV, package_arn=V8.arn, status="CLEANED_UP", cleaned_up_package_arn=V8.arn, cleaned_up_at=CLEANED_AT
+    )
+    if isinstance(approval_time, str):
+        approval_time = datetime.fromisoformat(approval_time)
+    decision = decide_endpoint(current, desired, cleaned, approval_time)
+    assert decision.kind is kind
+    if kind is DecisionKind.SKIPPED:
+        assert "cleaned up" in decision.reason and not decision.alert
 
 
 def test_a_kept_endpoint_names_what_it_keeps_serving():

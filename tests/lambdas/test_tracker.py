@@ -13,7 +13,6 @@ from tests.lambdas.events import (
     PROD,
     TEST,
     LambdaContext,
-    alarm_state_change,
     endpoint_deployment_state_change,
     sqs_event,
     stack_status_change,
@@ -203,15 +202,6 @@ def test_monitor_stack_outcomes_are_recorded_and_failures_alerted(platform):
     [(subject, message)] = platform.alerts()
     assert subject == "[churn/dev] monitor stack ROLLBACK_COMPLETE"
     assert "Invalid baseline" in message["reason"]
-
-
-def test_an_alarm_is_notified(platform):
-    platform.track(alarm_state_change(account=PROD, alarm_name="churn-prod-endpoint-model-latency"))
-    platform.track(alarm_state_change(account=PROD, alarm_name="churn-prod-endpoint-model-latency", state="OK"))
-
-    [(subject, message)] = platform.alerts()
-    assert subject == "[churn/prod] ALARM churn-prod-endpoint-model-latency"
-    assert (message["account"], message["previous_state"]) == (PROD, "OK")
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from tests.lambdas.events import (
     stack_status_change,
 )
 from tracker.decisions import (
-    AlarmStateChange,
     EndpointStateChange,
     Rejection,
     StackKind,
@@ -27,7 +26,6 @@ from tracker.decisions import (
     TrackingRules,
     annotated_deployment,
     deployment_id_of_config,
-    deployment_of_alarm,
     endpoint_outcome,
     outcome_summary,
     package_annotation,
@@ -96,21 +94,6 @@ def test_an_endpoint_state_change_is_read_the_same_way():
     assert (change.status, change.pending_config_name, change.failure_reason) == ("IN_SERVICE", "", "")
 
 
-def test_an_alarm_names_its_deployment_when_it_has_one():
-    event = alarm_state_change(account=PROD, alarm_name="churn-prod-endpoint-5xx-errors")
-    change = tracked_event(event, RULES)
-    assert isinstance(change, AlarmStateChange)
-    assert (change.deployment, change.state, change.previous_state) == (
-        contract.Deployment("churn", "prod"),
-        "ALARM",
-        "OK",
-    )
-    platform_alarm = tracked_event(
-        alarm_state_change(account=TEST, alarm_name="mlops-test-forwarding-dead-letters"), RULES
-    )
-    assert platform_alarm.deployment is None
-
-
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
@@ -149,6 +132,10 @@ def test_an_alarm_names_its_deployment_when_it_has_one():
             "not an endpoint of the platform",
         ),
         (
+            alarm_state_change(account=PROD, alarm_name="churn-prod-endpoint-5xx-errors"),
+            "unexpected event: source 'aws.cloudwatch'",  # alarms are the monitoring loop's
+        ),
+        (
             stack_status_change(account=TEST, stack_name="churn-dev-endpoint", status="UPDATE_COMPLETE")
             | {"source": "aws.sagemaker"},
             "unexpected event",
@@ -165,23 +152,6 @@ def test_foreign_or_malformed_events_are_rejected(event, reason):
     result = tracked_event(event, RULES)
     assert isinstance(result, Rejection)
     assert reason in result.reason
-
-
-@pytest.mark.parametrize(
-    ("alarm", "deployment"),
-    [
-        ("churn-dev-endpoint-5xx-errors", ("churn", "dev")),
-        ("churn-dev-endpoint-model-latency", ("churn", "dev")),
-        ("churn-prod-endpoint-data-quality-violations", ("churn", "prod")),
-        ("my-endpoint-svc-feature-endpoint-explainability-violations", ("my-endpoint-svc", "feature")),
-        ("churn-qa-endpoint-5xx-errors", None),
-        ("mlops-promoter-errors", None),
-        ("churn-dev-endpoint", None),
-    ],
-)
-def test_alarm_names_lead_to_their_deployment(alarm, deployment):
-    found = deployment_of_alarm(alarm, RULES.stages)
-    assert (None if found is None else (found.project, found.stage)) == deployment
 
 
 def test_events_concern_a_stage_only_from_the_account_it_was_deployed_to():

@@ -54,3 +54,12 @@ def test_project_names_follow_the_contract(naming):
 
 def test_pipelines_write_where_the_deployment_targets_may_read(naming):
     assert naming.artifact_prefix("churn") + "/" == f"{PROJECTS_PREFIX}churn/"
+
+
+def test_retraining_starts_the_pipelines_the_template_creates(naming):
+    """The monitoring loop (and its IAM scope) names the training pipelines as the template does."""
+    for stage in contract.TRAINING_STAGES:
+        assert naming.pipeline_name("churn", stage) == contract.training_pipeline_name("churn", stage)
+    for stage in set(contract.STAGES) - set(contract.TRAINING_STAGES):
+        with pytest.raises(ValueError):
+            naming.pipeline_name("churn", stage)

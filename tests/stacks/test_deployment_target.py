@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 
 import pytest
 from aws_cdk.assertions import Match
+
+from lambdas.contract import VIOLATIONS_ALARM_SUFFIX, Deployment, alarm_names
+from mlops_constructs.model_monitoring import DATA_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY, MODEL_QUALITY
 
 
 @pytest.fixture(scope="module", params=["dev", "test", "prod"])
@@ -78,16 +82,39 @@ def _role(template, name_suffix):
     return next(r for r in roles.values() if r["Properties"].get("RoleName", "").endswith(name_suffix))
 
 
-def test_deploy_role_trusts_the_promoter_role_only(target):
+def test_deploy_role_trusts_the_promoter_role_and_in_dev_the_cleanup_role_only(target):
     account, template = target
     role = _role(template, f"-{account}-deployer")
+    trusted = ["arn:aws:iam::111111111111:role/mlops-promoter"]
+    if account == "dev":
+        trusted = ["arn:aws:iam::111111111111:role/mlops-endpoint-cleanup", *trusted]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Action": "sts:AssumeRole",
             "Effect": "Allow",
-            "Principal": {"AWS": "arn:aws:iam::111111111111:role/mlops-promoter"},
+            "Principal": {"AWS": trusted if len(trusted) > 1 else trusted[0]},
         }
     ]
+
+
+def _statements_with(template, action: str) -> list[dict]:
+    """The identity-policy statements of the stack that allow ``action`` (among others)."""
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if action in statement["Action"]
+    ]
+
+
+def test_only_the_dev_deploy_role_may_list_stacks_for_the_cleanup(target):
+    account, template = target
+    listing = _statements_with(template, "cloudformation:ListStacks")
+    assert listing == (
+        [{"Action": "cloudformation:ListStacks", "Effect": "Allow", "Resource": "*", "Sid": "ListStacksForTheCleanup"}]
+        if account == "dev"
+        else []
+    )
 
 
 def test_deploy_role_creates_change_sets_only_with_the_execution_role(target):
@@ -122,12 +149,7 @@ def test_deploy_role_creates_change_sets_only_with_the_execution_role(target):
 
 def test_execution_role_passes_only_the_sagemaker_role(target):
     _, template = target
-    statements = [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "iam:PassRole" in statement["Action"]
-    ]
+    statements = _statements_with(template, "iam:PassRole")
     passed = {json.dumps(s["Resource"]): s["Condition"]["StringEquals"]["iam:PassedToService"] for s in statements}
     assert sorted(passed.values()) == ["cloudformation.amazonaws.com", "sagemaker.amazonaws.com"]
 
@@ -140,14 +162,42 @@ def test_templates_find_their_settings_in_ssm(target):
 
 def test_platform_events_are_forwarded_to_the_dev_promotion_bus(target):
     _, template = target
-    rules = template.find_resources("AWS::Events::Rule")
+    bus = "arn:aws:events:eu-west-1:111111111111:event-bus/mlops-promotion"
+    rules = [
+        rule
+        for rule in template.find_resources("AWS::Events::Rule").values()
+        if rule["Properties"]["Targets"][0]["Arn"] == bus
+    ]
     assert len(rules) == 3
-    for rule in rules.values():
+    for rule in rules:
         (destination,) = rule["Properties"]["Targets"]
-        assert destination["Arn"] == "arn:aws:events:eu-west-1:111111111111:event-bus/mlops-promotion"
         assert "DeadLetterConfig" in destination
-    patterns = [rule["Properties"]["EventPattern"] for rule in rules.values()]
+    patterns = [rule["Properties"]["EventPattern"] for rule in rules]
     assert sorted(p["source"][0] for p in patterns) == ["aws.cloudformation", "aws.cloudwatch", "aws.sagemaker"]
+
+
+def _matches(name: str, patterns: list[dict]) -> bool:
+    """EventBridge's prefix and wildcard matching of a string."""
+    return any(fnmatchcase(name, p["wildcard"]) if "wildcard" in p else name.startswith(p["prefix"]) for p in patterns)
+
+
+def test_every_alarm_of_an_endpoint_and_its_monitor_reaches_the_dev_bus(target):
+    """The monitoring loop hears of the endpoint's rollback alarms and every Model Monitor violation alarm."""
+    _, template = target
+    (alarm_rule,) = [
+        rule
+        for rule in template.find_resources("AWS::Events::Rule").values()
+        if rule["Properties"]["EventPattern"].get("source") == ["aws.cloudwatch"]
+    ]
+    names = alarm_rule["Properties"]["EventPattern"]["detail"]["alarmName"]
+    deployment = Deployment("churn", "prod")
+    monitor_alarms = [
+        f"{deployment.endpoint_name}-{kind.name}{VIOLATIONS_ALARM_SUFFIX}"
+        for kind in (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
+    ]
+    for name in (*alarm_names(deployment), *monitor_alarms, "mlops-prod-event-forwarding-dead-letters"):
+        assert _matches(name, names), name
+    assert not _matches("someone-elses-alarm", names)
 
 
 def test_forwarding_failures_raise_an_alarm(target):

@@ -1,0 +1,214 @@
+"""Dev account: operations around the deployed models: feature endpoint clean-up and the monitoring loop."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as event_sources
+from constructs import Construct
+
+from lambdas.contract import TRAINING_STAGES, training_pipeline_name
+from mlops_constructs.compliance import acknowledge_wildcards
+from mlops_constructs.functions import PlatformFunction
+from mlops_constructs.messaging import AlertTopic, DeadLetterQueue, WorkQueue
+from mlops_constructs.naming import PlatformNames
+from platform_config import PlatformConfig
+
+#: The clean-up runs this often; a feature endpoint lives at most its time to live plus this.
+CLEANUP_RATE = Duration.hours(1)
+#: A clean-up run waits for monitor stacks to be deleted before their endpoint stacks.
+CLEANUP_TIMEOUT = Duration.minutes(15)
+#: A throttled retraining start comes back after this, up to MONITORING_MAX_RECEIVES times.
+MONITORING_RETRY_INTERVAL = Duration.minutes(5)
+MONITORING_MAX_RECEIVES = 6
+
+
+class OperationsStack(Stack):
+    """Operations of the dev account, sharing the promotion stack's key, alert topic, bus and tables.
+
+    - the endpoint clean-up Lambda, run hourly by an EventBridge schedule (retries, a dead-letter
+      queue with an alarm for failed deliveries and failed runs), deletes feature-stage endpoint and
+      monitor stacks older than ``operations.feature_endpoint_ttl_hours`` through the dev deploy role;
+    - a rule on the promotion bus sends the targets' alarms entering ALARM to the monitoring queue;
+      the monitoring-loop Lambda notifies the project and, if its ``RETRAINING`` item enables it,
+      starts its training pipeline at most once per cool-down.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        key: kms.IKey,
+        alerts: AlertTopic,
+        bus: events.IEventBus,
+        ledger: dynamodb.ITableV2,
+        project_settings: dynamodb.ITableV2,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        names = PlatformNames(config)
+        prefix = config.prefix
+        common_environment = {
+            "LEDGER_TABLE": ledger.table_name,
+            "ALERT_TOPIC_ARN": alerts.topic.topic_arn,
+            "DEV_ACCOUNT_ID": names.account_id("dev"),
+            "STAGES": ",".join(config.stages),
+        }
+        function_settings = dict(powertools_version=config.powertools_layer_version, alarm_action=alerts.alarm_action)
+
+        # Monitoring loop: target alarms -> the project's team, and retraining.
+        self.monitoring_queue = WorkQueue(
+            self,
+            "MonitoringQueue",
+            alarm_name=f"{prefix}-monitoring-dead-letters",
+            encryption_key=key,
+            alarm_action=alerts.alarm_action,
+            visibility_timeout=MONITORING_RETRY_INTERVAL,
+            max_receives=MONITORING_MAX_RECEIVES,
+        )
+        self.alarm_rule = events.Rule(
+            self,
+            "AlarmStateChanges",
+            event_bus=bus,
+            description="Alarms of the deployment targets entering ALARM, to the monitoring loop",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                detail={"state": {"value": ["ALARM"]}},
+            ),
+            targets=[
+                targets.SqsQueue(
+                    self.monitoring_queue.queue, dead_letter_queue=self.monitoring_queue.dead_letters.queue
+                )
+            ],
+        )
+        self.monitoring = PlatformFunction(
+            self,
+            "MonitoringLoop",
+            handler="monitoring_loop.handler.handler",
+            description="Notifies a project of its endpoints' alarms and starts its retraining, once per cool-down",
+            alarm_name=f"{prefix}-monitoring-loop-errors",
+            environment={
+                **common_environment,
+                "PROJECT_SETTINGS_TABLE": project_settings.table_name,
+                "TARGET_ACCOUNTS": json.dumps({names.account_id(a): a for a in ("dev", "test", "prod")}),
+                "RETRAINING_COOLDOWN_HOURS": str(config.operations.retraining_cooldown_hours),
+            },
+            **function_settings,
+        )
+        self.monitoring.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.monitoring_queue.queue, batch_size=5, max_concurrency=2, report_batch_item_failures=True
+            )
+        )
+        # Idempotency records of each alarm event live in the ledger table.
+        ledger.grant(
+            self.monitoring.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+        )
+        project_settings.grant(self.monitoring.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.monitoring.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StartProjectTrainingPipelines",
+                actions=["sagemaker:StartPipelineExecution"],
+                resources=[
+                    self.format_arn(
+                        service="sagemaker", resource="pipeline", resource_name=training_pipeline_name("*", s)
+                    )
+                    for s in TRAINING_STAGES
+                ],
+            )
+        )
+
+        # Clean-up of feature endpoints in dev.
+        self.cleanup_dead_letters = DeadLetterQueue(
+            self,
+            "CleanupDeadLetters",
+            alarm_name=f"{prefix}-endpoint-cleanup-dead-letters",
+            encryption_key=key,
+            alarm_action=alerts.alarm_action,
+        )
+        dev_deploy_role = names.role_arn("dev", names.deploy_role("dev"))
+        self.cleanup = PlatformFunction(
+            self,
+            "EndpointCleanup",
+            handler="endpoint_cleanup.handler.handler",
+            description="Deletes feature-stage endpoint stacks in dev after their time to live",
+            role_name=names.endpoint_cleanup_role,
+            alarm_name=f"{prefix}-endpoint-cleanup-errors",
+            timeout=CLEANUP_TIMEOUT,
+            environment={
+                **common_environment,
+                "DEPLOY_ROLE_ARN": dev_deploy_role,
+                "CLOUDFORMATION_ROLE_ARN": names.role_arn("dev", names.cloudformation_role("dev")),
+                "FEATURE_ENDPOINT_TTL_HOURS": str(config.operations.feature_endpoint_ttl_hours),
+            },
+            **function_settings,
+        )
+        # A run that fails (after Lambda's own retries) lands in the dead-letter queue too.
+        self.cleanup.function.configure_async_invoke(
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+            on_failure=destinations.SqsDestination(self.cleanup_dead_letters.queue),
+        )
+        self.cleanup_schedule = events.Rule(
+            self,
+            "CleanupSchedule",
+            description="Runs the feature endpoint clean-up every hour",
+            schedule=events.Schedule.rate(CLEANUP_RATE),
+            targets=[
+                targets.LambdaFunction(
+                    self.cleanup.function,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(1),
+                    dead_letter_queue=self.cleanup_dead_letters.queue,
+                )
+            ],
+        )
+        self.cleanup.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AssumeTheDevDeployRoleOnly", actions=["sts:AssumeRole"], resources=[dev_deploy_role]
+            )
+        )
+        ledger.grant(self.cleanup.role, "dynamodb:UpdateItem")
+        feature_packages = self.format_arn(service="sagemaker", resource="model-package", resource_name="*-feature/*")
+        self.cleanup.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WithdrawFeaturePackageAnnotations",
+                actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+                resources=[feature_packages],
+            )
+        )
+        self.cleanup.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NeverChangeApprovalStatus",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=[feature_packages],
+                conditions={"Null": {"sagemaker:ModelApprovalStatus": "false"}},
+            )
+        )
+
+        for function in (self.monitoring, self.cleanup):
+            key.grant_encrypt_decrypt(function.role)
+            alerts.topic.grant_publish(function.role)
+        acknowledge_wildcards(
+            self,
+            {
+                "Resource::arn:*:sagemaker:*:pipeline/*-*-training": "The projects' training pipelines "
+                "(<project>-<stage>-training, the project template's names); the RETRAINING item must name "
+                "the alarm's own project's pipeline.",
+                "Resource::arn:*:sagemaker:*:model-package/*-feature/*": "Versions of the feature groups, whose "
+                "deployed-feature annotation the clean-up removes (approval status changes are denied).",
+                "Action::kms:GenerateDataKey*": "Data keys of the promotion key only (queues, topic, tables).",
+                "Action::kms:ReEncrypt*": "Re-encryption with the promotion key only (DynamoDB grant).",
+            },
+        )
