@@ -398,6 +398,10 @@ TEST_EVENT_ID = "tests_event_id"
 TESTED_AT = "tested_at"
 
 
+#: What the stage's state says about the integration tests of a deployment that just started.
+PENDING_TESTS = {TEST_RESULT: "PENDING", TEST_SUMMARY: "", TEST_CASES: [], TEST_EVENT_ID: "", TESTED_AT: ""}
+
+
 @dataclass(frozen=True)
 class TestRun:
     """The integration tests of one deployment attempt: the result, a one-line summary, each case's result.
@@ -583,6 +587,7 @@ class Ledger:
             decision_reason=attempt.reason,
             decision_event_id=attempt.event_id,
             decided_at=attempt.created_at,
+            **PENDING_TESTS,
         )
         self._dynamodb.transact_write_items(
             TransactItems=[

@@ -282,6 +282,18 @@ def test_a_deployment_is_tested_once_even_when_its_endpoint_comes_back_into_serv
     assert platform.alerts() == []
 
 
+def test_the_stage_shows_the_tests_of_its_current_deployment(platform):
+    deployed(platform)
+    platform.run_integration_tests("dev")
+    assert platform.state("dev")["tests_result"] == "PASSED"
+
+    platform.promote(platform.package_event(platform.register("dev")))
+
+    assert (platform.state("dev")["tests_result"], platform.state("dev")["tests_summary"]) == ("PENDING", "")
+    first, second = sorted(platform.attempts("dev"), key=lambda attempt: attempt["sk"])
+    assert first["tests_result"] == "PASSED" and "tests_result" not in second
+
+
 def test_a_rolled_back_deployment_is_not_tested(platform, logs):
     package = deployed(platform)
     platform.promote(platform.package_event(platform.register("dev")))
