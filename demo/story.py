@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
+from unittest.mock import patch
 
 import boto3
 from moto import mock_aws
@@ -17,17 +19,24 @@ import contract
 from common import Clients
 from demo.runtime import EventBridge, LambdaPollers
 from demo.synthesized import CloudAssembly, StandInDeployment
+from integration_tester.handler import IntegrationTester, TesterSettings
 from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from promoter.handler import Promoter, PromoterSettings
+from scripts import integration_tests
 from tests.lambdas.events import (
     alarm_state_change,
     endpoint_deployment_state_change,
     model_package_state_change,
     stack_status_change,
 )
-from tests.lambdas.moto_stand_ins import sagemaker_like_update_model_package
+from tests.lambdas.moto_stand_ins import (
+    PROPERTY_NAMED_ENDPOINTS,
+    queue_endpoint_answers,
+    sagemaker_like_update_model_package,
+)
 from tracker.handler import Tracker, TrackerSettings
 
+ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "churn"
 STAGES = ("feature", "dev", "prod")
 #: The stacks the demo stands up, in deployment order (see README "Deploying").
@@ -42,10 +51,17 @@ DEPLOYED_STACKS = (
 HANDLERS: dict[str, Callable[[dict[str, str], Clients], Any]] = {
     "promoter.handler.handler": lambda env, clients: Promoter(PromoterSettings.from_environment(env), clients),
     "tracker.handler.handler": lambda env, clients: Tracker(TrackerSettings.from_environment(env), clients),
+    "integration_tester.handler.handler": lambda env, clients: IntegrationTester(
+        TesterSettings.from_environment(env), clients
+    ),
     "monitoring_loop.handler.handler": lambda env, clients: MonitoringLoop(
         MonitoringSettings.from_environment(env), clients
     ),
 }
+#: The project's integration test cases: the template's example, in name order, and what the good
+#: model answers to each (the endpoint's answers are moto's, configured through its results API).
+TEST_CASES = ROOT / "project_templates" / "tabular-xgboost" / "integration-tests.json"
+GOOD_ANSWERS = ("0.12\n0.85\n0.33", "0.97", "0.42")
 STAND_IN = "(stand-in)"
 
 
@@ -70,7 +86,9 @@ class Story:
         collector = _WarningCollector(self.warnings)
         logging.getLogger("platform").addHandler(collector)
         try:
-            with mock_aws():
+            with ExitStack() as patches, mock_aws():
+                for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
+                    patches.enter_context(patch.object(model, attribute, value))
                 self._run()
         finally:
             SageMakerModelBackend.update_model_package = original_update
@@ -83,7 +101,7 @@ class Story:
         self._heading("1. A data scientist's model reaches the test account")
         v1 = self._register("dev", commit="9f1c2ab", auc="0.912")
         self._approve(v1)
-        self._endpoint_in_service("dev")
+        self._endpoint_in_service("dev", answers=GOOD_ANSWERS)
 
         self._heading("2. CI copies the approved model to the prod group; the approver releases it")
         self._show("dev", "CI (push to prod)", "copies the approved churn-dev package (copy_to_prod)")
@@ -97,7 +115,7 @@ class Story:
         self._alarm("dev")
         self._rollback("dev")
 
-        self._heading("4. The bad model cannot reach prod: it never passed the test stage")
+        self._heading("4. The bad model cannot reach prod: it never passed the test stage's integration tests")
         self._show("dev", "CI (push to prod)", "copies the latest approved churn-dev package")
         (v2_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, PROJECT, ["prod"]).values()
         self._package_line("prod", v2_prod)
@@ -149,6 +167,10 @@ class Story:
         self._show(
             dev, f"Project template {STAND_IN}", f"creates the groups {', '.join(f'{PROJECT}-{s}' for s in STAGES)}"
         )
+        tester_environment = promotion.function_environment("integration_tester.handler.handler")
+        settings = self.admin[dev].resource("dynamodb").Table(tester_environment["PROJECT_SETTINGS_TABLE"])
+        loaded = integration_tests.load(settings, PROJECT, integration_tests.read_cases(TEST_CASES), replace=True)
+        self._show(dev, "MLOps engineer", f"loads the integration test cases {', '.join(loaded['written'])}")
 
     def _upload_deployable_templates(self, promotion: StandInDeployment) -> None:
         """The CDK CLI's asset publishing: the endpoint and monitor templates the promoter deploys."""
@@ -285,8 +307,10 @@ class Story:
         instances = f"{parameters[names.INSTANCE_COUNT]} x {parameters[names.INSTANCE_TYPE]}"
         return f" (serves {package} on {instances}, {parameters[names.DEPLOYMENT_STRATEGY]})"
 
-    def _endpoint_in_service(self, stage: str) -> None:
+    def _endpoint_in_service(self, stage: str, answers: tuple[str, ...]) -> None:
+        """SageMaker reports the stage's endpoint in service; it will answer the test cases ``answers``."""
         account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
+        queue_endpoint_answers(account, "eu-west-1", answers)
         deployment = contract.Deployment(PROJECT, stage)
         event = endpoint_deployment_state_change(
             account=account,
@@ -332,7 +356,7 @@ class Story:
         )
 
     def _report(self, function: str, event: dict[str, Any]) -> None:
-        self._show("dev", f"{function.capitalize()} (Lambda)", f"handles {_summary(event)}")
+        self._show("dev", f"{function.replace('_', ' ').capitalize()} (Lambda)", f"handles {_summary(event)}")
         for warning in self.warnings:
             self._show("dev", "", f"  log: {warning}")
         self.warnings.clear()
@@ -356,6 +380,8 @@ class Story:
         line = f"stage {stage}: {version} {state.get('status', '')} ({state.get('deployment_id', '')})"
         if state.get("reason"):
             line += f": {state['reason']}"
+        if state.get("tests_result"):
+            line += f"; integration tests {state['tests_result']}"
         if state.get("monitor_decision"):
             line += f"; monitor stack: {state['monitor_decision']} {state.get('monitor_status', '')}".rstrip()
         return line

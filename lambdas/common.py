@@ -6,10 +6,13 @@ each handler. It holds no decisions: those live, as pure functions, in each hand
 The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items, built only here:
 
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
-  status and the promoter's last decision (for a feature stage deleted by the clean-up: status
-  ``CLEANED_UP`` with ``cleaned_up_package_arn`` and ``cleaned_up_at``);
-- its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``;
-- the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate.
+  status, the promoter's last decision and the current deployment's integration tests (for a
+  feature stage deleted by the clean-up: status ``CLEANED_UP`` with ``cleaned_up_package_arn`` and
+  ``cleaned_up_at``);
+- its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``, each with
+  its integration tests (``tests_*`` attributes) once the tester ran them;
+- the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate, written
+  (pass or fail) only by the integration tester and revoked by the tracker on rollback.
 
 Powertools idempotency records share the table under ``IDEMPOTENCY#<function>`` partition keys and
 expire through the ``expiration`` attribute.
@@ -37,6 +40,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,6 +230,19 @@ def role_session_name(function: str, event_id: str) -> str:
     return re.sub(r"[^\w+=,.@-]", "-", f"{function}-{event_id}")[:64]
 
 
+def upper_snake(status: str) -> str:
+    """``RollingBack`` (the API's spelling) and ``ROLLING_BACK`` (the events') both become ``ROLLING_BACK``."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", status).upper()
+
+
+def deployment_id_of_config(endpoint_name: str, config_name: str) -> str | None:
+    """The deployment id in an endpoint configuration name (``<endpoint>-<deployment id>``), if any."""
+    prefix = f"{endpoint_name}-"
+    if config_name.startswith(prefix) and DEPLOYMENT_ID.match(config_name.removeprefix(prefix)):
+        return config_name.removeprefix(prefix)
+    return None
+
+
 # --- AWS clients --------------------------------------------------------------------------------------
 
 
@@ -247,14 +264,24 @@ class Clients:
         setattr(self, name, client)
         return client
 
-    def in_account(self, service: str, *, role_arn: str, session_name: str, region: str, policy: str | None = None):
+    def in_account(
+        self,
+        service: str,
+        *,
+        role_arn: str,
+        session_name: str,
+        region: str,
+        policy: str | None = None,
+        config: Config | None = None,
+    ):
         """A client of ``service`` acting as ``role_arn`` (an assumed role, usually in another account),
-        limited further by the session ``policy`` (JSON) when one is given."""
+        limited further by the session ``policy`` (JSON) when one is given, with the client ``config``."""
         restriction = {"Policy": policy} if policy else {}
         credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, **restriction)["Credentials"]
         return self.session.client(
             service,
             region_name=region,
+            config=config,
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
@@ -363,6 +390,54 @@ class StageState:
         return cls(deployment=deployment, **{name: item[name] for name in names if name in item})
 
 
+#: Attributes of an attempt (and of its stage's state) holding the attempt's integration tests.
+TEST_RESULT = "tests_result"
+TEST_SUMMARY = "tests_summary"
+TEST_CASES = "tests_cases"
+TEST_EVENT_ID = "tests_event_id"
+TESTED_AT = "tested_at"
+
+
+#: What the stage's state says about the integration tests of a deployment that just started.
+PENDING_TESTS = {TEST_RESULT: "PENDING", TEST_SUMMARY: "", TEST_CASES: [], TEST_EVENT_ID: "", TESTED_AT: ""}
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """The integration tests of one deployment attempt: the result, a one-line summary, each case's result.
+
+    ``cases`` are ``{"name", "passed", "problems", "status", "latency_ms"}`` maps (integers, no floats:
+    DynamoDB stores them as they are).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    passed: bool
+    summary: str
+    cases: tuple[dict[str, Any], ...]
+    event_id: str
+    tested_at: str
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            TEST_RESULT: "PASSED" if self.passed else "FAILED",
+            TEST_SUMMARY: self.summary,
+            TEST_CASES: list(self.cases),
+            TEST_EVENT_ID: self.event_id,
+            TESTED_AT: self.tested_at,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> TestRun:
+        return cls(
+            passed=item[TEST_RESULT] == "PASSED",
+            summary=item.get(TEST_SUMMARY, ""),
+            cases=tuple(item.get(TEST_CASES) or ()),
+            event_id=item.get(TEST_EVENT_ID, ""),
+            tested_at=item.get(TESTED_AT, ""),
+        )
+
+
 @dataclass(frozen=True)
 class Transition:
     """What recording an outcome did: the attempt's status before and after, and whether it changed."""
@@ -426,6 +501,16 @@ def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def _is_condition_failure(error: ClientError) -> bool:
     return error.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def items_with_prefix(dynamodb, table: str, partition: str, prefix: str) -> list[dict[str, Any]]:
+    """Every item of ``partition`` whose sort key starts with ``prefix``, deserialized, in sort-key order."""
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues=_serialize({":pk": partition, ":prefix": prefix}),
+    )
+    return [_deserialize(item) for page in pages for item in page["Items"]]
 
 
 class Ledger:
@@ -502,6 +587,7 @@ class Ledger:
             decision_reason=attempt.reason,
             decision_event_id=attempt.event_id,
             decided_at=attempt.created_at,
+            **PENDING_TESTS,
         )
         self._dynamodb.transact_write_items(
             TransactItems=[
@@ -561,14 +647,8 @@ class Ledger:
 
     # Tracker writes
 
-    def record_outcome(
-        self, attempt: Attempt, outcome: Status, *, reason: str, event_id: str, test_pass_details: str | None = None
-    ) -> Transition:
-        """Move the attempt (and the stage, if it is still current) to ``outcome`` unless a later status holds.
-
-        With ``test_pass_details``, the same transaction records the package's test-stage pass, so a
-        pass is only ever written while the attempt is not rolled back.
-        """
+    def record_outcome(self, attempt: Attempt, outcome: Status, *, reason: str, event_id: str) -> Transition:
+        """Move the attempt (and the stage, if it is still current) to ``outcome`` unless a later status holds."""
         replaceable = replaceable_by(outcome)
         if attempt.status not in replaceable:
             return Transition(attempt.status, attempt.status)
@@ -579,31 +659,11 @@ class Ledger:
             .set(status=str(outcome), reason=reason, outcome_event_id=event_id, updated_at=now)
             .update(self._table, attempt.key, f"#status IN ({', '.join(':' + name for name in allowed)})", **allowed)
         )
-        state_update = (
-            _Expression()
-            .set(status=str(outcome), reason=reason, event_id=event_id, updated_at=now)
-            .update(
-                self._table,
-                self._state_key(attempt.deployment),
-                "#deployment_id = :deployment_id",
-                deployment_id=attempt.deployment_id,
-            )
+        state_update = self._current_stage_update(
+            attempt, status=str(outcome), reason=reason, event_id=event_id, updated_at=now
         )
-        test_pass = []
-        if test_pass_details is not None:
-            record = {
-                "pk": package_partition(attempt.package_arn),
-                "sk": TEST_SORT_KEY,
-                "passed": True,
-                "deployment_id": attempt.deployment_id,
-                "details": test_pass_details,
-                "updated_at": now,
-            }
-            test_pass.append({"Put": {"TableName": self._table, "Item": _serialize(record)}})
         try:
-            self._dynamodb.transact_write_items(
-                TransactItems=[{"Update": attempt_update}, {"Update": state_update}, *test_pass]
-            )
+            self._dynamodb.transact_write_items(TransactItems=[{"Update": attempt_update}, {"Update": state_update}])
         except ClientError as error:
             if not _is_condition_failure(error):
                 raise
@@ -611,7 +671,7 @@ class Ledger:
             if current is None or current.status not in replaceable:
                 return Transition(attempt.status, current.status if current else attempt.status)
             # The attempt may still move, but the stage has a newer deployment: leave the stage alone.
-            self._dynamodb.transact_write_items(TransactItems=[{"Update": attempt_update}, *test_pass])
+            self._dynamodb.update_item(**attempt_update)
         return Transition(attempt.status, outcome)
 
     def revoke_test_pass(self, package_arn: str, deployment_id: str) -> None:
@@ -628,6 +688,57 @@ class Ledger:
         except ClientError as error:
             if not _is_condition_failure(error):
                 raise
+
+    # Tester writes
+
+    def test_run(self, attempt: Attempt) -> TestRun | None:
+        """The integration tests recorded on the attempt, if it was tested."""
+        item = self._get(attempt.key) or {}
+        return TestRun.from_item(item) if TEST_RESULT in item else None
+
+    def record_test_run(self, attempt: Attempt, run: TestRun, *, gates_prod: bool) -> bool:
+        """Record the attempt's integration tests, once, while the attempt is not rolled back or failed.
+
+        With ``gates_prod`` (test-stage deployments) the same transaction writes the package's
+        test-stage record, the one the promoter's prod gate reads: a pass is never written for an
+        attempt already rolled back, and the tracker revokes it if the attempt rolls back later.
+        Returns False (nothing written) if the attempt was tested already or no longer serves.
+        """
+        serving = {"in_progress": str(Status.IN_PROGRESS), "deployed": str(Status.DEPLOYED)}
+        attempt_update = (
+            _Expression()
+            .set(**run.attributes())
+            .update(
+                self._table,
+                attempt.key,
+                f"#status IN (:in_progress, :deployed) AND attribute_not_exists(#{TEST_RESULT})",
+                **serving,
+            )
+        )
+        writes = [{"Update": attempt_update}]
+        if gates_prod:
+            record = {
+                "pk": package_partition(attempt.package_arn),
+                "sk": TEST_SORT_KEY,
+                "passed": run.passed,
+                "deployment_id": attempt.deployment_id,
+                "details": run.summary,
+                "failed_cases": [case["name"] for case in run.cases if not case["passed"]],
+                "updated_at": run.tested_at,
+            }
+            writes.append({"Put": {"TableName": self._table, "Item": _serialize(record)}})
+        try:
+            self._dynamodb.transact_write_items(TransactItems=writes)
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        try:
+            self._dynamodb.update_item(**self._current_stage_update(attempt, **run.attributes()))
+        except ClientError as error:  # a newer deployment is current: the stage shows its own tests
+            if not _is_condition_failure(error):
+                raise
+        return True
 
     def mark_notified(self, attempt: Attempt, status: Status) -> None:
         """Remember that the team was told about ``status``, so a redelivered event does not tell them twice."""
@@ -655,6 +766,19 @@ class Ledger:
     def _get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
         item = self._dynamodb.get_item(TableName=self._table, Key=_serialize(key), ConsistentRead=True).get("Item")
         return _deserialize(item) if item else None
+
+    def _current_stage_update(self, attempt: Attempt, **attributes: Any) -> dict[str, Any]:
+        """An update of the stage's state that applies only while ``attempt`` is its current deployment."""
+        return (
+            _Expression()
+            .set(**attributes)
+            .update(
+                self._table,
+                self._state_key(attempt.deployment),
+                "#deployment_id = :deployment_id",
+                deployment_id=attempt.deployment_id,
+            )
+        )
 
     @staticmethod
     def _state_key(deployment: contract.Deployment) -> dict[str, str]:

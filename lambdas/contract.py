@@ -185,6 +185,33 @@ def alarm_names(deployment: Deployment) -> tuple[str, str]:
     return f"{deployment.endpoint_name}-5xx-errors", f"{deployment.endpoint_name}-model-latency"
 
 
+#: Integration test cases of a project: items of the project-settings table with the project's
+#: partition key and the sort key ``TEST_CASE#<name>``. The tester runs them against every endpoint
+#: the project's stages deploy; only the test stage's result gates prod.
+TEST_CASE_PREFIX = "TEST_CASE#"
+#: A test case name: letters, digits, ``.``, ``_`` and ``-``, at most 64 characters.
+TEST_CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def test_case_sort_key(name: str) -> str:
+    """Sort key of a project's test case in the project-settings table."""
+    return f"{TEST_CASE_PREFIX}{name}"
+
+
+class TestCaseFields:
+    """Attributes of a test-case item (see ``integration_tester/cases.py`` for their meaning)."""
+
+    __test__ = False  # not a pytest test class
+
+    PAYLOAD = "payload"  # the request body, a string (CSV line, JSON document)
+    CONTENT_TYPE = "content_type"
+    ACCEPT = "accept"  # optional
+    STAGES = "stages"  # optional list of stages; all stages when absent
+    EXPECTED_STATUS = "expected_status"  # default 200; a 4xx the model must answer with is allowed
+    LATENCY_BUDGET_MS = "latency_budget_ms"
+    OUTPUT = "output"  # optional map: format (csv | json), count, minimum, maximum, pattern
+
+
 class ProjectParameters:
     """What SageMaker Projects passes the project product's template, and what the template passes on
     to the project-template custom resource (``stacks/projects.py``, ``project_template.handler``)."""

@@ -212,11 +212,41 @@ class DeploymentRoles(Construct):
         )
 
 
+class EndpointTesterRole(Construct):
+    """The role the dev integration tester assumes to check and invoke the platform's endpoints.
+
+    Trusted only by the tester's role (exact ARN), it can describe and invoke ``*-endpoint``
+    endpoints and nothing else: the tester sees what a client of the endpoint sees.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, role_name: str, tester_role_arn: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=iam.ArnPrincipal(tester_role_arn),
+            description="Assumed by the dev integration tester only, to invoke the platform's endpoints",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TestPlatformEndpoints",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
+                resources=[
+                    stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"*{ENDPOINT_SUFFIX}")
+                ],
+            )
+        )
+        acknowledge_wildcards(self, {_ENDPOINTS: _WILDCARD_REASONS[_ENDPOINTS]})
+
+
+_ENDPOINTS = "Resource::arn:*:sagemaker:*:endpoint/*-endpoint"
 _WILDCARD_REASONS = {
     "Resource::arn:*:cloudformation:*:stack/*-endpoint/*": "The platform's endpoint stacks, one per project stage.",
     "Resource::arn:*:cloudformation:*:stack/*-monitor/*": "The platform's monitor stacks, one per project stage.",
     "Resource::arn:*:sagemaker:*-endpoint-*": "Resources the endpoint and monitor templates name after the endpoint.",
-    "Resource::arn:*:sagemaker:*:endpoint/*-endpoint": "The platform's endpoints, named <project>-<stage>-endpoint.",
+    _ENDPOINTS: "The platform's endpoints, named <project>-<stage>-endpoint.",
     "Resource::arn:*:sagemaker:*:model-package/*/*": "Versions of the dev account's model packages (read-only); "
     "each model package group's resource policy decides what this account may read.",
     "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoint templates' alarms.",

@@ -74,6 +74,15 @@ class PlatformNames:
         """The role CloudFormation runs the endpoint and monitor stacks with in a target account."""
         return f"{self.prefix}-{account}-cfn-execution"
 
+    def endpoint_tester_role(self, account: AccountName) -> str:
+        """The role the dev integration tester assumes in a deployment-target account to invoke endpoints."""
+        return f"{self.prefix}-{account}-endpoint-tester"
+
+    @property
+    def integration_tester_role(self) -> str:
+        """The dev integration tester Lambda's role: the only principal the endpoint-tester roles trust."""
+        return f"{self.prefix}-integration-tester"
+
     @property
     def promoter_role(self) -> str:
         """The dev promoter Lambda's role: the only principal the deploy roles trust."""

@@ -18,7 +18,7 @@ from lambdas.contract import (
 )
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.dashboards import PlatformDashboard, RollbackLog
-from mlops_constructs.deployment_roles import DeploymentRoles
+from mlops_constructs.deployment_roles import DeploymentRoles, EndpointTesterRole
 from mlops_constructs.event_forwarding import PlatformEventForwarder
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
 from mlops_constructs.naming import PROJECTS_PREFIX, PlatformNames
@@ -33,6 +33,7 @@ class DeploymentTargetStack(Stack):
     - the SageMaker execution role endpoints run as, named so the dev artifact store can grant it
       read access without a cross-account reference;
     - the deploy role (trusted only by the dev promoter role) and the CloudFormation execution role;
+    - the endpoint-tester role (trusted only by the dev integration tester role);
     - SSM parameters the endpoint and monitor templates resolve at deploy time;
     - forwarding of stack, endpoint and alarm events to the dev promotion bus, with a dead-letter
       queue and an alarm, notifying this account's alert topic;
@@ -101,6 +102,12 @@ class DeploymentTargetStack(Stack):
             encryption_key=self.key,
             parameter_path=target_parameter(names.prefix, ""),
             cleanup_role_arn=cleanup_role_arn,
+        )
+        self.endpoint_tester = EndpointTesterRole(
+            self,
+            "EndpointTester",
+            role_name=names.endpoint_tester_role(account),
+            tester_role_arn=names.role_arn("dev", names.integration_tester_role),
         )
         self.alerts = AlertTopic(
             self,

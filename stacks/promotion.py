@@ -13,17 +13,19 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from lambdas.contract import STAGE_ACCOUNTS
+from lambdas.contract import ENDPOINT_SUFFIX, STAGE_ACCOUNTS
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.messaging import AlertTopic, WorkQueue
 from mlops_constructs.naming import PlatformNames
 from mlops_constructs.storage import PlatformKey
-from platform_config import PlatformConfig
+from platform_config import AccountName, PlatformConfig
 from stacks.endpoint import parameter_values as endpoint_parameter_values
 
 #: A handler attempt may take this long (mostly waiting for a change set to be created).
 HANDLER_TIMEOUT = Duration.minutes(2)
+#: The tester invokes an endpoint once per test case, each invocation up to SageMaker's 60 seconds.
+TESTER_TIMEOUT = Duration.minutes(5)
 #: A message the handler could not process comes back after this; a busy stack is retried for
 #: RETRY_INTERVAL x MAX_RECEIVES (two hours: longer than a blue/green rollout) before dead-lettering.
 RETRY_INTERVAL = Duration.minutes(12)
@@ -42,6 +44,8 @@ class PromotionStack(Stack):
       targets (its policy accepts only the test and prod accounts); the tracker Lambda records the
       outcome of stack and endpoint events in the ledger, notifies, and nudges the promoter to deploy
       the monitor stack (alarms are the operations stack's);
+    - endpoints in service go to the integration tester Lambda, which runs the project's test cases
+      through each target's endpoint-tester role and records the test-stage pass the prod gate reads;
     - the ledger (DynamoDB, point-in-time recovery, retained) records every attempt;
     - the project-settings table holds what each project's team configures for operations
       (items keyed by ``contract.project_settings_partition``), with the same protection;
@@ -109,6 +113,9 @@ class PromotionStack(Stack):
         self.tracking_queue = WorkQueue(
             self, "TrackingQueue", alarm_name=f"{prefix}-tracking-dead-letters", **queue_settings
         )
+        self.tester_queue = WorkQueue(
+            self, "TesterQueue", alarm_name=f"{prefix}-integration-tester-dead-letters", **queue_settings
+        )
 
         self.bus = events.EventBus(self, "PromotionBus", event_bus_name=names.promotion_bus)
         self.bus.add_to_resource_policy(
@@ -150,6 +157,19 @@ class PromotionStack(Stack):
             targets=[
                 targets.SqsQueue(self.tracking_queue.queue, dead_letter_queue=self.tracking_queue.dead_letters.queue)
             ],
+        )
+
+        events.Rule(
+            self,
+            "EndpointsInService",
+            event_bus=self.bus,
+            description="Platform endpoints in service after a deployment, to the integration tester",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Endpoint State Change"],
+                detail={"EndpointName": [{"suffix": ENDPOINT_SUFFIX}], "EndpointStatus": ["IN_SERVICE"]},
+            ),
+            targets=[targets.SqsQueue(self.tester_queue.queue, dead_letter_queue=self.tester_queue.dead_letters.queue)],
         )
 
         endpoint_template = s3_assets.Asset(self, "EndpointTemplate", path=endpoint_template_file)
@@ -199,10 +219,32 @@ class PromotionStack(Stack):
             },
             **function_settings,
         )
-        for function, work in ((self.promoter, self.promotion_queue), (self.tracker, self.tracking_queue)):
+        self.tester = PlatformFunction(
+            self,
+            "IntegrationTester",
+            handler="integration_tester.handler.handler",
+            description="Runs the project's integration tests against endpoints in service; records the test pass",
+            role_name=names.integration_tester_role,
+            alarm_name=f"{prefix}-integration-tester-errors",
+            environment={
+                **common_environment,
+                "PROJECT_SETTINGS_TABLE": self.project_settings.table_name,
+                "TESTER_ROLES": json.dumps(
+                    {stage: names.role_arn(a, names.endpoint_tester_role(a)) for stage, a in _stage_accounts(stages)}
+                ),
+            },
+            **{**function_settings, "timeout": TESTER_TIMEOUT},
+        )
+        # The tester takes one event at a time: each may invoke an endpoint once per test case.
+        queued_functions = (
+            (self.promoter, self.promotion_queue, 5),
+            (self.tracker, self.tracking_queue, 5),
+            (self.tester, self.tester_queue, 1),
+        )
+        for function, work, batch_size in queued_functions:
             function.function.add_event_source(
                 event_sources.SqsEventSource(
-                    work.queue, batch_size=5, max_concurrency=2, report_batch_item_failures=True
+                    work.queue, batch_size=batch_size, max_concurrency=2, report_batch_item_failures=True
                 )
             )
             self.ledger.grant(
@@ -226,6 +268,16 @@ class PromotionStack(Stack):
             )
         )
         self.promotion_queue.queue.grant_send_messages(self.tracker.role)
+        self.project_settings.grant(self.tester.role, "dynamodb:Query")
+        self.tester.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AssumeEndpointTesterRoles",
+                actions=["sts:AssumeRole"],
+                resources=sorted(
+                    {names.role_arn(a, names.endpoint_tester_role(a)) for _, a in _stage_accounts(stages)}
+                ),
+            )
+        )
         self._grant_registry_access(names, stages)
 
     def _grant_registry_access(self, names: PlatformNames, stages: tuple[str, ...]) -> None:
@@ -284,6 +336,11 @@ class PromotionStack(Stack):
 
     def _sagemaker_arn(self, resource: str, name: str) -> str:
         return self.format_arn(service="sagemaker", resource=resource, resource_name=name)
+
+
+def _stage_accounts(stages: tuple[str, ...]) -> list[tuple[str, AccountName]]:
+    """Each stage with the account it deploys to."""
+    return [(stage, STAGE_ACCOUNTS[stage]) for stage in stages]
 
 
 def _stage_targets(names: PlatformNames, stages: tuple[str, ...]) -> dict[str, dict[str, str]]:

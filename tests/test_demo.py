@@ -30,6 +30,8 @@ def timeline(assembly) -> str:
 
 def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_for_prod(timeline):
     assert "stage dev: churn-dev/1 DEPLOYED" in timeline
+    assert "alert: [churn/dev] integration tests passed: v1" in timeline
+    assert "test stage: churn-dev/1 passed" in timeline
     assert "churn-prod-endpoint CREATE_COMPLETE (serves churn-prod/1 on 2 x ml.m5.large, CANARY)" in timeline
     assert "stage dev: churn-dev/2 ROLLED_BACK" in timeline
     assert "alert: [churn/dev] ALARM churn-dev-endpoint-5xx-errors" in timeline  # through the monitoring loop

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import contract
-from common import DEPLOYMENT_ID, Envelope, StageState, Status
+from common import DEPLOYMENT_ID, Envelope, StageState, Status, deployment_id_of_config, upper_snake
 
 STACK_STATUS_CHANGE = ("aws.cloudformation", "CloudFormation Stack Status Change")
 ENDPOINT_DEPLOYMENT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint Deployment State Change")
@@ -171,11 +171,6 @@ def _first_error(error: ValidationError) -> str:
     return f"{location}: {first['msg']}"
 
 
-def upper_snake(status: str) -> str:
-    """``RollingBack`` (the API's spelling) and ``ROLLING_BACK`` (the events') both become ``ROLLING_BACK``."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", status).upper()
-
-
 def unrelated_to_stage(account: str, state: StageState | None) -> str | None:
     """Why an event cannot concern the stage's deployments (None if it can): the promoter never deployed
     the stage, or the event comes from another account than the one the stage deploys to."""
@@ -219,14 +214,6 @@ def stack_event_deployment_id(token: str, current_deployment_id: str) -> str | N
     if token:
         return None
     return current_deployment_id or None
-
-
-def deployment_id_of_config(endpoint_name: str, config_name: str) -> str | None:
-    """The deployment id in an endpoint configuration name (``<endpoint>-<deployment id>``), if any."""
-    prefix = f"{endpoint_name}-"
-    if config_name.startswith(prefix) and DEPLOYMENT_ID.match(config_name.removeprefix(prefix)):
-        return config_name.removeprefix(prefix)
-    return None
 
 
 def endpoint_outcome(change: EndpointStateChange, current_deployment_id: str) -> tuple[str, Outcome] | None:

@@ -7,10 +7,11 @@ state changes go to the monitoring loop). Each event is processed once per event
 
 Effect: the attempt (and the stage) in the ledger moves to DEPLOYED, ROLLED_BACK or FAILED; outcomes
 only move forward, so a rollback is never recorded as a success whatever order the events arrive in.
-A deployment to the test account records the package's test-stage pass (the prod gate); the model
-package shows where it runs (metadata and life cycle); a completed endpoint stack sends the promoter a
-reconcile request so it deploys the monitor stack; outcomes are notified. Events from
-other accounts or about other resources are logged and dropped.
+A rollback or failure in the test account revokes the package's test-stage pass (the prod gate, which
+only the integration tester writes); the model package shows where it runs (metadata and life
+cycle); a completed endpoint stack sends the promoter a reconcile request so it deploys the monitor
+stack; outcomes are notified. Events from other accounts or about other resources are logged and
+dropped.
 """
 
 from __future__ import annotations
@@ -164,12 +165,7 @@ class Tracker(QueuedEventHandler):
         attempt = self.ledger.attempt(deployment, deployment_id, state)
         if attempt is None:
             return self.drop(f"no attempt {deployment_id} in the ledger")
-        test_pass = None
-        if outcome.status is Status.DEPLOYED and is_test_stage(deployment.stage):
-            test_pass = f"{deployment.endpoint_name} in {attempt.account} deployed {deployment_id}"
-        transition = self.ledger.record_outcome(
-            attempt, outcome.status, reason=outcome.reason, event_id=event_id, test_pass_details=test_pass
-        )
+        transition = self.ledger.record_outcome(attempt, outcome.status, reason=outcome.reason, event_id=event_id)
         if transition.after is not outcome.status:
             logger.info(
                 "Outcome does not replace the recorded status",

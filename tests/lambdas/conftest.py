@@ -19,19 +19,25 @@ import botocore.loaders
 import botocore.session
 import pytest
 from moto import mock_aws
-from moto.sagemaker.models import SageMakerModelBackend
+from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
 import contract
 from endpoint_cleanup.handler import CleanupSettings, EndpointCleanup
+from integration_tester.handler import IntegrationTester, TesterSettings
 from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
 from stacks.endpoint import parameter_values
 from tests.conftest import default_context
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
+from tests.lambdas.events import endpoint_deployment_state_change as endpoint_event
 from tests.lambdas.events import model_package_state_change as package_event
 from tests.lambdas.events import stack_status_change as stack_event
-from tests.lambdas.moto_stand_ins import sagemaker_like_update_model_package  # also registers CFN stand-ins
+from tests.lambdas.moto_stand_ins import (  # also registers the CloudFormation stand-ins
+    PROPERTY_NAMED_ENDPOINTS,
+    queue_endpoint_answers,
+    sagemaker_like_update_model_package,
+)
 from tracker.handler import Tracker, TrackerSettings
 
 PREFIX = "mlops"
@@ -74,15 +80,24 @@ def stage_settings(stage: str) -> dict[str, str]:
     return parameter_values(DEFAULT_CONFIG.endpoint_for(stage))
 
 
+def endpoint_tester_role(account: str) -> str:
+    return role_arn(account, f"{PREFIX}-{ACCOUNT_NAMES[account]}-endpoint-tester")
+
+
 ALERT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{DEV}:{PREFIX}-promotion-alerts"
 PROMOTION_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{DEV}/{PREFIX}-promotion"
-#: The environment the infrastructure gives the promoter (see ``stacks/promotion.py``).
-PROMOTER_ENVIRONMENT = {
+PROJECT_SETTINGS_TABLE = f"{PREFIX}-project-settings"
+#: What the infrastructure gives every handler.
+COMMON_ENVIRONMENT = {
     "AWS_REGION": REGION,
     "LEDGER_TABLE": LEDGER_TABLE,
     "ALERT_TOPIC_ARN": ALERT_TOPIC_ARN,
     "DEV_ACCOUNT_ID": DEV,
     "STAGES": ",".join(STAGES),
+}
+#: The environment the infrastructure gives the promoter (see ``stacks/promotion.py``).
+PROMOTER_ENVIRONMENT = {
+    **COMMON_ENVIRONMENT,
     "STAGE_TARGETS": json.dumps(
         {
             stage: {
@@ -103,13 +118,25 @@ PROMOTER_ENVIRONMENT = {
 }
 #: The environment the infrastructure gives the tracker.
 TRACKER_ENVIRONMENT = {
-    "AWS_REGION": REGION,
-    "LEDGER_TABLE": LEDGER_TABLE,
-    "ALERT_TOPIC_ARN": ALERT_TOPIC_ARN,
-    "DEV_ACCOUNT_ID": DEV,
-    "STAGES": ",".join(STAGES),
+    **COMMON_ENVIRONMENT,
     "PROMOTION_QUEUE_URL": PROMOTION_QUEUE_URL,
     "TARGET_ACCOUNTS": json.dumps([DEV, TEST, PROD]),
+}
+#: The environment the infrastructure gives the integration tester.
+TESTER_ENVIRONMENT = {
+    **COMMON_ENVIRONMENT,
+    "PROJECT_SETTINGS_TABLE": PROJECT_SETTINGS_TABLE,
+    "TESTER_ROLES": json.dumps({stage: endpoint_tester_role(ACCOUNT_OF_STAGE[stage]) for stage in STAGES}),
+}
+
+
+#: A test case of the churn model: one customer's features, one probability back.
+TYPICAL_CASE = {
+    "payload": "35,12,80.5,2,1,1",
+    "content_type": "text/csv",
+    "accept": "text/csv",
+    "latency_budget_ms": 2000,
+    "output": {"format": "csv", "count": 1, "minimum": 0, "maximum": 1},
 }
 
 PROJECT_SETTINGS_TABLE = f"{PREFIX}-project-settings"
@@ -159,6 +186,19 @@ def full_baselines() -> dict[str, Any]:
     }
 
 
+def create_table(dynamodb, name: str) -> None:
+    """A table keyed like the ledger and the project-settings table (``pk``, ``sk``), on demand."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 class Platform:
     """The accounts, the dev account's resources, and helpers to drive the handlers and inspect results."""
 
@@ -169,6 +209,7 @@ class Platform:
             account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
         }
         self.session = self._session(sts, role_arn(DEV, f"{PREFIX}-promoter"))
+        self.tester_session = self._session(sts, role_arn(DEV, f"{PREFIX}-integration-tester"))
         #: Requests of calls moto does not echo back (rollback triggers, tags, life cycles), as sent.
         self.requests: list[tuple[str, dict[str, Any]]] = []
         for operation in ("cloudformation.CreateChangeSet", "sagemaker.UpdateModelPackage"):
@@ -200,19 +241,15 @@ class Platform:
             iam.create_role(
                 RoleName=cloudformation_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(cfn_trust)
             )
+            tester_trust = json.loads(json.dumps(trust).replace(f"{PREFIX}-promoter", f"{PREFIX}-integration-tester"))
+            iam.create_role(
+                RoleName=endpoint_tester_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(tester_trust)
+            )
             self._publish_target_parameters(account)
 
         dev = self.admin[DEV]
-        for table in (LEDGER_TABLE, PROJECT_SETTINGS_TABLE):  # both keyed pk/sk, as the promotion stack makes them
-            dev.client("dynamodb").create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        for table in (LEDGER_TABLE, PROJECT_SETTINGS_TABLE):
+            create_table(dev.client("dynamodb"), table)
         sqs = dev.client("sqs")
         self.promotion_queue = sqs.create_queue(QueueName=f"{PREFIX}-promotion")["QueueUrl"]
         assert self.promotion_queue == PROMOTION_QUEUE_URL
@@ -234,6 +271,9 @@ class Platform:
         self._ledger = dev.resource("dynamodb").Table(LEDGER_TABLE)
         self.promoter = self.new_promoter()
         self.tracker = Tracker(TrackerSettings.from_environment(self.tracker_environment), self._clients())
+        self.tester = IntegrationTester(
+            TesterSettings.from_environment(TESTER_ENVIRONMENT), self._clients(self.tester_session)
+        )
 
     def _publish_target_parameters(self, account: str) -> None:
         """What the deployment-target stack publishes in its account for the templates to resolve."""
@@ -269,10 +309,10 @@ class Platform:
     def _record(self, params: dict[str, Any], model, **_) -> None:
         self.requests.append((model.name, dict(params)))
 
-    def _clients(self):
+    def _clients(self, session: boto3.Session | None = None):
         from common import Clients
 
-        return Clients(self.session)
+        return Clients(session or self.session)
 
     def new_promoter(self, **options) -> Promoter:
         """A promoter of a fresh Lambda environment (``options``: e.g. a stubbed ``cloudformation_for``)."""
@@ -366,6 +406,52 @@ class Platform:
 
     def track(self, *bodies: dict | str) -> dict[str, Any]:
         return self.tracker.handle(sqs_event(*bodies, queue=f"{PREFIX}-tracking"), LambdaContext("mlops-tracker"))
+
+    def test_endpoint(self, *bodies: dict | str) -> dict[str, Any]:
+        """Run the integration tester on forwarded endpoint events."""
+        return self.tester.handle(
+            sqs_event(*bodies, queue=f"{PREFIX}-integration-tester"), LambdaContext("mlops-integration-tester")
+        )
+
+    # Integration tests
+
+    def in_service(self, stage: str, deployment_id: str | None = None, **fields) -> dict[str, Any]:
+        """The event SageMaker emits when the stage's endpoint (by default on its current deployment) is in service."""
+        endpoint = f"{PROJECT}-{stage}-endpoint"
+        return endpoint_event(
+            account=ACCOUNT_OF_STAGE[stage],
+            endpoint_name=endpoint,
+            status="IN_SERVICE",
+            config_name=f"{endpoint}-{deployment_id or self.state(stage)['deployment_id']}",
+            detail_type="SageMaker Endpoint State Change",
+            **fields,
+        )
+
+    def add_test_case(self, name: str, **fields: Any) -> None:
+        """A test case of the project in the project-settings table, as ``scripts/integration_tests.py`` writes it."""
+        item = {"pk": contract.project_settings_partition(PROJECT), "sk": contract.test_case_sort_key(name), **fields}
+        self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE).put_item(Item=item)
+
+    def endpoint_answers(self, stage: str, *bodies: str, content_type: str = "text/csv") -> None:
+        """Queue what the stage's endpoint answers to the next distinct requests (moto's SageMaker results API)."""
+        queue_endpoint_answers(ACCOUNT_OF_STAGE[stage], REGION, bodies, content_type)
+
+    def run_integration_tests(self, stage: str, *answers: str) -> dict[str, Any]:
+        """The stage's endpoint, on its current deployment, answers ``answers`` to the project's test cases
+        (by default the one typical case, answered 0.42) and the tester runs them."""
+        if not answers:
+            self.add_test_case("typical", **TYPICAL_CASE)
+            answers = ("0.42",)
+        self.serve(stage)
+        self.endpoint_answers(stage, *answers)
+        return self.test_endpoint(self.in_service(stage))
+
+    def serve(self, stage: str, status: str = "InService") -> None:
+        """Make ``DescribeEndpoint`` report the stage's endpoint with ``status`` on its current deployment's
+        configuration, as SageMaker does after a blue/green update (moto's stack updates leave the first one)."""
+        endpoint = sagemaker_backends[ACCOUNT_OF_STAGE[stage]][REGION].endpoints[f"{PROJECT}-{stage}-endpoint"]
+        endpoint.endpoint_config_name = f"{endpoint.endpoint_name}-{self.state(stage)['deployment_id']}"
+        endpoint.endpoint_status = status
 
     # Target accounts
 
@@ -472,5 +558,7 @@ def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
         "update_model_package",
         sagemaker_like_update_model_package(SageMakerModelBackend.update_model_package),
     )
+    for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
+        monkeypatch.setattr(model, attribute, value)
     with mock_aws():
         yield Platform(deployable_templates)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
 
 #: Resource type -> (name property, ARN service, ARN resource type, ARN separator).
 _STAND_INS = {
@@ -123,3 +125,27 @@ def sagemaker_like_update_model_package(original):
         return original(self, **arguments)
 
     return update
+
+
+#: Moto's CloudFormation names SageMaker endpoints and endpoint configurations itself; AWS uses their
+#: ``EndpointName`` and ``EndpointConfigName`` properties, which name the deployment the integration
+#: tester tests. ``(model, attribute, value)`` to set while moto runs the platform's templates.
+PROPERTY_NAMED_ENDPOINTS = (
+    (FakeEndpoint, "cloudformation_name_type", staticmethod(lambda: "EndpointName")),
+    (FakeEndpointConfig, "cloudformation_name_type", staticmethod(lambda: "EndpointConfigName")),
+)
+
+
+def queue_endpoint_answers(account: str, region: str, bodies: tuple[str, ...], content_type: str = "text/csv") -> None:
+    """What the account's endpoints answer to the next distinct InvokeEndpoint requests, in order
+    (moto's SageMaker results API; without answers moto returns a fixed placeholder)."""
+    response = requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+        json={
+            "account_id": account,
+            "region": region,
+            "results": [{"Body": body, "ContentType": content_type} for body in bodies],
+        },
+        timeout=5,
+    )
+    response.raise_for_status()

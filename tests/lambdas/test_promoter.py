@@ -205,6 +205,7 @@ def test_a_prod_approval_of_a_copy_of_a_package_that_passed_test_is_deployed(pla
     dev_package = platform.register("dev")
     platform.promote(platform.package_event(dev_package))
     platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    platform.run_integration_tests("dev")
     prod_package = platform.register("prod", metadata={contract.META_SOURCE_PACKAGE: dev_package})
 
     platform.promote(platform.package_event(prod_package))

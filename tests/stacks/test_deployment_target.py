@@ -210,3 +210,34 @@ def test_forwarding_failures_raise_an_alarm(target):
             "AlarmActions": [Match.object_like({"Ref": Match.string_like_regexp("AlertsTopic")})],
         },
     )
+
+
+def test_endpoint_tester_role_is_trusted_by_the_integration_tester_only(target):
+    account, template = target
+    role = _role(template, f"-{account}-endpoint-tester")
+    assert role["Properties"]["RoleName"] == f"mlops-{account}-endpoint-tester"
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111111111111:role/mlops-integration-tester"},
+        }
+    ]
+
+
+def test_endpoint_tester_role_only_describes_and_invokes_platform_endpoints(platform, target):
+    from tests.iam_evaluation import Request, identity_statements, is_allowed
+
+    account, template = target
+    stack = platform.targets[account]
+    statements = identity_statements(
+        template.to_json(),
+        stack.resolve(stack.endpoint_tester.role.node.default_child.logical_id),
+        {"partition": "aws", "region": stack.region, "account": stack.account},
+    )
+    endpoint = f"arn:aws:sagemaker:eu-west-1:{stack.account}:endpoint/churn-dev-endpoint"
+    for action in ("sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"):
+        assert is_allowed(statements, Request(action, endpoint))
+        assert not is_allowed(statements, Request(action, endpoint.replace("churn-dev-endpoint", "someone-elses")))
+    for action in ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:InvokeEndpointAsync"):
+        assert not is_allowed(statements, Request(action, endpoint))

@@ -84,9 +84,11 @@ def test_ledger_is_encrypted_recoverable_and_kept(promotion):
 
 def test_handlers_consume_their_queues_with_partial_batch_failures(promotion):
     mappings = promotion.find_resources("AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 2
+    assert len(mappings) == 3
     for mapping in mappings.values():
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    tester = [m for m in mappings.values() if "TesterQueue" in json.dumps(m["Properties"]["EventSourceArn"])]
+    assert [mapping["Properties"]["BatchSize"] for mapping in tester] == [1]
 
 
 def test_promoter_knows_where_each_stage_deploys(promotion):
@@ -123,7 +125,11 @@ def role_statements(platform, promotion):
             template, platform.promotion.resolve(function.role.node.default_child.logical_id), env
         )
 
-    return {"promoter": statements(platform.promotion.promoter), "tracker": statements(platform.promotion.tracker)}
+    return {
+        "promoter": statements(platform.promotion.promoter),
+        "tracker": statements(platform.promotion.tracker),
+        "tester": statements(platform.promotion.tester),
+    }
 
 
 def package(group: str, version: int = 8) -> str:
@@ -155,15 +161,16 @@ def test_promoter_role_has_the_name_the_deploy_roles_trust(promotion):
 def test_handlers_get_exactly_the_environment_their_tests_give_them(promotion):
     """The handler tests run with PROMOTER_ENVIRONMENT / TRACKER_ENVIRONMENT: the synthesized functions
     must set the same variables, with the same stage targets and settings."""
-    from tests.lambdas.conftest import PROMOTER_ENVIRONMENT, TRACKER_ENVIRONMENT
+    from tests.lambdas.conftest import PROMOTER_ENVIRONMENT, TESTER_ENVIRONMENT, TRACKER_ENVIRONMENT
 
     for handler, tested in (
         ("promoter.handler.handler", PROMOTER_ENVIRONMENT),
         ("tracker.handler.handler", TRACKER_ENVIRONMENT),
+        ("integration_tester.handler.handler", TESTER_ENVIRONMENT),
     ):
         synthesized = function_environment(promotion, handler)
         assert set(synthesized) - {"POWERTOOLS_SERVICE_NAME"} == set(tested) - {"AWS_REGION"}, handler
-        for name in ("STAGE_TARGETS", "ENDPOINT_SETTINGS", "TARGET_ACCOUNTS"):
+        for name in ("STAGE_TARGETS", "ENDPOINT_SETTINGS", "TARGET_ACCOUNTS", "TESTER_ROLES"):
             if name in tested:
                 assert json.loads(synthesized[name]) == json.loads(tested[name]), name
         for name in ("DEV_ACCOUNT_ID", "STAGES"):
@@ -191,3 +198,46 @@ def test_project_settings_table_is_encrypted_recoverable_and_kept(promotion):
             ),
         },
     )
+
+
+def test_endpoints_in_service_reach_the_integration_tester(promotion):
+    promotion.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventBusName": Match.any_value(),
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Endpoint State Change"],
+                "detail": {"EndpointName": [{"suffix": "-endpoint"}], "EndpointStatus": ["IN_SERVICE"]},
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {"Fn::GetAtt": [Match.string_like_regexp("^TesterQueue"), "Arn"]},
+                        "DeadLetterConfig": Match.any_value(),
+                    }
+                )
+            ],
+        },
+    )
+    promotion.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"AlarmName": "mlops-integration-tester-dead-letters", "ActionsEnabled": True}
+    )
+    promotion.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Handler": "integration_tester.handler.handler", "Timeout": 300, "Role": Match.any_value()},
+    )
+    promotion.has_resource_properties("AWS::IAM::Role", {"RoleName": "mlops-integration-tester"})
+
+
+def test_tester_assumes_the_endpoint_tester_roles_and_reads_test_cases_only(platform, role_statements):
+    tester = role_statements["tester"]
+    for account, name in (("111111111111", "dev"), ("222222222222", "test"), ("333333333333", "prod")):
+        role = f"arn:aws:iam::{account}:role/mlops-{name}-endpoint-tester"
+        assert is_allowed(tester, Request("sts:AssumeRole", role))
+    assert not is_allowed(tester, Request("sts:AssumeRole", "arn:aws:iam::222222222222:role/mlops-test-deployer"))
+    table = platform.promotion.project_settings.node.default_child
+    settings = f"<{platform.promotion.resolve(table.logical_id)}.Arn>"  # how the evaluator resolves its ARN
+    assert is_allowed(tester, Request("dynamodb:Query", settings))
+    assert not is_allowed(tester, Request("dynamodb:PutItem", settings))
+    assert not is_allowed(tester, Request("sagemaker:UpdateModelPackage", package("churn-dev")))

@@ -1,0 +1,263 @@
+"""Integration tester Lambda: runs a project's test cases against a promoted endpoint once it is in service.
+
+Trigger: the tester queue (SQS, partial batch responses), fed by a rule of the dev promotion bus with
+the ``SageMaker Endpoint State Change`` events (status ``IN_SERVICE``) that the deployment targets
+forward for the platform's ``*-endpoint`` endpoints. Each event is processed once per event id.
+
+Effect: if the event reports the stage's current deployment in service (and ``DescribeEndpoint``,
+through the target account's endpoint-tester role, agrees; in the test stage, once the deployment's
+stack completed), the tester invokes the endpoint with each
+of the project's test cases (project-settings table, ``TEST_CASE#<name>`` items) and records the
+results on the deployment's attempt in the ledger, once per deployment. For a test-stage deployment it
+also writes the package's test-stage record, pass or fail: the tester is the only writer of the pass
+the promoter's prod gate reads. Every result is notified. An endpoint still busy or throttling comes
+back later; unknown endpoints and stale events are logged and dropped; a project without test cases
+fails (the gate fails closed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+import contract
+from common import (
+    Attempt,
+    Clients,
+    CommonSettings,
+    ConfigurationError,
+    Environment,
+    QueuedEventHandler,
+    RetryLater,
+    TestRun,
+    alert_subject,
+    is_test_stage,
+    items_with_prefix,
+    role_session_name,
+    utc_now,
+)
+from integration_tester.cases import Answer, TestCase, excerpt, parse_case
+from integration_tester.decisions import (
+    Later,
+    Rejection,
+    TesterRules,
+    TesterTarget,
+    case_result,
+    deployment_to_test,
+    endpoint_in_service,
+    readiness,
+    run_result,
+)
+
+logger = Logger()
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/[\w+=,.@/-]+$")
+#: Error codes of a throttled invocation (as are all HTTP 429 answers, e.g. ``ModelNotReadyException``).
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+#: Invocations retry throttling and transient errors (botocore's standard mode, three attempts) and
+#: wait a little longer than SageMaker's 60-second invocation timeout.
+RUNTIME_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=70)
+
+
+@dataclass(frozen=True)
+class TesterSettings:
+    """The tester's environment, read and validated once per Lambda environment."""
+
+    __test__ = False  # not a pytest test class
+
+    common: CommonSettings
+    project_settings_table: str
+    targets: Mapping[str, TesterTarget]
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> TesterSettings:
+        """Read every variable the infrastructure sets; raise ``ConfigurationError`` naming the first bad one."""
+        env = Environment(environ)
+        common = CommonSettings.from_environment(env)
+        return cls(
+            common=common,
+            project_settings_table=env.text("PROJECT_SETTINGS_TABLE"),
+            targets=_tester_targets(env.json("TESTER_ROLES"), common),
+        )
+
+    @property
+    def rules(self) -> TesterRules:
+        return TesterRules(self.targets, self.common.region)
+
+
+def _tester_targets(value: Any, common: CommonSettings) -> dict[str, TesterTarget]:
+    """Validate ``TESTER_ROLES``: for every stage, the endpoint-tester role of the account it deploys to."""
+    if not isinstance(value, dict):
+        raise ConfigurationError("TESTER_ROLES: must be a JSON object of stage -> role ARN")
+    targets = {}
+    for stage in common.stages:
+        arn = value.get(stage)
+        match = ROLE_ARN.match(arn) if isinstance(arn, str) else None
+        if match is None:
+            raise ConfigurationError(f"TESTER_ROLES[{stage!r}]={arn!r}: must be an IAM role ARN")
+        if contract.STAGE_ACCOUNTS[stage] == "dev" and match["account"] != common.dev_account_id:
+            raise ConfigurationError(f"TESTER_ROLES[{stage!r}]={arn!r}: stage {stage} deploys to the dev account")
+        targets[stage] = TesterTarget(match["account"], arn)
+    return targets
+
+
+class IntegrationTester(QueuedEventHandler):
+    """Tests deployments whose endpoints came into service. One instance per Lambda environment."""
+
+    name = "integration-tester"
+
+    def __init__(self, settings: TesterSettings, clients: Clients) -> None:
+        self.settings = settings
+        super().__init__(settings.common, clients)
+
+    def process(self, event: dict[str, Any]) -> dict[str, str]:
+        """Test the deployment an ``IN_SERVICE`` event reports, once, and record and notify the result."""
+        change = endpoint_in_service(event, self.settings.rules)
+        if isinstance(change, Rejection):
+            return self.drop(change.reason, event)
+        deployment = change.deployment
+        logger.append_keys(project=deployment.project, stage=deployment.stage)
+        state = self.ledger.state(deployment)
+        deployment_id = deployment_to_test(change, state)
+        if isinstance(deployment_id, Later):
+            raise RetryLater(deployment_id.reason)
+        if isinstance(deployment_id, Rejection):
+            return self.drop(deployment_id.reason, event)
+        attempt = self.ledger.attempt(deployment, deployment_id, state)
+        if attempt is None:
+            return self.drop(f"no attempt {deployment_id} in the ledger", event)
+        recorded = self.ledger.test_run(attempt)
+        if recorded is not None:
+            if recorded.event_id != change.event_id:
+                return self.drop(f"deployment {deployment_id} was tested already: {recorded.summary}", event)
+            # This event recorded the run and failed before its notification went out: send it now.
+            self._notify(attempt, recorded)
+            return _summary(recorded)
+
+        target = self.settings.targets[deployment.stage]
+        session_name = role_session_name(self.name, change.event_id)
+        blocker = self._endpoint_blocker(target, session_name, deployment, deployment_id)
+        if isinstance(blocker, Later):
+            raise RetryLater(blocker.reason)
+        if isinstance(blocker, Rejection):
+            return self.drop(blocker.reason, event)
+
+        runtime = self._in_target("sagemaker-runtime", target, session_name, config=RUNTIME_CONFIG)
+        results = []
+        for case in self._cases(deployment):
+            answer = self._invoke(runtime, deployment.endpoint_name, case) if isinstance(case, TestCase) else None
+            results.append(case_result(case, answer))
+        run = run_result(deployment.stage, results, event_id=change.event_id, now=utc_now())
+        if not self.ledger.record_test_run(attempt, run, gates_prod=is_test_stage(deployment.stage)):
+            return self.drop(f"deployment {deployment_id} was rolled back, failed or tested meanwhile", event)
+        self._notify(attempt, run)
+        logger.info("Integration tests recorded", extra={"deployment_id": deployment_id, "passed": run.passed})
+        return _summary(run)
+
+    # AWS calls
+
+    def _cases(self, deployment: contract.Deployment) -> list:
+        """The project's test cases that apply to the stage (malformed ones included: they fail)."""
+        items = items_with_prefix(
+            self.clients.dynamodb,
+            self.settings.project_settings_table,
+            contract.project_settings_partition(deployment.project),
+            contract.TEST_CASE_PREFIX,
+        )
+        cases = [parse_case(item) for item in items]
+        return [case for case in cases if not isinstance(case, TestCase) or case.applies_to(deployment.stage)]
+
+    def _endpoint_blocker(
+        self, target: TesterTarget, session_name: str, deployment: contract.Deployment, deployment_id: str
+    ) -> Later | Rejection | None:
+        """What ``DescribeEndpoint`` in the target account says against testing the deployment now, if anything."""
+        sagemaker = self._in_target("sagemaker", target, session_name)
+        try:
+            described = sagemaker.describe_endpoint(EndpointName=deployment.endpoint_name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+            return Rejection(f"endpoint {deployment.endpoint_name} not found in {target.account_id}")
+        return readiness(described, deployment, deployment_id)
+
+    def _in_target(self, service: str, target: TesterTarget, session_name: str, config: Config | None = None):
+        return self.clients.in_account(
+            service,
+            role_arn=target.role_arn,
+            session_name=session_name,
+            region=self.settings.common.region,
+            config=config,
+        )
+
+    @staticmethod
+    def _invoke(runtime, endpoint_name: str, case: TestCase) -> Answer:
+        """Invoke the endpoint with the case's request; a throttled endpoint makes the message come back."""
+        request = {"EndpointName": endpoint_name, "Body": case.payload.encode(), "ContentType": case.content_type}
+        if case.accept:
+            request["Accept"] = case.accept
+        started = time.perf_counter()
+        try:
+            response = runtime.invoke_endpoint(**request)
+            body = response["Body"].read().decode("utf-8", errors="replace")
+            return Answer(200, body, _elapsed_ms(started))
+        except ClientError as error:
+            elapsed = _elapsed_ms(started)
+            code = error.response["Error"].get("Code", "")
+            if code in THROTTLING_CODES or error.response["ResponseMetadata"].get("HTTPStatusCode") == 429:
+                raise RetryLater(f"{endpoint_name} throttled the tests ({code}) after retries") from error
+            if code == "ModelError":  # the model answered with an error status of its own
+                return Answer(
+                    int(error.response.get("OriginalStatusCode", 0)), error.response.get("OriginalMessage", ""), elapsed
+                )
+            return Answer(0, "", elapsed, error=f"{code}: {excerpt(error.response['Error'].get('Message', ''))}")
+        except BotoCoreError as error:  # timeouts, connection errors
+            return Answer(0, "", _elapsed_ms(started), error=excerpt(str(error)))
+
+    def _notify(self, attempt: Attempt, run: TestRun) -> None:
+        deployment = attempt.deployment
+        result = "passed" if run.passed else "FAILED"
+        self.alerts.send(
+            alert_subject(
+                deployment, f"integration tests {result}: v{attempt.package_version} ({attempt.deployment_id})"
+            ),
+            project=deployment.project,
+            stage=deployment.stage,
+            account=attempt.account,
+            endpoint=deployment.endpoint_name,
+            deployment_id=attempt.deployment_id,
+            package_arn=attempt.package_arn,
+            result="PASSED" if run.passed else "FAILED",
+            gates_prod=is_test_stage(deployment.stage),
+            summary=run.summary,
+            failed_cases=[{"name": c["name"], "problems": c["problems"]} for c in run.cases if not c["passed"]],
+            event_id=run.event_id,
+        )
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _summary(run: TestRun) -> dict[str, str]:
+    return {"result": "PASSED" if run.passed else "FAILED", "summary": run.summary}
+
+
+@cache
+def default_tester() -> IntegrationTester:
+    """The tester of this Lambda environment: settings from its environment, its role's credentials."""
+    return IntegrationTester(TesterSettings.from_environment(os.environ), Clients())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context) -> dict[str, Any]:
+    """Lambda entry point (``integration_tester.handler.handler``)."""
+    return default_tester().handle(event, context)
