@@ -141,21 +141,23 @@ class LambdaPollers:
         self.sqs = session.client("sqs")
         self.consumers: list[tuple[str, str, Handler]] = []
 
-    def add(self, name: str, queue_arn: str, handler: Handler) -> None:
-        self.consumers.append((name, queue_arn, handler))
+    def add(self, name: str, queue_arn: str, batch_size: int, handler: Handler) -> None:
+        self.consumers.append((name, queue_arn, batch_size, handler))
 
-    def poll(self) -> list[tuple[str, dict[str, Any]]]:
-        """One receive-invoke-delete round over every queue; returns the (handler, event) pairs processed.
+    def poll(self, after_invocation: Callable[[str, list[dict[str, Any]]], None]) -> int:
+        """One receive-invoke-delete round over every queue; ``after_invocation(handler, events)``
+        runs after each invocation. Returns the number of messages processed.
 
         A message the handler reports as failed stays in the queue, invisible for the queue's
         visibility timeout, as in SQS.
         """
-        processed = []
-        for name, queue_arn, handler in self.consumers:
+        processed = 0
+        for name, queue_arn, batch_size, handler in self.consumers:
             queue_url = self.sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
-            messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=5, AttributeNames=["All"]).get(
-                "Messages", []
+            received = self.sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=batch_size, AttributeNames=["All"]
             )
+            messages = received.get("Messages", [])
             if not messages:
                 continue
             response = handler(self._batch(queue_arn, messages), LambdaContext(name))
@@ -163,7 +165,8 @@ class LambdaPollers:
             for message in messages:
                 if message["MessageId"] not in failed:
                     self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-                processed.append((name, json.loads(message["Body"])))
+            processed += len(messages)
+            after_invocation(name, [json.loads(message["Body"]) for message in messages])
         return processed
 
     @staticmethod

@@ -154,10 +154,11 @@ class Story:
         self._upload_deployable_templates(promotion)
         self.pollers = LambdaPollers(self.admin[dev])
         for stack in (promotion, deployments["mlops-dev-operations"]):
-            for handler, queue_arn in stack.event_sources().items():
+            for handler, (queue_arn, batch_size) in stack.event_sources().items():
                 clients = Clients(_assumed(sts, stack.function_role_arn(handler)))
                 function = HANDLERS[handler](stack.function_environment(handler), clients)
-                self.pollers.add(handler.split(".")[0].replace("_", " "), queue_arn, function.handle)
+                name = handler.split(".")[0].replace("_", " ")
+                self.pollers.add(name, queue_arn, batch_size, function.handle)
         environment = promotion.function_environment("tracker.handler.handler")
         self.ledger = self.admin[dev].resource("dynamodb").Table(environment["LEDGER_TABLE"])
         self.inbox = self._subscribe_inbox(environment["ALERT_TOPIC_ARN"])
@@ -255,11 +256,8 @@ class Story:
         """Run the handlers until the queues are empty; CloudFormation reports each operation the
         promoter started (moto applies a change set at once: the stand-in emits its final status)."""
         for _ in range(12):
-            processed = self.pollers.poll()
-            if not processed:
+            if not self.pollers.poll(self._report):
                 return
-            for function, event in processed:
-                self._report(function, event)
             if complete_stacks:
                 self._complete_operations()
 
@@ -355,8 +353,10 @@ class Story:
             "dev", "SageMaker registry", f"{_version(package_arn)} pending approval, copied from {_version(source)}"
         )
 
-    def _report(self, function: str, event: dict[str, Any]) -> None:
-        self._show("dev", f"{function.replace('_', ' ').capitalize()} (Lambda)", f"handles {_summary(event)}")
+    def _report(self, function: str, events: list[dict[str, Any]]) -> None:
+        """What one handler invocation did: the events it handled, then its warnings, ledger changes, alerts."""
+        for event in events:
+            self._show("dev", f"{function.replace('_', ' ').capitalize()} (Lambda)", f"handles {_summary(event)}")
         for warning in self.warnings:
             self._show("dev", "", f"  log: {warning}")
         self.warnings.clear()

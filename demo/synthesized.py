@@ -230,13 +230,15 @@ class StandInDeployment:
         variables = self.resolver.resolve(functions[0].get("Environment", {}).get("Variables", {}))
         return {**variables, "AWS_REGION": self.stack.region}
 
-    def event_sources(self) -> dict[str, str]:
-        """Handler -> ARN of the queue its SQS event source mapping consumes."""
+    def event_sources(self) -> dict[str, tuple[str, int]]:
+        """Handler -> (ARN of the queue its SQS event source mapping consumes, the mapping's batch size)."""
         functions = self.stack.resources("AWS::Lambda::Function")
         sources = {}
         for mapping in self.stack.resources("AWS::Lambda::EventSourceMapping").values():
-            function = functions[mapping["Properties"]["FunctionName"]["Ref"]]
-            sources[function["Properties"]["Handler"]] = self.resolver.resolve(mapping["Properties"]["EventSourceArn"])
+            properties = mapping["Properties"]
+            function = functions[properties["FunctionName"]["Ref"]]
+            queue_arn = self.resolver.resolve(properties["EventSourceArn"])
+            sources[function["Properties"]["Handler"]] = (queue_arn, properties.get("BatchSize", 10))
         return sources
 
     def function_role_arn(self, handler: str) -> str:
