@@ -148,6 +148,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         bus=promotion.bus,
         ledger=promotion.ledger,
         project_settings=promotion.project_settings,
+        handler_environment=promotion.handler_environment,
         **stack_props("dev", "operations", "MLOps platform: feature endpoint clean-up and the monitoring loop"),
     )
     targets["dev"].add_stack_dependency(operations, "the dev deploy role trusts the clean-up role, which must exist")

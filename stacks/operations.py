@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -52,17 +53,12 @@ class OperationsStack(Stack):
         bus: events.IEventBus,
         ledger: dynamodb.ITableV2,
         project_settings: dynamodb.ITableV2,
+        handler_environment: Mapping[str, str],
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         names = PlatformNames(config)
         prefix = config.prefix
-        common_environment = {
-            "LEDGER_TABLE": ledger.table_name,
-            "ALERT_TOPIC_ARN": alerts.topic.topic_arn,
-            "DEV_ACCOUNT_ID": names.account_id("dev"),
-            "STAGES": ",".join(config.stages),
-        }
         function_settings = dict(powertools_version=config.powertools_layer_version, alarm_action=alerts.alarm_action)
 
         # Monitoring loop: target alarms -> the project's team, and retraining.
@@ -98,7 +94,7 @@ class OperationsStack(Stack):
             description="Notifies a project of its endpoints' alarms and starts its retraining, once per cool-down",
             alarm_name=f"{prefix}-monitoring-loop-errors",
             environment={
-                **common_environment,
+                **handler_environment,
                 "PROJECT_SETTINGS_TABLE": project_settings.table_name,
                 "TARGET_ACCOUNTS": json.dumps({names.account_id(a): a for a in ("dev", "test", "prod")}),
                 "RETRAINING_COOLDOWN_HOURS": str(config.operations.retraining_cooldown_hours),
@@ -146,7 +142,7 @@ class OperationsStack(Stack):
             alarm_name=f"{prefix}-endpoint-cleanup-errors",
             timeout=CLEANUP_TIMEOUT,
             environment={
-                **common_environment,
+                **handler_environment,
                 "DEPLOY_ROLE_ARN": dev_deploy_role,
                 "CLOUDFORMATION_ROLE_ARN": names.role_arn("dev", names.cloudformation_role("dev")),
                 "FEATURE_ENDPOINT_TTL_HOURS": str(config.operations.feature_endpoint_ttl_hours),

@@ -174,7 +174,8 @@ class PromotionStack(Stack):
 
         endpoint_template = s3_assets.Asset(self, "EndpointTemplate", path=endpoint_template_file)
         monitor_template = s3_assets.Asset(self, "MonitorTemplate", path=monitor_template_file)
-        common_environment = {
+        #: What every queue-fed handler reads (``common.CommonSettings``); the operations stack's too.
+        self.handler_environment = {
             "LEDGER_TABLE": self.ledger.table_name,
             "ALERT_TOPIC_ARN": self.alerts.topic.topic_arn,
             "DEV_ACCOUNT_ID": names.account_id("dev"),
@@ -193,7 +194,7 @@ class PromotionStack(Stack):
             role_name=names.promoter_role,
             alarm_name=f"{prefix}-promoter-errors",
             environment={
-                **common_environment,
+                **self.handler_environment,
                 "STAGE_TARGETS": json.dumps(_stage_targets(names, stages)),
                 "ENDPOINT_SETTINGS": json.dumps(
                     {stage: endpoint_parameter_values(config.endpoint_for(stage)) for stage in stages}
@@ -213,7 +214,7 @@ class PromotionStack(Stack):
             description="Records deployment outcomes forwarded by the target accounts and notifies",
             alarm_name=f"{prefix}-tracker-errors",
             environment={
-                **common_environment,
+                **self.handler_environment,
                 "PROMOTION_QUEUE_URL": self.promotion_queue.queue.queue_url,
                 "TARGET_ACCOUNTS": json.dumps(sorted({names.account_id(a) for a in ("dev", "test", "prod")})),
             },
@@ -227,7 +228,7 @@ class PromotionStack(Stack):
             role_name=names.integration_tester_role,
             alarm_name=f"{prefix}-integration-tester-errors",
             environment={
-                **common_environment,
+                **self.handler_environment,
                 "PROJECT_SETTINGS_TABLE": self.project_settings.table_name,
                 "TESTER_ROLES": json.dumps(
                     {stage: names.role_arn(a, names.endpoint_tester_role(a)) for stage, a in _stage_accounts(stages)}
