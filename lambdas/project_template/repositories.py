@@ -344,23 +344,30 @@ def _json(raw: bytes) -> Any:
         return {"message": raw[:200].decode(errors="replace")}
 
 
-def github_token(secretsmanager, secret_name: str) -> Callable[[], str]:
-    """A function returning the token stored in ``secret_name`` (plain text or JSON ``{"token": ...}``), read once."""
-    cache: list[str] = []
+#: How long a read GitHub token is reused: long enough for one project's requests, short enough that
+#: a rotated token is picked up by a warm Lambda environment within minutes.
+TOKEN_REUSE_SECONDS = 300
+
+
+def github_token(secretsmanager, secret_name: str, clock: Callable[[], float] = time.monotonic) -> Callable[[], str]:
+    """A function returning the token stored in ``secret_name`` (plain text or JSON ``{"token": ...}``),
+    read again after ``TOKEN_REUSE_SECONDS`` so that rotating the secret needs no redeployment."""
+    cache: list[tuple[float, str]] = []
 
     def token() -> str:
-        if not cache:
-            try:
-                value = secretsmanager.get_secret_value(SecretId=secret_name)["SecretString"]
-            except ClientError as error:
-                raise RepositoryError(
-                    f"cannot read the GitHub token secret {secret_name}: {_code(error)}; create it in Secrets Manager"
-                ) from error
-            if value.lstrip().startswith("{"):
-                value = json.loads(value).get("token", "")
-            if not value.strip():
-                raise RepositoryError(f"the GitHub token secret {secret_name} is empty")
-            cache.append(value.strip())
-        return cache[0]
+        if cache and clock() - cache[0][0] < TOKEN_REUSE_SECONDS:
+            return cache[0][1]
+        try:
+            value = secretsmanager.get_secret_value(SecretId=secret_name)["SecretString"]
+        except ClientError as error:
+            raise RepositoryError(
+                f"cannot read the GitHub token secret {secret_name}: {_code(error)}; create it in Secrets Manager"
+            ) from error
+        if value.lstrip().startswith("{"):
+            value = json.loads(value).get("token", "")
+        if not value.strip():
+            raise RepositoryError(f"the GitHub token secret {secret_name} is empty")
+        cache[:] = [(clock(), value.strip())]
+        return cache[0][1]
 
     return token

@@ -421,3 +421,19 @@ def test_a_misconfigured_function_still_answers(aws, catcher, monkeypatch):
     handler_module.handler(event, LambdaContext())
     (answer,) = catcher.responses[before:]
     assert answer["Status"] == "FAILED" and "REPOSITORY_PROVIDER: missing" in answer["Reason"]
+
+
+def test_a_rotated_github_token_is_read_again_within_minutes(aws):
+    """A warm Lambda environment must not keep using a token the organisation has revoked."""
+    from project_template.repositories import TOKEN_REUSE_SECONDS, github_token
+
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.create_secret(Name="mlops/rotated", SecretString="old-token")
+    now = [1000.0]
+    token = github_token(secrets, "mlops/rotated", clock=lambda: now[0])
+    assert token() == "old-token"
+    secrets.put_secret_value(SecretId="mlops/rotated", SecretString='{"token": "new-token"}')
+    now[0] += TOKEN_REUSE_SECONDS - 1
+    assert token() == "old-token"  # one project's requests share one read
+    now[0] += 2
+    assert token() == "new-token"
