@@ -11,16 +11,19 @@ from typing import Any, TextIO
 from unittest.mock import patch
 
 import boto3
+import pytest
 from moto import mock_aws
 from moto.sagemaker.models import SageMakerModelBackend
 from pipelines import copy_to_prod
 
 import contract
-from common import Clients
+from common import Clients, Environment
 from demo.runtime import EventBridge, LambdaPollers
 from demo.synthesized import CloudAssembly, StandInDeployment
 from integration_tester.handler import IntegrationTester, TesterSettings
 from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
+from project_template.handler import ProjectTemplate, serve
+from project_template.handler import Settings as ProjectSettings
 from promoter.handler import Promoter, PromoterSettings
 from scripts import integration_tests
 from tests.lambdas.events import (
@@ -34,6 +37,8 @@ from tests.lambdas.moto_stand_ins import (
     queue_endpoint_answers,
     sagemaker_like_update_model_package,
 )
+from tests.lambdas.project_fakes import LambdaContext as ProjectTemplateContext
+from tests.lambdas.project_fakes import ResponseCatcher, custom_resource_event, install_moto_stand_ins
 from tracker.handler import Tracker, TrackerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +51,9 @@ DEPLOYED_STACKS = (
     "mlops-dev-target",
     "mlops-test-target",
     "mlops-prod-target",
+    "mlops-dev-projects",
 )
+PROJECT_TEMPLATE_HANDLER = "project_template.handler.handler"
 #: How each queue-fed handler is built from its synthesized environment and its role's clients.
 HANDLERS: dict[str, Callable[[dict[str, str], Clients], Any]] = {
     "promoter.handler.handler": lambda env, clients: Promoter(PromoterSettings.from_environment(env), clients),
@@ -89,6 +96,7 @@ class Story:
             with ExitStack() as patches, mock_aws():
                 for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
                     patches.enter_context(patch.object(model, attribute, value))
+                install_moto_stand_ins(patches.enter_context(pytest.MonkeyPatch.context()))
                 self._run()
         finally:
             SageMakerModelBackend.update_model_package = original_update
@@ -163,11 +171,7 @@ class Story:
         self.ledger = self.admin[dev].resource("dynamodb").Table(environment["LEDGER_TABLE"])
         self.inbox = self._subscribe_inbox(environment["ALERT_TOPIC_ARN"])
         self.sagemaker = self.admin[dev].client("sagemaker")
-        for stage in STAGES:
-            self.sagemaker.create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
-        self._show(
-            dev, f"Project template {STAND_IN}", f"creates the groups {', '.join(f'{PROJECT}-{s}' for s in STAGES)}"
-        )
+        self._create_project(deployments["mlops-dev-projects"], sts)
         tester_environment = promotion.function_environment("integration_tester.handler.handler")
         settings = self.admin[dev].resource("dynamodb").Table(tester_environment["PROJECT_SETTINGS_TABLE"])
         loaded = integration_tests.load(settings, PROJECT, integration_tests.read_cases(TEST_CASES), replace=True)
@@ -182,8 +186,42 @@ class Story:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": promotion.stack.region})
         for kind in ("ENDPOINT", "MONITOR"):
             key = environment[f"{kind}_TEMPLATE_KEY"]
-            body = self.assembly.asset_file(key).read_bytes()
-            s3.put_object(Bucket=environment[f"{kind}_TEMPLATE_BUCKET"], Key=key, Body=body)
+            s3.put_object(Bucket=environment[f"{kind}_TEMPLATE_BUCKET"], Key=key, Body=self.assembly.asset_object(key))
+
+    def _create_project(self, projects: StandInDeployment, sts) -> None:
+        """A data scientist creates the project in Studio: Service Catalog launches the product, whose
+        custom resource runs the real project-template function (repository, branches, groups)."""
+        environment = projects.function_environment(PROJECT_TEMPLATE_HANDLER)
+        key = environment["TEMPLATE_KEY"]
+        s3 = self.admin[projects.stack.account].client("s3")
+        s3.put_object(Bucket=environment["TEMPLATE_BUCKET"], Key=key, Body=self.assembly.asset_object(key))
+        clients = Clients(_assumed(sts, projects.function_role_arn(PROJECT_TEMPLATE_HANDLER)))
+        function = ProjectTemplate(ProjectSettings.from_environment(Environment(environment)), clients)
+        self._show("dev", "Data scientist (Studio)", f"creates the project {PROJECT!r} from the catalog product")
+        catcher = ResponseCatcher()
+        event = custom_resource_event("Create", response_url=catcher.url, name=PROJECT)
+        serve(event, ProjectTemplateContext(), lambda: function)
+        catcher.close()
+        (answer,) = catcher.responses
+        self._show(
+            "dev", f"Service Catalog {STAND_IN}", f"launches the product; the function answers {answer['Status']}"
+        )
+        codecommit = clients.codecommit
+        branches = {
+            branch: codecommit.get_branch(repositoryName=PROJECT, branchName=branch)["branch"]["commitId"][:7]
+            for branch in (contract.PROD_BRANCH, contract.DEV_BRANCH)
+        }
+        seeded = ", ".join(f"{branch} at {commit}" for branch, commit in branches.items())
+        self._show("dev", "Project template (Lambda)", f"CodeCommit repository {PROJECT}: {seeded}")
+        summaries = self.sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+        groups = sorted(summary["ModelPackageGroupName"] for summary in summaries)
+        policy = json.loads(
+            self.sagemaker.get_model_package_group_policy(ModelPackageGroupName=groups[0])["ResourcePolicy"]
+        )
+        readers = sorted({arn.split(":")[4] for arn in policy["Statement"][0]["Principal"]["AWS"]})
+        self._show(
+            "dev", "", f"  groups {', '.join(groups)}; their policies let roles of {', '.join(readers)} read them"
+        )
 
     def _subscribe_inbox(self, topic_arn: str) -> str:
         """The team's mailbox: an SQS queue subscribed to the alert topic."""

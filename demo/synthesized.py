@@ -13,8 +13,10 @@ not created because nothing in the demo calls them.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,17 @@ class CloudAssembly:
         if not path.exists():
             raise FileNotFoundError(f"asset {object_key} is not in {self.directory}")
         return path
+
+    def asset_object(self, object_key: str) -> bytes:
+        """An asset's S3 object as the CDK CLI publishes it: a file as it is, a directory zipped."""
+        directory = self.directory / f"asset.{object_key.removesuffix('.zip')}"
+        if not (object_key.endswith(".zip") and directory.is_dir()):
+            return self.asset_file(object_key).read_bytes()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+                archive.write(path, path.relative_to(directory).as_posix())
+        return buffer.getvalue()
 
 
 @dataclass
