@@ -44,7 +44,8 @@ def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_f
 def test_demo_creates_the_project_with_the_real_project_template_function(timeline):
     assert "Service Catalog (stand-in)       launches the product; the function answers SUCCESS" in timeline
     assert "CodeCommit repository churn: prod at" in timeline
-    assert "groups churn-dev, churn-feature, churn-prod; their policies let roles of 222222222222, 333333333333" in timeline
+    readers = "their policies let roles of 222222222222, 333333333333 read them"
+    assert f"groups churn-dev, churn-feature, churn-prod; {readers}" in timeline
 
 
 def test_what_moto_cannot_do_is_labelled_as_a_stand_in(timeline):
