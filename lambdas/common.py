@@ -187,6 +187,13 @@ def replaceable_by(outcome: Status) -> tuple[Status, ...]:
 # --- Events -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """An event or message a handler's decisions refuse: it is logged with ``reason`` and dropped."""
+
+    reason: str
+
+
 class Envelope(BaseModel):
     """The EventBridge fields both functions check before they look at ``detail``."""
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import contract
-from common import Envelope, StageState, Status, TestRun, deployment_id_of_config, is_test_stage, upper_snake
+from common import Envelope, Rejection, StageState, Status, TestRun, deployment_id_of_config, is_test_stage, upper_snake
 from integration_tester.cases import Answer, MalformedCase, TestCase, check, validation_problem
 
 ENDPOINT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint State Change")
@@ -47,13 +47,6 @@ class TesterRules:
 
     targets: Mapping[str, TesterTarget]
     region: str
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """An event the tester drops, and why."""
-
-    reason: str
 
 
 @dataclass(frozen=True)

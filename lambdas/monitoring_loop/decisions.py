@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 import contract
-from common import Envelope
+from common import Envelope, Rejection
 
 ALARM_STATE_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
 #: Accounts whose alarms can start retraining: feature endpoints in dev are for quick checks only.
@@ -31,13 +31,6 @@ class AlarmRules:
     target_accounts: Mapping[str, str]
     region: str
     stages: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """An event the monitoring loop drops, and why."""
-
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 import contract
-from common import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, StageState, Status, is_prod_stage
+from common import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, StageState, Status, is_prod_stage
 from contract import EndpointParameters, MonitorParameters
 
 MODEL_PACKAGE_SOURCE = "aws.sagemaker"
@@ -80,13 +80,6 @@ class PromotionRequest:
     event_id: str
     trigger: str
     approval_time: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A message the promoter drops, and why."""
-
-    reason: str
 
 
 def promotion_request(event: Mapping[str, Any], rules: RequestRules) -> PromotionRequest | Rejection:

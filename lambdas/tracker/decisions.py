@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import contract
-from common import DEPLOYMENT_ID, Envelope, StageState, Status, deployment_id_of_config, upper_snake
+from common import DEPLOYMENT_ID, Envelope, Rejection, StageState, Status, deployment_id_of_config, upper_snake
 
 STACK_STATUS_CHANGE = ("aws.cloudformation", "CloudFormation Stack Status Change")
 ENDPOINT_DEPLOYMENT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint Deployment State Change")
@@ -30,13 +30,6 @@ class TrackingRules:
     target_accounts: frozenset[str]
     region: str
     stages: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """An event the tracker drops, and why."""
-
-    reason: str
 
 
 class StackKind(StrEnum):
