@@ -315,9 +315,12 @@ class Story:
 
     def _stack_status(self, stage: str, kind: str) -> str:
         """The status moto gave the stack when it applied the promoter's change set."""
+        return self._describe_stack(stage, kind)["StackStatus"]
+
+    def _describe_stack(self, stage: str, kind: str) -> dict[str, Any]:
         cloudformation = self.admin[self.account_of[contract.STAGE_ACCOUNTS[stage]]].client("cloudformation")
         (stack,) = cloudformation.describe_stacks(StackName=f"{PROJECT}-{stage}-{kind}")["Stacks"]
-        return stack["StackStatus"]
+        return stack
 
     def _stack_event(self, stage: str, kind: str, status: str, token: str, reason: str = "") -> None:
         account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
@@ -335,9 +338,7 @@ class Story:
         """What the endpoint stack's parameters say it serves, as the promoter set them."""
         if kind != "endpoint" or "ROLLBACK" in status:
             return ""  # moto does not roll back; CloudFormation restores the previous parameters
-        cloudformation = self.admin[self.account_of[contract.STAGE_ACCOUNTS[stage]]].client("cloudformation")
-        (stack,) = cloudformation.describe_stacks(StackName=f"{PROJECT}-{stage}-{kind}")["Stacks"]
-        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in self._describe_stack(stage, kind)["Parameters"]}
         names = contract.EndpointParameters
         package = _version(parameters[names.MODEL_PACKAGE_ARN])
         instances = f"{parameters[names.INSTANCE_COUNT]} x {parameters[names.INSTANCE_TYPE]}"
