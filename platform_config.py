@@ -247,13 +247,33 @@ HttpsUrl = Annotated[
 ]
 
 
+#: The first Powertools release whose Lambda layer AWS publishes for the functions' runtime (python3.14)
+#: under a versioned public SSM parameter: 3.23.0 added the python3.14 layers, but its versioned
+#: parameters were written under a wrong name (aws-powertools/powertools-lambda-python#7689, fixed by
+#: #7695 for later releases). Only ``latest`` resolved for it.
+FIRST_POWERTOOLS_WITH_PYTHON_3_14_PARAMETER = (3, 24, 0)
+PowertoolsVersion = Annotated[
+    str,
+    _check(
+        lambda v: (
+            re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", v) is not None
+            and tuple(int(part) for part in v.split(".")) >= FIRST_POWERTOOLS_WITH_PYTHON_3_14_PARAMETER
+        ),
+        "must be a Powertools for AWS Lambda (Python) release x.y.z, 3.24.0 or later: earlier releases have "
+        "no /aws/service/powertools/python/arm64/python3.14/<version> parameter for the functions' runtime",
+    ),
+]
+
+
 class ProjectsConfig(_Strict):
     """How SageMaker projects created from Studio get their repository and model groups.
 
     ``repository_provider`` chooses where a project's git repository is created: ``codecommit`` in
     the dev account, or ``github`` in ``github_organization`` with the token stored in the Secrets
-    Manager secret ``github_token_secret_name`` (``github_api_url`` points to GitHub Enterprise
-    Server if needed). ``on_delete`` says what deleting a project does to its repository (model
+    Manager secret ``github_token_secret_name`` (``<prefix>/github-token`` unless given;
+    ``github_api_url`` points to GitHub Enterprise Server if needed). CodeCommit has at times been
+    closed to accounts that never had a repository, so switching to GitHub needs only the provider
+    and the organization. ``on_delete`` says what deleting a project does to its repository (model
     groups are always kept). ``create_launch_role`` is false when the account already has
     ``AmazonSageMakerServiceCatalogProductsLaunchRole`` (created by the console when projects were
     enabled for a domain).
@@ -269,10 +289,8 @@ class ProjectsConfig(_Strict):
 
     @model_validator(mode="after")
     def _complete_provider_settings(self) -> ProjectsConfig:
-        if self.repository_provider == "github":
-            for key in ("github_organization", "github_token_secret_name"):
-                if not getattr(self, key):
-                    raise ConfigError(f"{key}: missing; required when repository_provider is 'github'")
+        if self.repository_provider == "github" and not self.github_organization:
+            raise ConfigError("github_organization: missing; required when repository_provider is 'github'")
         available = sorted(path.name for path in PROJECT_TEMPLATES.iterdir() if path.is_dir())
         if self.template not in available:
             raise ConfigError(
@@ -299,8 +317,24 @@ class PlatformConfig(_Strict):
     #: Per-stage changes to ``endpoint``, e.g. ``{"prod": {"instance_count": 2, "deployment_strategy": "canary"}}``.
     endpoint_overrides: dict[str, dict[str, Any]] = {}
     operations: OperationsSettings = OperationsSettings()
-    powertools_layer_version: str = "3.37.0"
+    powertools_layer_version: PowertoolsVersion = "3.37.0"
     projects: ProjectsConfig = ProjectsConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_github_token_secret(cls, data: Any) -> Any:
+        """With GitHub and no secret named, the token lives in ``<prefix>/github-token``."""
+        if not isinstance(data, Mapping):
+            return data
+        projects = data.get("projects")
+        if (
+            isinstance(projects, Mapping)
+            and projects.get("repository_provider") == "github"
+            and not projects.get("github_token_secret_name")
+        ):
+            prefix = data.get("prefix", cls.model_fields["prefix"].default)
+            return {**data, "projects": {**projects, "github_token_secret_name": f"{prefix}/github-token"}}
+        return data
 
     @model_validator(mode="after")
     def _unique_users(self) -> PlatformConfig:

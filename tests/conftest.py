@@ -72,3 +72,37 @@ def all_templates(assembly) -> dict[str, dict]:
     for artifact in stacks:
         templates[artifact.stack_name] = artifact.template
     return templates
+
+
+@pytest.fixture(scope="session")
+def github_projects(tmp_path_factory):
+    """The projects stack alone for an installation switched to GitHub and the console's launch role.
+
+    The switch is the provider key and the organization only (the token secret takes its default
+    name), as the README tells an installation whose account CodeCommit refuses.
+    """
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+
+    from mlops_constructs.personas import PROJECT_CREATORS
+    from platform_config import load_config
+    from stacks.projects import ProjectsStack
+
+    context = {
+        **default_context(),
+        "platform.projects.repository_provider": "github",
+        "platform.projects.github_organization": "acme-ml",
+        "platform.projects.create_launch_role": "false",
+        "platform.projects.on_delete": "archive",
+    }
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("github")), context=context)
+    env = cdk.Environment(account="111111111111", region="eu-west-1")
+    roles_stack = cdk.Stack(app, "Roles", env=env)  # the Studio stack's part: the persona roles
+    cdk.CfnWaitConditionHandle(roles_stack, "Placeholder")  # a stack needs a resource to be valid
+    roles = {
+        persona: iam.Role.from_role_name(roles_stack, persona, f"mlops-{persona.replace('_', '-')}")
+        for persona in PROJECT_CREATORS
+    }
+    stack = ProjectsStack(app, "Projects", config=load_config(context), persona_roles=roles, env=env)
+    return Template.from_stack(stack)

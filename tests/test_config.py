@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from platform_config import ConfigError, load_config
+from platform_config import FIRST_POWERTOOLS_WITH_PYTHON_3_14_PARAMETER, ConfigError, load_config
 from tests.conftest import ROOT, default_context
 
 
@@ -159,10 +159,8 @@ def test_stage_accounts_follow_the_promotion_path():
             {"platform.projects.repository_provider": "gitlab"},
             "projects.repository_provider='gitlab': Input should be 'codecommit' or 'github'",
         ),
-        (
-            {"platform.projects.repository_provider": "github", "platform.projects.github_organization": "acme"},
-            "projects.github_token_secret_name: missing; required when repository_provider is 'github'",
-        ),
+        ({"platform.powertools_layer_version": "3.23.0"}, "powertools_layer_version='3.23.0': must be a Powertools"),
+        ({"platform.powertools_layer_version": "latest"}, "powertools_layer_version='latest': must be a Powertools"),
         (
             {"platform.projects.repository_provider": "github"},
             "projects.github_organization: missing; required when repository_provider is 'github'",
@@ -201,6 +199,29 @@ def test_projects_default_to_codecommit_and_accept_github_enterprise():
     )
     assert config.projects.github_api_url == "https://github.acme.example/api/v3"
     assert config.projects.create_launch_role is False
+
+
+def test_switching_to_github_needs_the_provider_and_the_organization_only():
+    """CodeCommit may refuse new repositories: GitHub is one provider key plus the organization away."""
+    config = load_config(
+        {
+            **default_context(),
+            "platform.prefix": "ml",
+            "platform.projects.repository_provider": "github",
+            "platform.projects.github_organization": "acme-ml",
+        }
+    )
+    assert config.projects.github_token_secret_name == "ml/github-token"
+    assert config.projects.github_api_url == "https://api.github.com"
+
+
+def test_powertools_minimum_was_checked_for_the_functions_runtime():
+    """The minimum Powertools release was checked for python3.14; a runtime change must revisit it."""
+    from mlops_constructs.functions import RUNTIME
+
+    assert RUNTIME.name == "python3.14"
+    version = load_config(default_context()).powertools_layer_version
+    assert tuple(map(int, version.split("."))) >= FIRST_POWERTOOLS_WITH_PYTHON_3_14_PARAMETER
 
 
 def test_missing_region_is_named():

@@ -216,13 +216,23 @@ class ProjectTemplate:
         return names
 
 
+#: What to do when CodeCommit refuses new repositories (it has been closed to accounts without one).
+CODECOMMIT_CLOSED_HINT = (
+    "CodeCommit creates no repositories in this account; switch the platform to GitHub "
+    "(projects.repository_provider=github, projects.github_organization) and redeploy the projects stack."
+)
+
+
 def failure_reason(error: Exception) -> str:
     """The reason CloudFormation shows for ``error``."""
     if isinstance(error, (InvalidRequest, RepositoryError, ConfigurationError)):
         return str(error)
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
-        return f"AWS {error.operation_name} failed: {details.get('Code')}: {details.get('Message')}"
+        reason = f"AWS {error.operation_name} failed: {details.get('Code')}: {details.get('Message')}"
+        if (error.operation_name, details.get("Code")) == ("CreateRepository", "OperationNotAllowedException"):
+            reason += f" {CODECOMMIT_CLOSED_HINT}"
+        return reason
     return f"unexpected error ({type(error).__name__}: {error}); see the function's logs"
 
 

@@ -221,36 +221,6 @@ def test_only_mlops_engineers_change_a_codecommit_prod_branch(persona_statements
     assert is_allowed(persona_statements["mlops_engineer"], push("prod"))
 
 
-@pytest.fixture(scope="module")
-def github_projects(tmp_path_factory) -> Template:
-    """The projects stack alone for an installation with GitHub and the console's launch role."""
-    import aws_cdk as cdk
-    from aws_cdk import aws_iam as iam
-
-    from platform_config import load_config
-    from stacks.projects import ProjectsStack
-    from tests.conftest import default_context
-
-    context = {
-        **default_context(),
-        "platform.projects.repository_provider": "github",
-        "platform.projects.github_organization": "acme-ml",
-        "platform.projects.github_token_secret_name": "mlops/github-token",
-        "platform.projects.create_launch_role": "false",
-        "platform.projects.on_delete": "archive",
-    }
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("github")), context=context)
-    env = cdk.Environment(account="111111111111", region="eu-west-1")
-    roles_stack = cdk.Stack(app, "Roles", env=env)  # the Studio stack's part: the persona roles
-    cdk.CfnWaitConditionHandle(roles_stack, "Placeholder")  # a stack needs a resource to be valid
-    roles = {
-        persona: iam.Role.from_role_name(roles_stack, persona, f"mlops-{persona.replace('_', '-')}")
-        for persona in PROJECT_CREATORS
-    }
-    stack = ProjectsStack(app, "Projects", config=load_config(context), persona_roles=roles, env=env)
-    return Template.from_stack(stack)
-
-
 def test_an_existing_launch_role_is_used_by_name_and_not_created(github_projects):
     assert github_projects.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": LAUNCH_ROLE_NAME}}) == {}
     github_projects.has_resource_properties(
