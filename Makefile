@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test demo template-test measure-synth clean
+.PHONY: synth test demo deploy template-test measure-synth clean
 
 synth: $(VENV)/.app-installed node_modules/.installed
 	rm -rf cdk.out
@@ -31,6 +31,11 @@ test: synth $(VENV)/.dev-installed template-test
 # The promotion flow offline: three moto accounts stood up from cdk.out, the real handlers (see demo/).
 demo: synth $(VENV)/.dev-installed
 	$(BIN)/python -m demo
+
+# Real accounts: checks the configuration (no placeholder accounts) and the dev account's credentials, then
+# runs `cdk deploy --all`. `make deploy ARGS="--config-file acme.json"`; add --dry-run to print the command only.
+deploy: $(VENV)/.app-installed node_modules/.installed
+	$(BIN)/python scripts/deploy.py $(ARGS)
 
 template-test: $(TEMPLATE_VENV)/.installed
 	cd $(TEMPLATE) && .venv/bin/pytest
