@@ -252,6 +252,7 @@ class FakeGitHub(_LocalServer):
         self.calls: list[tuple[str, str]] = []
         self.rate_limit: str | None = None  # None, "primary" (403) or "secondary" (429)
         self.settling = 0  # this many Git data calls still see a new repository as empty (409)
+        self.link_origin: str | None = None  # where ``Link`` headers point; None: this server
         super().__init__()
 
     @property
@@ -347,7 +348,7 @@ class FakeGitHub(_LocalServer):
         chunk = branches[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(branches):
-            listing = f"{self.url}/repos/{self.organization}/{name}/branches?per_page={per_page}"
+            listing = f"{self.link_origin or self.url}/repos/{self.organization}/{name}/branches?per_page={per_page}"
             headers["Link"] = f'<{listing}&page={page + 1}>; rel="next", <{listing}&page=1>; rel="first"'
         return 200, headers, [{"name": b, "commit": {"sha": sha}, "protected": False} for b, sha in chunk]
 

@@ -366,6 +366,20 @@ def test_github_update_follows_pagination_and_changes_nothing(aws, catcher, gith
     assert github.calls.count(("GET", f"/repos/{ORG}/churn/branches")) >= 2
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_github_pagination_never_takes_the_token_to_another_origin(aws, catcher, github, caplog, host):
+    elsewhere = FakeGitHub(ORG, TOKEN, page_size=1)  # would accept the token: a leak would show as a call
+    try:
+        harness = github_harness(aws, catcher, github)
+        harness.send("Create")
+        github.link_origin = elsewhere.url.replace("127.0.0.1", host)  # another port, or host and port
+        harness.send("Update")
+        assert elsewhere.calls == []
+        assert any("not on the GitHub API's origin" in record.getMessage() for record in caplog.records)
+    finally:
+        elsewhere.close()
+
+
 def test_github_existing_repository_fails_the_create(aws, catcher, github):
     github.add_repository("churn", "someone else's", {"main": "0" * 40})
     answer = github_harness(aws, catcher, github).send("Create")

@@ -17,7 +17,7 @@ from project_template.decisions import (
     project_name_problem,
     sagemaker_project_problem,
 )
-from project_template.repositories import GitHubResponse, RepositoryExists, github_error
+from project_template.repositories import GitHubResponse, RepositoryExists, github_error, same_origin
 from tests.lambdas.project_fakes import custom_resource_event
 
 URL = "https://cloudformation-custom-resource-response-euwest1.s3.amazonaws.com"
@@ -179,3 +179,26 @@ def test_github_errors_say_what_to_do(status, headers, body, expected):
 def test_github_name_clash_is_an_existing_repository():
     body = {"message": "Repository creation failed.", "errors": [{"message": "name already exists on this account"}]}
     assert isinstance(github_error("POST", "/orgs/acme/repos", GitHubResponse(422, {}, body)), RepositoryExists)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.github.com/repositories/1/branches?page=2", True),
+        ("https://API.github.com:443/repositories/1/branches?page=2", True),
+        ("http://api.github.com/repositories/1/branches?page=2", False),  # the token would travel in clear
+        ("https://api.github.com:8443/repositories/1/branches", False),
+        ("https://api.github.com.evil.example/repositories/1/branches", False),
+        ("https://evil.example/?https://api.github.com", False),
+        ("https://user@api.github.com/x", False),
+        ("/repositories/1/branches?page=2", False),
+    ],
+)
+def test_only_links_on_the_github_api_origin_are_followed(url, expected):
+    assert same_origin(url, "https://api.github.com") is expected
+
+
+def test_github_enterprise_links_are_followed_on_its_own_host_only():
+    api = "https://ghe.example.com/api/v3"
+    assert same_origin("https://ghe.example.com/api/v3/repositories/1/branches?page=2", api) is True
+    assert same_origin("https://api.github.com/repositories/1/branches?page=2", api) is False
