@@ -199,7 +199,10 @@ class Story:
         function = ProjectTemplate(ProjectSettings.from_environment(Environment(environment)), clients)
         self._show("dev", "Data scientist (Studio)", f"creates the project {PROJECT!r} from the catalog product")
         catcher = ResponseCatcher()
-        event = custom_resource_event("Create", response_url=catcher.url, name=PROJECT)
+        project_id = self.sagemaker.create_project(
+            ProjectName=PROJECT, ServiceCatalogProvisioningDetails={"ProductId": "prod-mlopsproject1"}
+        )["ProjectId"]
+        event = custom_resource_event("Create", response_url=catcher.url, name=PROJECT, project_id=project_id)
         serve(event, ProjectTemplateContext(), lambda: function)
         catcher.close()
         (answer,) = catcher.responses

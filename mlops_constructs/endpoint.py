@@ -162,6 +162,9 @@ class BlueGreenEndpoint(Construct):
     the final baking period. The configuration's ``KmsKeyId`` applies to both kinds (instance volumes,
     or the copy of the image SageMaker keeps for a serverless endpoint).
 
+    The model container runs network isolated: it serves from the model data SageMaker downloads for
+    it and can make no outbound call, so a model cannot send what it receives anywhere.
+
     Autoscaled endpoints (``autoscaled`` condition) keep their current instance count across
     deployments (``RetainAllVariantProperties``), so a promotion under load does not shrink the fleet
     to ``InstanceCount``; the data-capture settings still come from the new configuration.
@@ -176,6 +179,7 @@ class BlueGreenEndpoint(Construct):
             "Model",
             model_name=deployment_name,
             execution_role_arn=props.execution_role_arn,
+            enable_network_isolation=True,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 model_package_name=props.model_package_arn
             ),

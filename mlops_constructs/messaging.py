@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -20,8 +20,8 @@ from mlops_constructs.compliance import acknowledge
 class AlertTopic(Construct):
     """A KMS-encrypted, TLS-only SNS topic for operator alerts, with optional e-mail subscribers.
 
-    CloudWatch alarms publish to it, so the key lets CloudWatch use it; ``alarm_action`` is what an
-    alarm adds to notify here.
+    CloudWatch alarms publish to it, so the key lets CloudWatch use it for alarms of this account only
+    (``aws:SourceAccount``, ``aws:SourceArn``); ``alarm_action`` is what an alarm adds to notify here.
     """
 
     def __init__(
@@ -31,7 +31,22 @@ class AlertTopic(Construct):
         self.topic = sns.Topic(
             self, "Topic", topic_name=topic_name, master_key=encryption_key, enforce_ssl=True, display_name=topic_name
         )
-        encryption_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        stack = Stack.of(self)
+        alarms_here = stack.format_arn(
+            service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccountPublishToEncryptedTopics",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": alarms_here},
+                },
+            )
+        )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         self.alarm_action = cloudwatch_actions.SnsAction(self.topic)
@@ -40,7 +55,8 @@ class AlertTopic(Construct):
 class DeadLetterQueue(Construct):
     """A KMS-encrypted queue keeping failed messages for 14 days, with an alarm as soon as one arrives.
 
-    EventBridge may deliver into it (failed rule targets), so its key lets EventBridge encrypt.
+    EventBridge may deliver into it (failed rule targets), so its key lets EventBridge encrypt, for rules
+    of this account only (``aws:SourceAccount``, as CDK's own queue targets do).
     """
 
     def __init__(
@@ -61,7 +77,15 @@ class DeadLetterQueue(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        encryption_key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeOfThisAccountEncryptsDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
         acknowledge(self.queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue.")
         self.alarm = cloudwatch.Alarm(
             self,

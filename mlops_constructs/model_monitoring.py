@@ -137,6 +137,15 @@ class MonitoringJobDefinitions(Construct):
     their inputs, outputs and resources, so the shared parts are built for whichever type is given.
     Every job runs on one instance with its volume and its output encrypted with the target's key,
     and writes to ``s3://<data-capture bucket>/<EndpointName>/monitoring/<kind name>``.
+
+    The jobs run network isolated (no call in or out of the container; SageMaker itself brings the
+    captured traffic, baselines and ground truth in and the reports out), except explainability: to
+    compute SHAP values Clarify invokes the model on perturbed records through a shadow endpoint it
+    creates from the analysis configuration's ``predictor``, calls to the SageMaker API made from
+    inside the container (the SageMaker developer guide, "Give SageMaker Clarify jobs access to
+    resources in your VPC", asks for network isolation to be off for jobs that get inferences). Data
+    quality, model quality and bias only read the captured requests and predictions (the bias
+    monitor's analysis configuration has no predictor), so they need no network.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, endpoint: MonitoredEndpoint) -> None:
@@ -228,7 +237,7 @@ class MonitoringJobDefinitions(Construct):
                 endpoint_input=self._endpoint_input(job, predictions=True)
             ),
             model_explainability_job_output_config=self._output_config(job, MODEL_EXPLAINABILITY),
-            **self._common(job),
+            **self._common(job, network_isolated=False),
         )
 
     def _endpoint_input(self, job, *, predictions: bool = False, labels: bool = False):
@@ -262,10 +271,11 @@ class MonitoringJobDefinitions(Construct):
             ],
         )
 
-    def _common(self, job) -> dict:
-        """Role, resources and time limit, the same for every kind."""
+    def _common(self, job, *, network_isolated: bool = True) -> dict:
+        """Role, resources, network isolation and time limit, the same for every kind but explainability."""
         return {
             "role_arn": self.endpoint.role_arn,
+            "network_config": job.NetworkConfigProperty(enable_network_isolation=network_isolated),
             "job_resources": job.MonitoringResourcesProperty(
                 cluster_config=job.ClusterConfigProperty(
                     instance_count=1,

@@ -78,6 +78,11 @@ class PlatformNames:
         """The role the dev integration tester assumes in a deployment-target account to invoke endpoints."""
         return f"{self.prefix}-{account}-endpoint-tester"
 
+    def event_forwarding_role(self, account: AccountName) -> str:
+        """The role EventBridge sends a target account's platform events to the dev promotion bus with:
+        the only principal the bus accepts them from."""
+        return f"{self.prefix}-{account}-event-forwarding"
+
     @property
     def integration_tester_role(self) -> str:
         """The dev integration tester Lambda's role: the only principal the endpoint-tester roles trust."""

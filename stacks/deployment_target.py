@@ -129,6 +129,7 @@ class DeploymentTargetStack(Stack):
             destination_bus_arn=names.promotion_bus_arn,
             alarm_name_prefix=f"{names.prefix}-",
             dead_letter_queue=self.forwarding_dead_letters.queue,
+            role_name=names.event_forwarding_role(account),
         )
         self.rollbacks = RollbackLog(
             self,

@@ -201,6 +201,13 @@ class ProjectsStack(Stack):
                 ],
             )
         )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="VerifyProjects",
+                actions=["sagemaker:DescribeProject"],
+                resources=[self._arn("sagemaker", "project", "*")],
+            )
+        )
         stage_groups = [self._arn("sagemaker", "model-package-group", f"*-{stage}") for stage in config.stages]
         role.add_to_policy(
             iam.PolicyStatement(
@@ -244,6 +251,8 @@ class ProjectsStack(Stack):
             {
                 "Resource::arn:*:sagemaker:*:model-package-group/*-*": "The <project>-<stage> groups of the "
                 "scenario's stages; projects are named by their creators.",
+                "Resource::arn:*:sagemaker:*:project/*": "Any project a request names is looked up, to refuse "
+                "requests that SageMaker did not send for it.",
                 "Resource::arn:*:codecommit:*:*": "Repositories are named after projects, which users name.",
                 "Resource::arn:*:secretsmanager:*:secret:*-??????": "The configured GitHub token secret; "
                 "Secrets Manager appends six random characters to its ARN.",

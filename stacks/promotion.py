@@ -118,13 +118,24 @@ class PromotionStack(Stack):
         )
 
         self.bus = events.EventBus(self, "PromotionBus", event_bus_name=names.promotion_bus)
+        # The forwarding roles are named in a condition rather than as principals: a role principal must
+        # exist when the policy is saved (the targets are deployed after dev) and stops matching a
+        # re-created role, while aws:PrincipalArn compares the name.
+        target_accounts = ("test", "prod")
         self.bus.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="TargetAccountsForwardPlatformEvents",
-                principals=[iam.AccountPrincipal(names.account_id(account)) for account in ("test", "prod")],
+                principals=[iam.AccountPrincipal(names.account_id(account)) for account in target_accounts],
                 actions=["events:PutEvents"],
                 resources=[self.bus.event_bus_arn],
-                conditions={"StringEquals": {"events:source": FORWARDED_SOURCES}},
+                conditions={
+                    "StringEquals": {"events:source": FORWARDED_SOURCES},
+                    "ArnEquals": {
+                        "aws:PrincipalArn": [
+                            names.role_arn(account, names.event_forwarding_role(account)) for account in target_accounts
+                        ]
+                    },
+                },
             )
         )
         self.bus.archive(

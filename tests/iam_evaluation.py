@@ -2,9 +2,11 @@
 
 It implements the parts of IAM policy evaluation the platform's policies use: Allow and Deny with
 explicit deny winning, Action/NotAction and Resource with ``*``/``?`` wildcards (actions are
-case-insensitive), and the condition operators StringEquals, StringNotEquals, StringLike,
-StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null. Any other operator makes evaluation fail loudly
-rather than guess. Intrinsics are resolved with the stack's own account, region and partition.
+case-insensitive), Principal in resource policies (``*``, account, role ARN, service; the caller's
+``aws:PrincipalArn`` and ``aws:PrincipalAccount`` are derived from it), and the condition operators
+StringEquals, StringNotEquals, StringLike, StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null.
+Any other operator makes evaluation fail loudly rather than guess. Intrinsics are resolved with the
+stack's own account, region and partition.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ class Request:
     action: str
     resource: str
     context: Mapping[str, str] = field(default_factory=dict)
+    principal: str | None = None
+    """The caller, for resource policies: a role ARN (``arn:aws:iam::<account>:role/<name>``) or a service."""
+
+    @property
+    def principal_context(self) -> dict[str, str]:
+        if not self.principal or not self.principal.startswith("arn:"):
+            return {}
+        return {"aws:PrincipalArn": self.principal, "aws:PrincipalAccount": self.principal.split(":")[4]}
 
 
 def identity_statements(template: Mapping[str, Any], role_logical_id: str, env: Mapping[str, str]) -> list[dict]:
@@ -37,6 +47,13 @@ def identity_statements(template: Mapping[str, Any], role_logical_id: str, env: 
             if {"Ref": role_logical_id} in attached:
                 statements += _as_list(resource["Properties"]["PolicyDocument"]["Statement"])
     return [_resolve(statement, template, env) for statement in statements]
+
+
+def resource_policy_statements(template: Mapping[str, Any], logical_id: str, env: Mapping[str, str]) -> list[dict]:
+    """The statements of a resource policy resource (event bus, bucket, topic or queue policy) or key policy."""
+    properties = template["Resources"][logical_id]["Properties"]
+    document = properties.get("PolicyDocument") or properties.get("KeyPolicy") or properties
+    return [_resolve(statement, template, env) for statement in _as_list(document["Statement"])]
 
 
 def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
@@ -57,7 +74,26 @@ def _matches(statement: Mapping[str, Any], request: Request) -> bool:
     else:
         action_ok = not any(_glob(p, request.action, ignore_case=True) for p in _as_list(statement["NotAction"]))
     resource_ok = any(_glob(p, request.resource) for p in _as_list(statement.get("Resource", "*")))
-    return action_ok and resource_ok and _conditions_hold(statement.get("Condition", {}), request.context)
+    principal_ok = "Principal" not in statement or _principal_matches(statement["Principal"], request.principal)
+    context = {**request.principal_context, **request.context}
+    return action_ok and resource_ok and principal_ok and _conditions_hold(statement.get("Condition", {}), context)
+
+
+def _principal_matches(principal: Any, caller: str | None) -> bool:
+    """Whether a resource policy's Principal names ``caller``; an account names every principal in it."""
+    if caller is None:
+        raise ValueError("a statement with a Principal needs Request.principal")
+    if principal == "*":
+        return True
+    for kind, names in principal.items():
+        for name in _as_list(names):
+            if kind == "Service" and name == caller:
+                return True
+            if kind == "AWS" and caller.startswith("arn:"):
+                account = caller.split(":")[4]
+                if name in ("*", caller, account) or re.fullmatch(rf"arn:[^:]+:iam::{account}:root", name):
+                    return True
+    return False
 
 
 def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:

@@ -20,6 +20,14 @@ SAGEMAKER_PROJECT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
 SAGEMAKER_PROJECT_ID = re.compile(r"^p-[a-z0-9]{1,20}$")
 #: What CloudFormation's custom-resource protocol sends.
 REQUEST_TYPES = ("Create", "Update", "Delete")
+#: The states SageMaker keeps a project in while Service Catalog runs each request's stack operation
+#: (``ProjectStatus`` of DescribeProject). A request for a project in another state was not sent on
+#: SageMaker's behalf. ``UpdateFailed`` admits the Update of an update's rollback.
+PROJECT_STATES = {
+    "Create": ("Pending", "CreateInProgress"),
+    "Update": ("UpdateInProgress", "UpdateFailed"),
+    "Delete": ("DeleteInProgress",),
+}
 #: Physical id of a resource whose Create failed: its Delete (the rollback) must touch nothing,
 #: least of all a repository of the same name that belongs to another project.
 FAILED_CREATE_PREFIX = "failed-create-"
@@ -106,6 +114,31 @@ def parse_request(event: Mapping[str, Any]) -> Request:
                 f"a project cannot be renamed ({old.name!r} -> {project.name!r}); create a new project instead"
             )
     return Request(request_type, project, event.get("PhysicalResourceId") or project.name, old)
+
+
+def sagemaker_project_problem(request: Request, described: Mapping[str, Any] | None) -> str | None:
+    """Why SageMaker's DescribeProject answer (None: no such project) does not back ``request``, or None.
+
+    The custom resource's properties are whatever the launched stack says; SageMaker's own record of
+    the project decides whether the request is the project's: same id, and the state the request's
+    stack operation puts it in.
+    """
+    project = request.project
+    if described is None:
+        return f"SageMaker has no project named {project.name!r}; the request was not sent for a SageMaker project"
+    if described.get("ProjectId") != project.id:
+        return (
+            f"SageMaker project {project.name!r} has id {described.get('ProjectId')!r}, not {project.id!r}: "
+            "the request names another project"
+        )
+    status = described.get("ProjectStatus")
+    expected = PROJECT_STATES[request.type]
+    if status not in expected:
+        return (
+            f"SageMaker project {project.name!r} ({project.id}) is {status}, not {' or '.join(expected)}: "
+            f"SageMaker has no {request.type} of it under way"
+        )
+    return None
 
 
 def physical_id(request_type: str, project_name: str, succeeded: bool, request_id: str) -> str:

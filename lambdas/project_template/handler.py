@@ -6,6 +6,9 @@ Update (idempotent): the project's git repository, seeded from ``project_templat
 ``prod`` with ``dev`` branched from it (``prod`` protected where the provider can), and the model
 package groups of the scenario, tagged with the project and readable by the test and prod accounts.
 On Delete the groups and the repository are kept, or the repository is archived (``ON_DELETE``).
+The request's project name and id come from the launched stack, which anyone who may launch the
+product can fill in: nothing is created, updated or archived unless SageMaker's own record of the
+project (DescribeProject) has that id and is in the state the request's stack operation puts it in.
 
 It always answers CloudFormation, also on bad input, provider failures, unexpected errors and
 shortly before the function would time out, so a project stack never waits an hour for an answer.
@@ -37,6 +40,7 @@ from project_template.decisions import (
     owns_nothing,
     parse_request,
     physical_id,
+    sagemaker_project_problem,
 )
 from project_template.repositories import CodeCommit, GitHub, Provider, RepositoryError, RepositoryExists, github_token
 
@@ -158,6 +162,9 @@ class ProjectTemplate:
         """Bring the project's resources to what ``request`` asks; returns the custom resource's attributes."""
         if request.type == "Delete":
             return self._delete(request)
+        problem = sagemaker_project_problem(request, self._sagemaker_project(request.project))
+        if problem:
+            raise InvalidRequest(problem)
         project = request.project
         existing = self.provider.exists(project.name)
         if existing and not project.owns(existing.description):
@@ -180,6 +187,10 @@ class ProjectTemplate:
         project = request.project
         if self.settings.on_delete == "archive":
             try:
+                problem = sagemaker_project_problem(request, self._sagemaker_project(project))
+                if problem:
+                    logger.warning("Delete not sent for the project; its repository is kept", extra={"reason": problem})
+                    return {"Result": f"repository {project.name} kept, not archived: {problem}"[:500]}
                 existing = self.provider.exists(project.name)
                 if existing and project.owns(existing.description) and not existing.archived:
                     self.provider.archive(project.name)
@@ -188,6 +199,15 @@ class ProjectTemplate:
                 logger.error("Repository not archived; it is kept", extra={"reason": failure_reason(error)})
                 return {"Result": f"repository {project.name} kept, not archived: {failure_reason(error)}"[:500]}
         return {"Result": f"repository {project.name} and model package groups kept"}
+
+    def _sagemaker_project(self, project: Project) -> dict[str, Any] | None:
+        """SageMaker's description of the project named like ``project``, or None if there is none."""
+        try:
+            return self.clients.sagemaker.describe_project(ProjectName=project.name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
+                raise
+            return None
 
     def template_files(self) -> dict[str, bytes]:
         """The template's files (path -> content) from the zipped asset the platform uploads."""

@@ -13,15 +13,19 @@ import json
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from contract import DEV_BRANCH, PROD_BRANCH
 from project_template.decisions import commit_batches
+
+logger = Logger()
 
 COMMIT_AUTHOR = "MLOps platform"
 COMMIT_EMAIL = "mlops-platform@noreply.local"
@@ -171,6 +175,23 @@ class GitHubResponse:
     body: Any
 
 
+def same_origin(url: str, api_url: str) -> bool:
+    """Whether ``url`` is on the API's origin (scheme, host and port, no credentials in it): the only
+    place the token may be sent to."""
+
+    def origin(address: str) -> tuple[str, str, int | None] | None:
+        parts = urllib.parse.urlsplit(address)
+        if not parts.scheme or not parts.hostname or parts.username is not None:
+            return None
+        return parts.scheme.lower(), parts.hostname.lower(), parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+
+    try:
+        own = origin(api_url)
+        return own is not None and origin(url) == own
+    except ValueError:  # a malformed port
+        return False
+
+
 def github_error(method: str, path: str, response: GitHubResponse) -> RepositoryError:
     """The error a failed GitHub call means, in words a project creator can act on."""
     status, headers = response.status, {k.lower(): v for k, v in response.headers.items()}
@@ -286,7 +307,8 @@ class GitHub:
     # HTTP
 
     def _pages(self, path: str) -> Iterator[dict[str, Any]]:
-        """Every item of a listing, following the ``Link: <...>; rel="next"`` headers."""
+        """Every item of a listing, following the ``Link: <...>; rel="next"`` headers on the API's own
+        origin only: the token goes with every request, so a link elsewhere ends the listing there."""
         url: str | None = f"{self._api}{path}?per_page={PAGE_SIZE}"
         while url:
             response = self._send("GET", url, None)
@@ -295,6 +317,12 @@ class GitHub:
             yield from response.body
             match = _NEXT_LINK.search(response.headers.get("Link", "") or response.headers.get("link", ""))
             url = match.group(1) if match else None
+            if url and not same_origin(url, self._api):
+                logger.warning(
+                    "Next page link not on the GitHub API's origin; not followed, the listing ends here",
+                    extra={"listing": path, "link": url, "api": self._api},
+                )
+                url = None
 
     def _request(
         self, method: str, path: str, body: Any = None, *, allow: tuple[int, ...] = (), settle: bool = False

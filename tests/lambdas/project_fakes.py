@@ -4,6 +4,8 @@
   (``CreateCommit``, ``GetBranch``, ``CreateBranch``, ``TagResource``, ``UpdateRepositoryDescription``)
   and SageMaker's ``PutModelPackageGroupPolicy`` / ``GetModelPackageGroupPolicy``, with the documented
   errors the function relies on (missing branch, outdated parent commit, more than 100 files).
+- SageMaker's ``CreateProject`` / ``DescribeProject`` (a project record only: no product is launched);
+  :func:`put_sagemaker_project` puts a project in any state SageMaker reports.
 - :class:`FakeGitHub` is an HTTP server on localhost speaking the parts of GitHub's REST API the
   function uses: documented paths, status codes, ``Link`` pagination, rate-limit headers.
 - :class:`ResponseCatcher` receives the PUT a custom resource sends to CloudFormation's ResponseURL.
@@ -27,6 +29,7 @@ from moto.codecommit.responses import CodeCommitResponse
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
 from tests.lambdas.events import DEV, REGION
@@ -127,6 +130,42 @@ def _get_group_policy(self: SageMakerResponse) -> ActionResult:
     return ActionResult({"ResourcePolicy": policy})
 
 
+def sagemaker_projects(account: str = DEV, region: str = REGION) -> dict[str, dict[str, Any]]:
+    """The stand-in's SageMaker projects of an account (name -> DescribeProject answer)."""
+    backend = sagemaker_backends[account][region]
+    return backend.__dict__.setdefault("stand_in_projects", {})
+
+
+def put_sagemaker_project(name: str, project_id: str, status: str, account: str = DEV, region: str = REGION) -> str:
+    """SageMaker's record of a project in ``status`` (``ProjectStatus``), as SageMaker keeps it while
+    Service Catalog works on the project's stack; returns the project's ARN."""
+    arn = f"arn:aws:sagemaker:{region}:{account}:project/{name}"
+    sagemaker_projects(account, region)[name] = {
+        "ProjectArn": arn,
+        "ProjectName": name,
+        "ProjectId": project_id,
+        "ProjectStatus": status,
+    }
+    return arn
+
+
+def _create_project(self: SageMakerResponse) -> ActionResult:
+    name = self._get_param("ProjectName")
+    if name in sagemaker_projects(self.current_account, self.region):
+        raise ValidationError(f"Project {name} already exists")
+    project_id = "p-" + uuid.uuid4().hex[:12]
+    arn = put_sagemaker_project(name, project_id, "CreateInProgress", self.current_account, self.region)
+    return ActionResult({"ProjectArn": arn, "ProjectId": project_id})
+
+
+def _describe_project(self: SageMakerResponse) -> ActionResult:
+    name = self._get_param("ProjectName")
+    project = sagemaker_projects(self.current_account, self.region).get(name)
+    if project is None:
+        raise ValidationError(f"Project {name} does not exist")
+    return ActionResult(project)
+
+
 def install_moto_stand_ins(monkeypatch) -> None:
     """Register the stand-ins for one test (moto dispatches an operation to the method of its name)."""
     for name, method in {
@@ -139,6 +178,8 @@ def install_moto_stand_ins(monkeypatch) -> None:
         monkeypatch.setattr(CodeCommitResponse, name, method, raising=False)
     monkeypatch.setattr(SageMakerResponse, "put_model_package_group_policy", _put_group_policy, raising=False)
     monkeypatch.setattr(SageMakerResponse, "get_model_package_group_policy", _get_group_policy, raising=False)
+    monkeypatch.setattr(SageMakerResponse, "create_project", _create_project, raising=False)
+    monkeypatch.setattr(SageMakerResponse, "describe_project", _describe_project, raising=False)
 
 
 # --- Local HTTP servers -----------------------------------------------------------------------------
@@ -211,6 +252,7 @@ class FakeGitHub(_LocalServer):
         self.calls: list[tuple[str, str]] = []
         self.rate_limit: str | None = None  # None, "primary" (403) or "secondary" (429)
         self.settling = 0  # this many Git data calls still see a new repository as empty (409)
+        self.link_origin: str | None = None  # where ``Link`` headers point; None: this server
         super().__init__()
 
     @property
@@ -306,7 +348,7 @@ class FakeGitHub(_LocalServer):
         chunk = branches[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(branches):
-            listing = f"{self.url}/repos/{self.organization}/{name}/branches?per_page={per_page}"
+            listing = f"{self.link_origin or self.url}/repos/{self.organization}/{name}/branches?per_page={per_page}"
             headers["Link"] = f'<{listing}&page={page + 1}>; rel="next", <{listing}&page=1>; rel="first"'
         return 200, headers, [{"name": b, "commit": {"sha": sha}, "protected": False} for b, sha in chunk]
 

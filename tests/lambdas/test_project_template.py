@@ -34,6 +34,8 @@ from tests.lambdas.project_fakes import (
     custom_resource_event,
     git_state,
     install_moto_stand_ins,
+    put_sagemaker_project,
+    sagemaker_projects,
 )
 
 BASELINE = ("feature", "dev", "prod")
@@ -48,6 +50,8 @@ READERS = (
 )
 ORG, TOKEN, SECRET = "acme-ml", "ghs_16C7e42F292c6912E7710c838347Ae178B4a", "mlops/github-token"
 PROJECT_ID = "p-8xk2mzq0abcd"
+#: The state SageMaker keeps a project in while Service Catalog runs each request's stack operation.
+SAGEMAKER_STATE = {"Create": "CreateInProgress", "Update": "UpdateInProgress", "Delete": "DeleteInProgress"}
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +112,11 @@ class Harness:
     def function(self, provider=None) -> ProjectTemplate:
         return ProjectTemplate(self.settings, self.clients, provider)
 
-    def send(self, request_type: str, *, provider=None, context=None, **fields) -> dict:
-        """One request; returns CloudFormation's one answer to it."""
+    def send(self, request_type: str, *, provider=None, context=None, sagemaker_sent_it=True, **fields) -> dict:
+        """One request; returns CloudFormation's one answer to it. SageMaker's project ``churn`` is in the
+        state the request puts it in, unless ``sagemaker_sent_it`` is False (the test arranges SageMaker)."""
+        if sagemaker_sent_it:
+            put_sagemaker_project("churn", PROJECT_ID, SAGEMAKER_STATE[request_type])
         before = len(self.catcher.responses)
         event = custom_resource_event(request_type, response_url=self.catcher.url, project_id=PROJECT_ID, **fields)
         serve(event, context or LambdaContext(), lambda: self.function(provider))
@@ -273,6 +280,54 @@ def test_delete_archives_the_repository_when_configured(aws, catcher):
     assert harness.send("Delete")["Status"] == "SUCCESS"  # a second Delete is harmless
 
 
+# --- Only requests SageMaker sent for the project it names ----------------------------------------
+
+
+def test_a_create_for_a_project_sagemaker_does_not_know_is_refused_and_creates_nothing(codecommit):
+    answer = codecommit.send("Create", sagemaker_sent_it=False)
+    assert answer["Status"] == "FAILED"
+    assert "SageMaker has no project named 'churn'" in answer["Reason"]
+    assert codecommit_backends[DEV][REGION].repositories == {} and codecommit.groups() == {}
+
+
+def test_a_create_naming_another_projects_id_is_refused(codecommit):
+    put_sagemaker_project("churn", "p-0therpr0ject", "CreateInProgress")
+    answer = codecommit.send("Create", sagemaker_sent_it=False)
+    assert answer["Status"] == "FAILED"
+    assert "has id 'p-0therpr0ject', not 'p-8xk2mzq0abcd'" in answer["Reason"]
+    assert codecommit_backends[DEV][REGION].repositories == {} and codecommit.groups() == {}
+
+
+def test_an_update_of_a_project_sagemaker_is_not_updating_is_refused(codecommit):
+    codecommit.send("Create")
+    put_sagemaker_project("churn", PROJECT_ID, "CreateCompleted")
+    answer = codecommit.send("Update", sagemaker_sent_it=False)
+    assert answer["Status"] == "FAILED" and answer["PhysicalResourceId"] == "churn"  # no replacement
+    assert "is CreateCompleted, not UpdateInProgress or UpdateFailed" in answer["Reason"]
+
+
+@pytest.mark.parametrize(
+    ("sagemaker_project", "reason"),
+    [
+        ((PROJECT_ID, "CreateCompleted"), "is CreateCompleted, not DeleteInProgress"),
+        (("p-0therpr0ject", "DeleteInProgress"), "has id 'p-0therpr0ject'"),
+        (None, "SageMaker has no project named 'churn'"),
+    ],
+)
+def test_a_made_up_delete_keeps_the_projects_repository_and_says_why(aws, catcher, sagemaker_project, reason):
+    harness = Harness(aws, catcher, on_delete="archive")
+    harness.send("Create")
+    sagemaker_projects().clear()
+    if sagemaker_project:
+        put_sagemaker_project("churn", *sagemaker_project)
+    answer = harness.send("Delete", sagemaker_sent_it=False)
+    assert answer["Status"] == "SUCCESS" and answer["PhysicalResourceId"] == "churn"
+    assert "kept, not archived" in answer["Data"]["Result"] and reason in answer["Data"]["Result"]
+    metadata = harness.codecommit.get_repository(repositoryName="churn")["repositoryMetadata"]
+    assert not metadata["repositoryDescription"].startswith("[archived]")
+    assert git_state()["churn"].tags == {}
+
+
 # --- GitHub -----------------------------------------------------------------------------------------
 
 
@@ -309,6 +364,20 @@ def test_github_update_follows_pagination_and_changes_nothing(aws, catcher, gith
     assert sum(1 for call in github.calls if call == ("POST", f"/repos/{ORG}/churn/git/blobs")) == blobs_before
     # one branch per page: prod is only found on the page the Link header points to
     assert github.calls.count(("GET", f"/repos/{ORG}/churn/branches")) >= 2
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_github_pagination_never_takes_the_token_to_another_origin(aws, catcher, github, caplog, host):
+    elsewhere = FakeGitHub(ORG, TOKEN, page_size=1)  # would accept the token: a leak would show as a call
+    try:
+        harness = github_harness(aws, catcher, github)
+        harness.send("Create")
+        github.link_origin = elsewhere.url.replace("127.0.0.1", host)  # another port, or host and port
+        harness.send("Update")
+        assert elsewhere.calls == []
+        assert any("not on the GitHub API's origin" in record.getMessage() for record in caplog.records)
+    finally:
+        elsewhere.close()
 
 
 def test_github_existing_repository_fails_the_create(aws, catcher, github):
@@ -397,6 +466,7 @@ def test_an_aws_error_is_answered_with_its_code(aws, catcher):
 
 def test_the_answer_goes_out_before_the_function_would_time_out(codecommit):
     slow = _Slow()
+    put_sagemaker_project("churn", PROJECT_ID, SAGEMAKER_STATE["Create"])
     event = custom_resource_event("Create", response_url=codecommit.catcher.url, project_id=PROJECT_ID)
     before = len(codecommit.catcher.responses)
     worker = threading.Thread(

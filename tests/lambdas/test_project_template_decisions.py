@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import botocore.session
 import pytest
 
 from project_template.decisions import (
@@ -14,8 +15,9 @@ from project_template.decisions import (
     parse_request,
     physical_id,
     project_name_problem,
+    sagemaker_project_problem,
 )
-from project_template.repositories import GitHubResponse, RepositoryExists, github_error
+from project_template.repositories import GitHubResponse, RepositoryExists, github_error, same_origin
 from tests.lambdas.project_fakes import custom_resource_event
 
 URL = "https://cloudformation-custom-resource-response-euwest1.s3.amazonaws.com"
@@ -73,6 +75,34 @@ def test_a_project_cannot_be_renamed():
     event["OldResourceProperties"]["ProjectName"] = "churn"
     with pytest.raises(InvalidRequest, match="cannot be renamed"):
         parse_request(event)
+
+
+def _sagemaker_status_enum() -> list[str]:
+    return botocore.session.get_session().get_service_model("sagemaker").shape_for("ProjectStatus").enum
+
+
+@pytest.mark.parametrize("status", _sagemaker_status_enum())
+@pytest.mark.parametrize(
+    ("request_type", "accepted"),
+    [
+        ("Create", {"Pending", "CreateInProgress"}),
+        ("Update", {"UpdateInProgress", "UpdateFailed"}),
+        ("Delete", {"DeleteInProgress"}),
+    ],
+)
+def test_a_request_is_the_projects_only_in_the_state_its_stack_operation_puts_it_in(request_type, accepted, status):
+    request = parse_request(custom_resource_event(request_type, response_url=URL))
+    problem = sagemaker_project_problem(request, {"ProjectId": "p-8xk2mzq0abcd", "ProjectStatus": status})
+    assert (problem is None) == (status in accepted)
+    if problem:
+        assert f"is {status}, not" in problem
+
+
+def test_a_request_naming_an_unknown_project_or_another_id_is_not_the_projects():
+    request = parse_request(custom_resource_event("Delete", response_url=URL))
+    assert "no project named 'churn'" in sagemaker_project_problem(request, None)
+    other = {"ProjectId": "p-0ther", "ProjectStatus": "DeleteInProgress"}
+    assert "has id 'p-0ther', not 'p-8xk2mzq0abcd'" in sagemaker_project_problem(request, other)
 
 
 def test_physical_id_is_the_project_name_unless_a_create_failed():
@@ -149,3 +179,26 @@ def test_github_errors_say_what_to_do(status, headers, body, expected):
 def test_github_name_clash_is_an_existing_repository():
     body = {"message": "Repository creation failed.", "errors": [{"message": "name already exists on this account"}]}
     assert isinstance(github_error("POST", "/orgs/acme/repos", GitHubResponse(422, {}, body)), RepositoryExists)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.github.com/repositories/1/branches?page=2", True),
+        ("https://API.github.com:443/repositories/1/branches?page=2", True),
+        ("http://api.github.com/repositories/1/branches?page=2", False),  # the token would travel in clear
+        ("https://api.github.com:8443/repositories/1/branches", False),
+        ("https://api.github.com.evil.example/repositories/1/branches", False),
+        ("https://evil.example/?https://api.github.com", False),
+        ("https://user@api.github.com/x", False),
+        ("/repositories/1/branches?page=2", False),
+    ],
+)
+def test_only_links_on_the_github_api_origin_are_followed(url, expected):
+    assert same_origin(url, "https://api.github.com") is expected
+
+
+def test_github_enterprise_links_are_followed_on_its_own_host_only():
+    api = "https://ghe.example.com/api/v3"
+    assert same_origin("https://ghe.example.com/api/v3/repositories/1/branches?page=2", api) is True
+    assert same_origin("https://api.github.com/repositories/1/branches?page=2", api) is False

@@ -241,3 +241,19 @@ def test_endpoint_tester_role_only_describes_and_invokes_platform_endpoints(plat
         assert not is_allowed(statements, Request(action, endpoint.replace("churn-dev-endpoint", "someone-elses")))
     for action in ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:InvokeEndpointAsync"):
         assert not is_allowed(statements, Request(action, endpoint))
+
+
+def test_events_are_forwarded_as_the_named_forwarding_role_only_eventbridge_rules_here_assume(target):
+    account, template = target
+    account_id = {"dev": "111111111111", "test": "222222222222", "prod": "333333333333"}[account]
+    roles = template.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": f"mlops-{account}-event-forwarding"}})
+    (role,) = roles
+    (trust,) = roles[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": account_id}
+    assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:events:eu-west-1:{account_id}:rule/*"}
+    bus = "arn:aws:events:eu-west-1:111111111111:event-bus/mlops-promotion"
+    for rule in template.find_resources("AWS::Events::Rule").values():
+        for destination in rule["Properties"]["Targets"]:
+            if destination["Arn"] == bus:
+                assert destination["RoleArn"] == {"Fn::GetAtt": [role, "Arn"]}

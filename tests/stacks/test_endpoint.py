@@ -167,6 +167,10 @@ def test_model_is_the_cross_account_package_named_per_deployment(endpoint):
     endpoint.has_resource_properties("AWS::SageMaker::EndpointConfig", {"EndpointConfigName": per_deployment})
 
 
+def test_model_container_runs_network_isolated(endpoint):
+    endpoint.has_resource_properties("AWS::SageMaker::Model", {"EnableNetworkIsolation": True})
+
+
 def test_data_capture_is_encrypted_with_the_target_key(endpoint):
     endpoint.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",

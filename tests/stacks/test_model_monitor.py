@@ -249,3 +249,19 @@ def test_bias_and_explainability_run_clarify(monitor, monitoring_type, config_ur
             **ENCRYPTED_JOB,
         },
     )
+
+
+@pytest.mark.parametrize("monitoring_type", ["DataQuality", "ModelQuality", "ModelBias"])
+def test_jobs_that_only_read_captured_traffic_run_network_isolated(monitor, monitoring_type):
+    monitor.has_resource_properties(
+        f"AWS::SageMaker::{monitoring_type}JobDefinition", {"NetworkConfig": {"EnableNetworkIsolation": True}}
+    )
+
+
+def test_explainability_job_keeps_the_network_it_needs_to_reach_its_shadow_endpoint(template):
+    (job,) = [
+        resource
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SageMaker::ModelExplainabilityJobDefinition"
+    ]
+    assert job["Properties"]["NetworkConfig"] == {"EnableNetworkIsolation": False}

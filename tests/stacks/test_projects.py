@@ -237,3 +237,9 @@ def test_github_installation_reads_only_its_token_secret(github_projects):
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["GITHUB_ORGANIZATION"] == "acme-ml" and variables["GITHUB_API_URL"] == "https://api.github.com"
     assert variables["ON_DELETE"] == "archive"
+
+
+def test_function_checks_projects_with_sagemaker_and_only_projects(platform, projects):
+    (statement,) = _statements(projects, "VerifyProjects")
+    assert statement["Action"] == "sagemaker:DescribeProject"
+    assert platform.projects.resolve(statement["Resource"]) == "arn:aws:sagemaker:eu-west-1:111111111111:project/*"

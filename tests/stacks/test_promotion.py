@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.iam_evaluation import Request, identity_statements, is_allowed
+from tests.iam_evaluation import Request, identity_statements, is_allowed, resource_policy_statements
 
 REGION, DEV = "eu-west-1", "111111111111"
 
@@ -43,15 +43,37 @@ def test_model_package_approvals_of_managed_groups_reach_the_promotion_queue(pro
     )
 
 
-def test_promotion_bus_accepts_forwarded_events_from_test_and_prod_only(promotion):
-    policy = next(iter(promotion.find_resources("AWS::Events::EventBusPolicy").values()))
-    statement = policy["Properties"]["Statement"]
-    principals = statement["Principal"]["AWS"]
-    assert sorted(principals) == ["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"]
-    assert statement["Condition"] == {
-        "StringEquals": {"events:source": ["aws.cloudformation", "aws.sagemaker", "aws.cloudwatch"]}
-    }
-    promotion.has_resource_properties("AWS::Events::EventBus", {"Name": "mlops-promotion"})
+TEST_FORWARDER = "arn:aws:iam::222222222222:role/mlops-test-event-forwarding"
+PROD_FORWARDER = "arn:aws:iam::333333333333:role/mlops-prod-event-forwarding"
+
+
+@pytest.mark.parametrize(
+    ("caller", "source", "allowed"),
+    [
+        (TEST_FORWARDER, "aws.sagemaker", True),
+        (PROD_FORWARDER, "aws.cloudformation", True),
+        (PROD_FORWARDER, "aws.cloudwatch", True),
+        (TEST_FORWARDER, "mlops.promoter", False),  # forwarded AWS events only
+        ("arn:aws:iam::222222222222:role/mlops-test-deployer", "aws.sagemaker", False),  # another role of test
+        ("arn:aws:iam::333333333333:role/Admin", "aws.cloudwatch", False),
+        ("arn:aws:iam::444444444444:role/mlops-test-event-forwarding", "aws.sagemaker", False),  # same name elsewhere
+    ],
+)
+def test_promotion_bus_accepts_forwarded_events_from_the_named_forwarding_roles_only(
+    promotion, caller, source, allowed
+):
+    (bus,) = promotion.find_resources("AWS::Events::EventBus", {"Properties": {"Name": "mlops-promotion"}})
+    env = {"partition": "aws", "region": REGION, "account": DEV}
+    statements = [
+        statement
+        for logical_id in promotion.find_resources("AWS::Events::EventBusPolicy")
+        for statement in resource_policy_statements(promotion.to_json(), logical_id, env)
+    ]
+    request = Request("events:PutEvents", f"<{bus}.Arn>", {"events:source": source}, principal=caller)
+    assert is_allowed(statements, request) is allowed
+
+
+def test_promotion_bus_archives_forwarded_events(promotion):
     promotion.has_resource_properties("AWS::Events::Archive", {"RetentionDays": 30})
 
 
