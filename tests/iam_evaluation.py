@@ -4,7 +4,8 @@ It implements the parts of IAM policy evaluation the platform's policies use: Al
 explicit deny winning, Action/NotAction and Resource with ``*``/``?`` wildcards (actions are
 case-insensitive), and the condition operators StringEquals, StringNotEquals, StringLike,
 StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null. Any other operator makes evaluation fail loudly
-rather than guess. Intrinsics are resolved with the stack's own account, region and partition.
+rather than guess. Intrinsics are resolved with the stack's own account, region and partition, and
+``Fn::GetAtt`` with the ``attributes`` given (others stay ``<LogicalId.Attribute>`` placeholders).
 """
 
 from __future__ import annotations
@@ -24,8 +25,16 @@ class Request:
     context: Mapping[str, str] = field(default_factory=dict)
 
 
-def identity_statements(template: Mapping[str, Any], role_logical_id: str, env: Mapping[str, str]) -> list[dict]:
-    """All statements of the identity policies attached to a role (inline, AWS::IAM::Policy, managed)."""
+def identity_statements(
+    template: Mapping[str, Any],
+    role_logical_id: str,
+    env: Mapping[str, str],
+    attributes: Mapping[str, str] | None = None,
+) -> list[dict]:
+    """All statements of the identity policies attached to a role (inline, AWS::IAM::Policy, managed).
+
+    ``attributes`` gives values to ``Fn::GetAtt`` by ``"LogicalId.Attribute"``, e.g. a key's real ARN.
+    """
     resources = template["Resources"]
     role = resources[role_logical_id]
     statements: list[dict] = []
@@ -36,7 +45,7 @@ def identity_statements(template: Mapping[str, Any], role_logical_id: str, env: 
             attached = resource["Properties"].get("Roles", [])
             if {"Ref": role_logical_id} in attached:
                 statements += _as_list(resource["Properties"]["PolicyDocument"]["Statement"])
-    return [_resolve(statement, template, env) for statement in statements]
+    return [_resolve(statement, template, env, attributes or {}) for statement in statements]
 
 
 def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
@@ -92,10 +101,10 @@ def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
 
 
-def _resolve(node: Any, template: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+def _resolve(node: Any, template: Mapping[str, Any], env: Mapping[str, str], attributes: Mapping[str, str]) -> Any:
     """Resolve Ref/Fn::Join/Fn::GetAtt well enough to compare ARNs as strings."""
     if isinstance(node, list):
-        return [_resolve(item, template, env) for item in node]
+        return [_resolve(item, template, env, attributes) for item in node]
     if not isinstance(node, dict):
         return node
     if "Ref" in node:
@@ -104,11 +113,11 @@ def _resolve(node: Any, template: Mapping[str, Any], env: Mapping[str, str]) -> 
         return pseudo.get(name, f"<{name}>")
     if "Fn::Join" in node:
         delimiter, parts = node["Fn::Join"]
-        return delimiter.join(str(_resolve(part, template, env)) for part in parts)
+        return delimiter.join(str(_resolve(part, template, env, attributes)) for part in parts)
     if "Fn::GetAtt" in node:
         logical_id, attribute = node["Fn::GetAtt"]
-        return f"<{logical_id}.{attribute}>"
-    return {key: _resolve(value, template, env) for key, value in node.items()}
+        return attributes.get(f"{logical_id}.{attribute}", f"<{logical_id}.{attribute}>")
+    return {key: _resolve(value, template, env, attributes) for key, value in node.items()}
 
 
 def _as_list(value: Any) -> list:
