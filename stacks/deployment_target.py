@@ -76,6 +76,7 @@ class DeploymentTargetStack(Stack):
         )
         self._grant_data_capture(self.sagemaker_role)
         self._grant_dev_artifact_read(names)
+        self._grant_logs_and_metrics()
         self.sagemaker_role.add_to_policy(
             iam.PolicyStatement(
                 sid="WatchRollbackAlarms",
@@ -151,6 +152,12 @@ class DeploymentTargetStack(Stack):
                 "watches during blue/green deployments.",
                 "Resource::arn:*:kms:*:key/*": "Keys of the dev account, only through S3 (kms:ViaService); "
                 "the dev artifact key's policy is what grants access, naming this role.",
+                "Resource::arn:*:logs:*:log-group:/aws/sagemaker/Endpoints/*-endpoint*": "The log groups and "
+                "streams SageMaker writes the platform endpoints' container logs to.",
+                "Resource::arn:*:logs:*:log-group:/aws/sagemaker/ProcessingJobs:*": "The log streams of processing "
+                "jobs, Model Monitor's runs among them (one log group for the account's processing jobs).",
+                "Resource::*": "cloudwatch:PutMetricData has no resource-level permissions; limited to the "
+                "aws/sagemaker/Endpoints/* namespaces Model Monitor publishes to (cloudwatch:namespace).",
             },
         )
 
@@ -190,6 +197,44 @@ class DeploymentTargetStack(Stack):
                 sid="DataCaptureKey",
                 actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 resources=[self.key.key_arn],
+            )
+        )
+
+    def _grant_logs_and_metrics(self) -> None:
+        """What SageMaker's execution-role requirements ask for the containers it runs as this role: the
+        endpoints' and the monitoring jobs' CloudWatch logs, the metrics the monitors publish
+        (``publish_cloudwatch_metrics``), and grants on the volume key of the monitoring jobs."""
+        log_groups = [
+            self.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for group in (f"/aws/sagemaker/Endpoints/*{ENDPOINT_SUFFIX}", "/aws/sagemaker/ProcessingJobs")
+            for name in (group, f"{group}:*")
+        ]
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointAndMonitoringLogs",
+                actions=["logs:CreateLogGroup", "logs:DescribeLogStreams", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=log_groups,
+            )
+        )
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MonitorMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "aws/sagemaker/Endpoints/*"}},
+            )
+        )
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MonitoringJobVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[self.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             )
         )
 

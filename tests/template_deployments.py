@@ -17,6 +17,7 @@ from demo.synthesized import PhysicalNames, StackTemplate
 from lambdas.contract import EndpointParameters, MonitorParameters, ProjectParameters
 from stacks.endpoint import DEPLOYMENT_STRATEGIES, parameter_values
 from stacks.model_monitor import PROBLEM_TYPES
+from tests.iam_evaluation import identity_statements
 
 REGION = "eu-west-1"
 DEV_ACCOUNT = "111111111111"
@@ -119,3 +120,18 @@ class Deployment:
     def properties(self, logical_id: str) -> dict[str, Any]:
         """The resource's properties as CloudFormation passes them to its handler."""
         return self.names.resolver.resolve(self.resources()[logical_id].get("Properties", {}))
+
+
+def role_statements(stack, template: dict, role) -> list[dict]:
+    """The role's identity statements, with the stack's named roles and keys given their real ARNs."""
+    attributes = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role" and "RoleName" in resource["Properties"]:
+            path = resource["Properties"].get("Path", "/")
+            attributes[f"{logical_id}.Arn"] = (
+                f"arn:aws:iam::{stack.account}:role{path}{resource['Properties']['RoleName']}"
+            )
+        if resource["Type"] == "AWS::KMS::Key":
+            attributes[f"{logical_id}.Arn"] = key_arn(stack.account)
+    env = {"partition": "aws", "region": stack.region, "account": stack.account}
+    return identity_statements(template, stack.resolve(role.node.default_child.logical_id), env, attributes)

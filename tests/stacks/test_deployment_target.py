@@ -241,3 +241,39 @@ def test_endpoint_tester_role_only_describes_and_invokes_platform_endpoints(plat
         assert not is_allowed(statements, Request(action, endpoint.replace("churn-dev-endpoint", "someone-elses")))
     for action in ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:InvokeEndpointAsync"):
         assert not is_allowed(statements, Request(action, endpoint))
+
+
+def test_endpoints_and_monitoring_jobs_write_their_logs_and_metrics(platform, target):
+    """SageMaker runs containers as the execution role: their logs, the monitors' metrics, the jobs' volume key."""
+    from tests.iam_evaluation import Request, is_allowed
+    from tests.template_deployments import key_arn, role_statements
+
+    account, template = target
+    stack = platform.targets[account]
+    statements = role_statements(stack, template.to_json(), stack.sagemaker_role)
+    logs = f"arn:aws:logs:eu-west-1:{stack.account}:log-group:"
+    endpoint_logs = f"{logs}/aws/sagemaker/Endpoints/churn-{account}-endpoint"
+    job_logs = f"{logs}/aws/sagemaker/ProcessingJobs"
+    for group, stream in (
+        (endpoint_logs, "AllTraffic/i-0123456789abcdef0"),
+        (job_logs, "model-monitoring-202612031200-0123abcd/algo-1-1764763200"),
+    ):
+        for action in ("logs:CreateLogGroup", "logs:DescribeLogStreams"):
+            assert is_allowed(statements, Request(action, group)), (action, group)
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            assert is_allowed(statements, Request(action, f"{group}:log-stream:{stream}")), (action, group)
+    assert not is_allowed(statements, Request("logs:PutLogEvents", f"{logs}/aws/lambda/other:log-stream:x"))
+    assert not is_allowed(statements, Request("logs:CreateLogGroup", f"{logs}/aws/sagemaker/Endpoints/other"))
+
+    def metrics(namespace: str) -> Request:
+        return Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})
+
+    assert is_allowed(statements, metrics("aws/sagemaker/Endpoints/data-metrics"))
+    assert not is_allowed(statements, metrics("AWS/SageMaker"))
+
+    def grant(for_aws_resource: str) -> Request:
+        context = {"kms:GrantIsForAWSResource": for_aws_resource, "kms:ViaService": "sagemaker.eu-west-1.amazonaws.com"}
+        return Request("kms:CreateGrant", key_arn(stack.account), context)
+
+    assert is_allowed(statements, grant("true"))
+    assert not is_allowed(statements, grant("false"))

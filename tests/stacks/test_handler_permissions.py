@@ -35,16 +35,16 @@ from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from policy_sentry.querying.actions import get_action_data
 
 from mlops_constructs.naming import PlatformNames
-from tests.iam_evaluation import Request, identity_statements, is_allowed
+from tests.iam_evaluation import Request, is_allowed
 from tests.template_deployments import (
     PRODUCT_STACK_NAME,
     REGION,
     Deployment,
     TargetAccount,
     endpoint_deployments,
-    key_arn,
     monitor_deployment,
     product_deployment,
+    role_statements,
 )
 
 #: The handler operations a stack operation calls (see the module docstring for ``list``).
@@ -255,21 +255,6 @@ def evaluate(deployment: Deployment, statements: list[dict]) -> tuple[list[str],
     return denied, evaluated
 
 
-def _role_statements(stack, template: dict, role) -> list[dict]:
-    """The role's identity statements, with the stack's named roles and keys given their real ARNs."""
-    attributes = {}
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] == "AWS::IAM::Role" and "RoleName" in resource["Properties"]:
-            path = resource["Properties"].get("Path", "/")
-            attributes[f"{logical_id}.Arn"] = (
-                f"arn:aws:iam::{stack.account}:role{path}{resource['Properties']['RoleName']}"
-            )
-        if resource["Type"] == "AWS::KMS::Key":
-            attributes[f"{logical_id}.Arn"] = key_arn(stack.account)
-    env = {"partition": "aws", "region": stack.region, "account": stack.account}
-    return identity_statements(template, stack.resolve(role.node.default_child.logical_id), env, attributes)
-
-
 @pytest.fixture(scope="module", params=["dev", "test", "prod"])
 def target(request, platform, template_of):
     """A deployment target: what it stores for the templates, and its CloudFormation role's statements."""
@@ -280,7 +265,7 @@ def target(request, platform, template_of):
         data_capture_bucket=names.data_capture_bucket(request.param),
     )
     template = template_of(stack).to_json()
-    return target, _role_statements(stack, template, stack.roles.cloudformation_role)
+    return target, role_statements(stack, template, stack.roles.cloudformation_role)
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +299,7 @@ def test_the_execution_role_may_deploy_the_monitor_template(target, monitor_body
 def test_the_launch_role_may_provision_the_project_product(platform, assembly, template_of):
     projects = platform.projects
     body = json.loads(Path(assembly.directory, projects.product_stack.template_file).read_text())
-    statements = _role_statements(projects, template_of(projects).to_json(), projects.launch_role)
+    statements = role_statements(projects, template_of(projects).to_json(), projects.launch_role)
     deployment = Deployment.of(body, PRODUCT_STACK_NAME, projects.account, product_deployment())
     denied, evaluated = evaluate(deployment, statements)
     assert evaluated
