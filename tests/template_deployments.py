@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.synthesized import PhysicalNames, StackTemplate
+from lambdas import contract
 from lambdas.contract import EndpointParameters, MonitorParameters, ProjectParameters
 from stacks.endpoint import DEPLOYMENT_STRATEGIES, parameter_values
 from stacks.model_monitor import PROBLEM_TYPES
@@ -22,7 +23,8 @@ from tests.iam_evaluation import identity_statements
 REGION = "eu-west-1"
 DEV_ACCOUNT = "111111111111"
 PROJECT, STAGE = "churn", "test"
-ENDPOINT_NAME = f"{PROJECT}-{STAGE}-endpoint"
+DEPLOYED = contract.Deployment(PROJECT, STAGE)
+ENDPOINT_NAME, ENDPOINT_STACK, MONITOR_STACK = DEPLOYED.endpoint_name, DEPLOYED.endpoint_stack, DEPLOYED.monitor_stack
 DEPLOYMENT_ID = "v3-0123abcd"
 MODEL_PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{DEV_ACCOUNT}:model-package/{PROJECT}-dev/3"
 #: The stack name Service Catalog gives a provisioned product's stack.

@@ -24,6 +24,8 @@ from botocore.validate import ParamValidator
 
 from mlops_constructs.naming import PlatformNames
 from tests.template_deployments import (
+    ENDPOINT_STACK,
+    MONITOR_STACK,
     Deployment,
     TargetAccount,
     endpoint_deployments,
@@ -175,7 +177,7 @@ def target(platform) -> TargetAccount:
 def test_endpoint_requests_are_valid(platform, template_of, target, variant):
     body = template_of(platform.endpoint_template).to_json()
     parameters = endpoint_deployments(platform.config.endpoint, target)[variant]
-    deployment = Deployment.of(body, parameters["EndpointName"], target.account, parameters)
+    deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
     errors, validated = validation_errors(deployment)
     assert validated >= 5 if variant != "serverless" else validated >= 4
     assert not errors, "\n".join(errors)
@@ -184,7 +186,7 @@ def test_endpoint_requests_are_valid(platform, template_of, target, variant):
 def test_monitor_requests_are_valid(platform, template_of, target):
     body = template_of(platform.monitor_template).to_json()
     parameters = monitor_deployment(target)
-    deployment = Deployment.of(body, "churn-test-monitor", target.account, parameters)
+    deployment = Deployment.of(body, MONITOR_STACK, target.account, parameters)
     errors, validated = validation_errors(deployment)
     kinds = {resource["Type"] for resource in body["Resources"].values()}
     assert validated >= len(kinds)  # every monitor exists with all baselines given
@@ -197,5 +199,5 @@ def test_a_request_aws_would_refuse_is_reported(platform, template_of, target):
     (model,) = [r for r in body["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
     del model["Properties"]["ModelName"]
     parameters = endpoint_deployments(platform.config.endpoint, target)["CANARY"]
-    errors, _ = validation_errors(Deployment.of(body, parameters["EndpointName"], target.account, parameters))
+    errors, _ = validation_errors(Deployment.of(body, ENDPOINT_STACK, target.account, parameters))
     assert any("CreateModel" in error and "ModelName" in error for error in errors)

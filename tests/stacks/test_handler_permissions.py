@@ -37,6 +37,8 @@ from policy_sentry.querying.actions import get_action_data
 from mlops_constructs.naming import PlatformNames
 from tests.iam_evaluation import Request, is_allowed
 from tests.template_deployments import (
+    ENDPOINT_STACK,
+    MONITOR_STACK,
     PRODUCT_STACK_NAME,
     REGION,
     Deployment,
@@ -200,8 +202,6 @@ class HandledResource:
         if own.split(":")[2] == service:
             if permission == "sagemaker:DescribeModelPackage":
                 return _model_packages(self.properties)
-            if permission.endswith("EndpointConfig") and self.type != "AWS::SageMaker::EndpointConfig":
-                return [self._template_arn("AWS::SageMaker::EndpointConfig")]
             return [own]
         if self.type.startswith("AWS::ApplicationAutoScaling::") and service == "cloudwatch":
             # The target-tracking alarms Application Auto Scaling manages for the scalable target.
@@ -281,7 +281,7 @@ def monitor_body(platform, template_of) -> dict:
 def test_the_execution_role_may_deploy_every_variant_of_the_endpoint_template(platform, target, endpoint_body):
     account, statements = target
     for variant, parameters in endpoint_deployments(platform.config.endpoint, account).items():
-        deployment = Deployment.of(endpoint_body, parameters["EndpointName"], account.account, parameters)
+        deployment = Deployment.of(endpoint_body, ENDPOINT_STACK, account.account, parameters)
         denied, evaluated = evaluate(deployment, statements)
         assert evaluated
         assert not denied, "\n".join([variant, *denied])
@@ -290,8 +290,7 @@ def test_the_execution_role_may_deploy_every_variant_of_the_endpoint_template(pl
 def test_the_execution_role_may_deploy_the_monitor_template(target, monitor_body):
     account, statements = target
     parameters = monitor_deployment(account)
-    stack_name = parameters["EndpointName"].removesuffix("-endpoint") + "-monitor"
-    denied, evaluated = evaluate(Deployment.of(monitor_body, stack_name, account.account, parameters), statements)
+    denied, evaluated = evaluate(Deployment.of(monitor_body, MONITOR_STACK, account.account, parameters), statements)
     assert evaluated
     assert not denied, "\n".join(denied)
 
@@ -310,9 +309,9 @@ def test_a_resource_type_without_its_permissions_is_refused(target):
     """The check itself: a resource whose handler needs what the role lacks is reported."""
     account, statements = target
     body = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}}}
-    deployment = Deployment.of(body, "churn-test-endpoint", account.account, {})
+    deployment = Deployment.of(body, ENDPOINT_STACK, account.account, {})
     with pytest.raises(AssertionError, match="how is a AWS::SQS::Queue named"):
         evaluate(deployment, statements)
     body = {"Resources": {"Rule": {"Type": "AWS::Events::Rule", "Properties": {"Name": "someone-elses-rule"}}}}
-    denied, _ = evaluate(Deployment.of(body, "churn-test-monitor", account.account, {}), statements)
+    denied, _ = evaluate(Deployment.of(body, MONITOR_STACK, account.account, {}), statements)
     assert any("events:PutRule" in line for line in denied)
