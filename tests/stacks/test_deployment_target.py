@@ -9,7 +9,13 @@ import pytest
 from aws_cdk.assertions import Match
 
 from lambdas.contract import VIOLATIONS_ALARM_SUFFIX, Deployment, alarm_names
-from mlops_constructs.model_monitoring import DATA_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY, MODEL_QUALITY
+from mlops_constructs.model_monitoring import (
+    DATA_QUALITY,
+    MODEL_BIAS,
+    MODEL_EXPLAINABILITY,
+    MODEL_QUALITY,
+    MONITORING_IMAGE_REGISTRIES,
+)
 
 
 @pytest.fixture(scope="module", params=["dev", "test", "prod"])
@@ -277,3 +283,14 @@ def test_endpoints_and_monitoring_jobs_write_their_logs_and_metrics(platform, ta
 
     assert is_allowed(statements, grant("true"))
     assert not is_allowed(statements, grant("false"))
+    assert is_allowed(statements, Request("kms:Encrypt", key_arn(stack.account)))  # the jobs' output KmsKeyId
+
+    monitor, clarify = MONITORING_IMAGE_REGISTRIES["eu-west-1"]
+    for registry, repository in (
+        (monitor, "sagemaker-model-monitor-analyzer"),
+        (clarify, "sagemaker-clarify-processing"),
+    ):
+        image = f"arn:aws:ecr:eu-west-1:{registry}:repository/{repository}"
+        assert is_allowed(statements, Request("ecr:BatchGetImage", image)), image
+        assert not is_allowed(statements, Request("ecr:BatchGetImage", image.replace(repository, "other")))
+    assert is_allowed(statements, Request("ecr:GetAuthorizationToken", "*"))
