@@ -5,7 +5,8 @@ API request that AWS validates against its own model, which can be stricter (a m
 required, a type the schema leaves open). This test builds, for every resource of the endpoint
 template (each traffic-shifting strategy, and serverless) and of the monitor template (every
 baseline given), the request its create handler sends (and the update request where the template
-relies on updates), with the parameters substituted and the conditions evaluated, and validates it
+relies on updates): SageMaker's, Application Auto Scaling's, the alarms' and the rules'. Parameters
+are substituted and conditions evaluated (``tests.template_deployments``), and each request is validated
 with botocore's ``ParamValidator`` against the service model. CloudFormation property names are the
 API member names; the CloudFormation-only properties are mapped or dropped explicitly below, and any
 other property the API does not know fails the test.

@@ -315,3 +315,15 @@ def test_a_resource_type_without_its_permissions_is_refused(target):
     body = {"Resources": {"Rule": {"Type": "AWS::Events::Rule", "Properties": {"Name": "someone-elses-rule"}}}}
     denied, _ = evaluate(Deployment.of(body, MONITOR_STACK, account.account, {}), statements)
     assert any("events:PutRule" in line for line in denied)
+
+
+def test_the_evaluator_refuses_a_condition_it_does_not_know():
+    """A statement with a condition operator ``tests.iam_evaluation`` does not implement fails loudly."""
+    statement = {
+        "Effect": "Allow",
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"ForAnyValue:StringEquals": {"kms:GrantOperations": ["Decrypt"]}},
+    }
+    with pytest.raises(NotImplementedError, match="ForAnyValue:StringEquals"):
+        is_allowed([statement], Request("kms:CreateGrant", "*", {"kms:GrantOperations": "Decrypt"}))
