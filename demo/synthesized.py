@@ -24,6 +24,40 @@ from typing import Any
 import boto3
 
 PSEUDO_PARAMETERS = ("AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName")
+#: What ``Ref: AWS::NoValue`` resolves to: the property (or list item) it stands for is left out.
+NO_VALUE = object()
+#: The property that names a resource of each type whose name the templates set (CloudFormation
+#: generates the others' names).
+NAME_PROPERTIES = {
+    "AWS::IAM::Role": "RoleName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::DynamoDB::GlobalTable": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::Events::EventBus": "Name",
+    "AWS::Events::Rule": "Name",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::SageMaker::Model": "ModelName",
+    "AWS::SageMaker::EndpointConfig": "EndpointConfigName",
+    "AWS::SageMaker::Endpoint": "EndpointName",
+    "AWS::SageMaker::MonitoringSchedule": "MonitoringScheduleName",
+    "AWS::SageMaker::DataQualityJobDefinition": "JobDefinitionName",
+    "AWS::SageMaker::ModelQualityJobDefinition": "JobDefinitionName",
+    "AWS::SageMaker::ModelBiasJobDefinition": "JobDefinitionName",
+    "AWS::SageMaker::ModelExplainabilityJobDefinition": "JobDefinitionName",
+}
+#: SageMaker resource types by their ARN's resource type; ``Ref`` returns their ARN.
+SAGEMAKER_ARN_TYPES = {
+    "AWS::SageMaker::Model": "model",
+    "AWS::SageMaker::EndpointConfig": "endpoint-config",
+    "AWS::SageMaker::Endpoint": "endpoint",
+    "AWS::SageMaker::MonitoringSchedule": "monitoring-schedule",
+    "AWS::SageMaker::DataQualityJobDefinition": "data-quality-job-definition",
+    "AWS::SageMaker::ModelQualityJobDefinition": "model-quality-job-definition",
+    "AWS::SageMaker::ModelBiasJobDefinition": "model-bias-job-definition",
+    "AWS::SageMaker::ModelExplainabilityJobDefinition": "model-explainability-job-definition",
+}
 
 
 class UnsupportedTemplate(RuntimeError):
@@ -98,27 +132,34 @@ class PhysicalNames:
     kms_key_ids: dict[str, str] = field(default_factory=dict)
     #: The stacks stood up before this one, by name: their outputs resolve ``Fn::GetStackOutput``.
     deployed: dict[str, Resolver] = field(default_factory=dict)
+    #: The template parameters given to this deployment (the others take their defaults).
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def name(self, logical_id: str) -> str:
         resource = self.stack.body["Resources"][logical_id]
-        explicit = {
-            "AWS::IAM::Role": "RoleName",
-            "AWS::S3::Bucket": "BucketName",
-            "AWS::DynamoDB::GlobalTable": "TableName",
-            "AWS::SQS::Queue": "QueueName",
-            "AWS::SNS::Topic": "TopicName",
-            "AWS::SSM::Parameter": "Name",
-            "AWS::Events::EventBus": "Name",
-        }.get(resource["Type"])
+        explicit = NAME_PROPERTIES.get(resource["Type"])
         given = resource.get("Properties", {}).get(explicit) if explicit else None
         if given is not None:
-            return Resolver(self).resolve(given)
+            return self.resolver.resolve(given)
         # CloudFormation's generated names: <stack>-<logical id>-<suffix>, lower case for buckets.
         generated = f"{self.stack.name}-{logical_id}"[:60]
         return generated.lower() if resource["Type"] == "AWS::S3::Bucket" else generated
 
+    @property
+    def resolver(self) -> Resolver:
+        """Resolves the intrinsics of this stack's properties (with the parameters it was given)."""
+        return Resolver(self)
+
+    def arn(self, logical_id: str) -> str:
+        """The ARN of a SageMaker resource (lower case, as SageMaker writes names in ARNs)."""
+        resource_type = self.stack.body["Resources"][logical_id]["Type"]
+        kind = SAGEMAKER_ARN_TYPES[resource_type]
+        return f"arn:aws:sagemaker:{self.stack.region}:{self.stack.account}:{kind}/{self.name(logical_id).lower()}"
+
     def ref(self, logical_id: str) -> str:
         resource_type = self.stack.body["Resources"][logical_id]["Type"]
+        if resource_type in SAGEMAKER_ARN_TYPES:
+            return self.arn(logical_id)
         if resource_type == "AWS::SQS::Queue":
             return self.attribute(logical_id, "QueueUrl")
         if resource_type == "AWS::SNS::Topic":
@@ -142,7 +183,13 @@ class PhysicalNames:
             ("AWS::DynamoDB::GlobalTable", "Arn"): f"arn:aws:dynamodb:{region}:{account}:table/{name}",
             ("AWS::Events::EventBus", "Arn"): f"arn:aws:events:{region}:{account}:event-bus/{name}",
             ("AWS::Logs::LogGroup", "Arn"): f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
+            ("AWS::Events::Rule", "Arn"): f"arn:aws:events:{region}:{account}:rule/{name}",
+            ("AWS::SageMaker::Model", "ModelName"): name,
+            ("AWS::SageMaker::EndpointConfig", "EndpointConfigName"): name,
+            ("AWS::SageMaker::Endpoint", "EndpointName"): name,
         }
+        if resource_type in SAGEMAKER_ARN_TYPES and attribute.endswith("Arn"):
+            return self.arn(logical_id)
         if resource_type == "AWS::KMS::Key" and attribute == "Arn":
             return f"arn:aws:kms:{region}:{account}:key/{self.kms_key_ids[logical_id]}"
         if (resource_type, attribute) not in values:
@@ -157,21 +204,29 @@ class Resolver:
     names: PhysicalNames
 
     def resolve(self, value: Any) -> Any:
+        """``value`` with its intrinsics resolved; properties and items that are ``AWS::NoValue`` left out."""
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in map(self.resolve, value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
-            return {key: self.resolve(item) for key, item in value.items()}
+            resolved = {key: self.resolve(item) for key, item in value.items()}
+            return {key: item for key, item in resolved.items() if item is not NO_VALUE}
         (function, argument), stack = next(iter(value.items())), self.names.stack
         if function == "Ref":
-            return self._pseudo(argument) if argument in PSEUDO_PARAMETERS else self.names.ref(argument)
+            return self._reference(argument)
         if function == "Fn::GetAtt":
             logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
             return self.names.attribute(logical_id, attribute)
         if function == "Fn::Join":
             separator, parts = argument
             return separator.join(str(self.resolve(part)) for part in parts)
+        if function == "Fn::If":
+            condition, if_true, if_false = argument
+            return self.resolve(if_true if self.condition(condition) else if_false)
+        if function == "Fn::FindInMap":
+            mapping, first, second = (self.resolve(part) for part in argument)
+            return stack.body["Mappings"][mapping][first][second]
         if function == "Fn::GetStackOutput" and argument.get("StackName") in self.names.deployed:
             # A weak cross-stack reference: the output's value, resolved in the stack that declares it.
             other = self.names.deployed[argument["StackName"]]
@@ -180,11 +235,44 @@ class Resolver:
             return re.sub(r"\$\{([^}]+)\}", lambda match: self._substitute(match.group(1)), argument)
         raise UnsupportedTemplate(f"{stack.name}: {function} is not resolved by the demo's stand-in deployment")
 
+    def condition(self, name: str) -> bool:
+        """Whether the template's condition ``name`` holds for the deployment's parameters."""
+        return self._holds(self.names.stack.body["Conditions"][name])
+
+    def _holds(self, expression: dict) -> bool:
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return self.condition(argument)
+        if function == "Fn::Equals":
+            first, second = (str(self.resolve(part)) for part in argument)
+            return first == second
+        if function == "Fn::Not":
+            return not self._holds(argument[0])
+        if function == "Fn::And":
+            return all(self._holds(part) for part in argument)
+        if function == "Fn::Or":
+            return any(self._holds(part) for part in argument)
+        raise UnsupportedTemplate(f"{self.names.stack.name}: condition function {function} is not evaluated")
+
+    def _reference(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in PSEUDO_PARAMETERS:
+            return self._pseudo(name)
+        declared = self.names.stack.body.get("Parameters", {}).get(name)
+        if declared is None:
+            return self.names.ref(name)
+        if name in self.names.parameters:
+            return self.names.parameters[name]
+        if "Default" not in declared:
+            raise UnsupportedTemplate(f"{self.names.stack.name}: parameter {name} has no value and no default")
+        return declared["Default"]
+
     def _substitute(self, reference: str) -> str:
         if reference in PSEUDO_PARAMETERS:
             return self._pseudo(reference)
         logical_id, _, attribute = reference.partition(".")
-        return self.names.attribute(logical_id, attribute) if attribute else self.names.ref(logical_id)
+        return self.names.attribute(logical_id, attribute) if attribute else self._reference(logical_id)
 
     def _pseudo(self, name: str) -> str:
         stack = self.names.stack

@@ -122,6 +122,7 @@ class DeploymentRoles(Construct):
                 "sagemaker:DescribeEndpointConfig",
                 "sagemaker:CreateEndpoint",
                 "sagemaker:UpdateEndpoint",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
                 "sagemaker:DeleteEndpoint",
                 "sagemaker:DescribeEndpoint",
                 "sagemaker:CreateMonitoringSchedule",
@@ -154,22 +155,62 @@ class DeploymentRoles(Construct):
         )
         yield iam.PolicyStatement(
             sid="EndpointAlarms",
-            actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
+            actions=[
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+                "cloudwatch:ListTagsForResource",
+            ],
             resources=[
                 self._arn("cloudwatch", "alarm", f"*{ENDPOINT_SUFFIX}-*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+            ],
+        )
+        yield iam.PolicyStatement(
+            sid="MonitorViolationRules",
+            actions=[
+                "events:DescribeRule",
+                "events:PutRule",
+                "events:DeleteRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+                "events:ListTargetsByRule",
+                "events:TagResource",
+                "events:UntagResource",
+                "events:ListTagsForResource",
+            ],
+            # CloudFormation names a rule without a Name <stack name>-<logical id>-<suffix>, on the default bus.
+            resources=[self._arn("events", "rule", f"*{MONITOR_SUFFIX}-*")],
+        )
+        yield iam.PolicyStatement(
+            sid="TargetTrackingAlarms",
+            actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
+            resources=[
+                self._arn(
+                    "cloudwatch",
+                    "alarm",
+                    f"TargetTracking-endpoint/*{ENDPOINT_SUFFIX}/variant/*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
             ],
         )
         yield iam.PolicyStatement(
             sid="DescribeAlarmsAndAutoscaling",
             actions=[
                 "cloudwatch:DescribeAlarms",
+                "cloudwatch:GetMetricData",
                 "application-autoscaling:RegisterScalableTarget",
                 "application-autoscaling:DeregisterScalableTarget",
                 "application-autoscaling:PutScalingPolicy",
                 "application-autoscaling:DeleteScalingPolicy",
                 "application-autoscaling:DescribeScalableTargets",
                 "application-autoscaling:DescribeScalingPolicies",
+                "application-autoscaling:DescribeScheduledActions",
+                "application-autoscaling:PutScheduledAction",
+                "application-autoscaling:DeleteScheduledAction",
                 "application-autoscaling:TagResource",
+                "application-autoscaling:UntagResource",
+                "application-autoscaling:ListTagsForResource",
             ],
             resources=["*"],
         )
@@ -196,8 +237,13 @@ class DeploymentRoles(Construct):
             ],
         )
         yield iam.PolicyStatement(
+            sid="DescribeTheTargetKey",
+            actions=["kms:DescribeKey"],
+            resources=[encryption_key.key_arn],
+        )
+        yield iam.PolicyStatement(
             sid="EncryptEndpointVolumesAndCapture",
-            actions=["kms:CreateGrant", "kms:DescribeKey"],
+            actions=["kms:CreateGrant"],
             resources=[encryption_key.key_arn],
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
@@ -249,8 +295,14 @@ _WILDCARD_REASONS = {
     _ENDPOINTS: "The platform's endpoints, named <project>-<stage>-endpoint.",
     "Resource::arn:*:sagemaker:*:model-package/*/*": "Versions of the dev account's model packages (read-only); "
     "each model package group's resource policy decides what this account may read.",
-    "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoint templates' alarms.",
-    "Resource::*": "cloudwatch:DescribeAlarms, Application Auto Scaling and cloudformation:ListStacks (the dev "
-    "clean-up) support no resource-level permissions.",
+    "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoint and monitor templates' alarms.",
+    "Resource::arn:*:cloudwatch:*:alarm:TargetTracking-endpoint/*-endpoint/variant/*": "The target-tracking "
+    "alarms Application Auto Scaling keeps for the platform endpoints' variants (the scalable target's handler "
+    "lists them).",
+    "Resource::arn:*:events:*:rule/*-monitor-*": "The monitor templates' violation rules, which CloudFormation "
+    "names <stack>-<logical id>-<suffix> in the platform's <project>-<stage>-monitor stacks.",
+    "Resource::*": "cloudwatch:DescribeAlarms (on alarms Application Auto Scaling names), cloudwatch:GetMetricData, "
+    "Application Auto Scaling (scalable target ARNs carry a service-assigned id) and cloudformation:ListStacks "
+    "(the dev clean-up): no resource-level permissions to scope them with.",
     "Resource::arn:*:ssm:*:parameter/*/target/*": "The parameters this stack publishes for the templates.",
 }

@@ -49,8 +49,6 @@ class EndpointModes:
     """Instance-backed and the CANARY strategy: one canary step, then the rest."""
     linear_steps: CfnCondition
     """Instance-backed and the LINEAR strategy: equal steps."""
-    stepped: CfnCondition
-    """Either of the two above: traffic shifts in steps with a bake time between them."""
     autoscaled: CfnCondition
     """Instance-backed with a maximum instance count above the minimum."""
 
@@ -272,9 +270,9 @@ class BlueGreenEndpoint(Construct):
             ),
             canary_size=Fn.condition_if(modes.canary_steps.logical_id, step, Aws.NO_VALUE),
             linear_step_size=Fn.condition_if(modes.linear_steps.logical_id, step, Aws.NO_VALUE),
-            wait_interval_in_seconds=Token.as_number(
-                Fn.condition_if(modes.stepped.logical_id, props.wait_interval_seconds, Aws.NO_VALUE)
-            ),
+            # Required by SageMaker's API for every strategy, ALL_AT_ONCE included (the bake time before
+            # the old fleet goes), although CloudFormation's schema leaves it optional.
+            wait_interval_in_seconds=props.wait_interval_seconds,
         )
 
 

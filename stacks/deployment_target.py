@@ -21,6 +21,7 @@ from mlops_constructs.dashboards import PlatformDashboard, RollbackLog
 from mlops_constructs.deployment_roles import DeploymentRoles, EndpointTesterRole
 from mlops_constructs.event_forwarding import PlatformEventForwarder
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
+from mlops_constructs.model_monitoring import CLARIFY_REPOSITORY, MODEL_MONITOR_REPOSITORY, MONITORING_IMAGE_REGISTRIES
 from mlops_constructs.naming import PROJECTS_PREFIX, PlatformNames
 from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformKey
 from platform_config import AccountName
@@ -76,6 +77,7 @@ class DeploymentTargetStack(Stack):
         )
         self._grant_data_capture(self.sagemaker_role)
         self._grant_dev_artifact_read(names)
+        self._grant_container_requirements()
         self.sagemaker_role.add_to_policy(
             iam.PolicyStatement(
                 sid="WatchRollbackAlarms",
@@ -152,6 +154,13 @@ class DeploymentTargetStack(Stack):
                 "watches during blue/green deployments.",
                 "Resource::arn:*:kms:*:key/*": "Keys of the dev account, only through S3 (kms:ViaService); "
                 "the dev artifact key's policy is what grants access, naming this role.",
+                "Resource::arn:*:logs:*:log-group:/aws/sagemaker/Endpoints/*-endpoint*": "The log groups and "
+                "streams SageMaker writes the platform endpoints' container logs to.",
+                "Resource::arn:*:logs:*:log-group:/aws/sagemaker/ProcessingJobs:*": "The log streams of processing "
+                "jobs, Model Monitor's runs among them (one log group for the account's processing jobs).",
+                "Resource::*": "cloudwatch:PutMetricData (limited to the aws/sagemaker/Endpoints/* namespaces Model "
+                "Monitor publishes to, cloudwatch:namespace) and ecr:GetAuthorizationToken have no resource-level "
+                "permissions.",
             },
         )
 
@@ -189,9 +198,67 @@ class DeploymentTargetStack(Stack):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DataCaptureKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                # kms:Encrypt: the monitoring jobs' output KmsKeyId (CreateProcessingJob's requirements).
+                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
                 resources=[self.key.key_arn],
             )
+        )
+
+    def _grant_container_requirements(self) -> None:
+        """What SageMaker's execution-role requirements (CreateModel, CreateProcessingJob) ask for the
+        containers it runs as this role: the endpoints' and the monitoring jobs' CloudWatch logs, the
+        metrics the monitors publish (``publish_cloudwatch_metrics``), grants on the monitoring jobs'
+        volume key, and pulling the prebuilt Model Monitor and Clarify images of this region."""
+        log_groups = [
+            self.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for group in (f"/aws/sagemaker/Endpoints/*{ENDPOINT_SUFFIX}", "/aws/sagemaker/ProcessingJobs")
+            for name in (group, f"{group}:*")
+        ]
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointAndMonitoringLogs",
+                actions=["logs:CreateLogGroup", "logs:DescribeLogStreams", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=log_groups,
+            )
+        )
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MonitorMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "aws/sagemaker/Endpoints/*"}},
+            )
+        )
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MonitoringJobVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[self.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        if self.region not in MONITORING_IMAGE_REGISTRIES:
+            return  # No prebuilt images to pull: the monitor template cannot run in this region.
+        repositories = [
+            f"arn:{self.partition}:ecr:{self.region}:{account}:repository/{repository.split(':')[0]}"
+            for account, repository in zip(
+                MONITORING_IMAGE_REGISTRIES[self.region], (MODEL_MONITOR_REPOSITORY, CLARIFY_REPOSITORY), strict=True
+            )
+        ]
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PullMonitoringImages",
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                resources=repositories,
+            )
+        )
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(sid="AuthenticateToEcr", actions=["ecr:GetAuthorizationToken"], resources=["*"])
         )
 
     def _grant_dev_artifact_read(self, names: PlatformNames) -> None:

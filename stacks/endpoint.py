@@ -208,7 +208,6 @@ class EndpointStack(DeployableTemplateStack):
             serverless=serverless,
             canary_steps=canary_steps,
             linear_steps=linear_steps,
-            stepped=CfnCondition(self, "ShiftsInSteps", expression=Fn.condition_or(canary_steps, linear_steps)),
             autoscaled=autoscaled,
         )
 

@@ -6,7 +6,8 @@ case-insensitive), Principal in resource policies (``*``, account, role ARN, ser
 ``aws:PrincipalArn`` and ``aws:PrincipalAccount`` are derived from it), and the condition operators
 StringEquals, StringNotEquals, StringLike, StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null.
 Any other operator makes evaluation fail loudly rather than guess. Intrinsics are resolved with the
-stack's own account, region and partition.
+stack's own account, region and partition, and ``Fn::GetAtt`` with the ``attributes`` given (others
+stay ``<LogicalId.Attribute>`` placeholders).
 """
 
 from __future__ import annotations
@@ -34,8 +35,16 @@ class Request:
         return {"aws:PrincipalArn": self.principal, "aws:PrincipalAccount": self.principal.split(":")[4]}
 
 
-def identity_statements(template: Mapping[str, Any], role_logical_id: str, env: Mapping[str, str]) -> list[dict]:
-    """All statements of the identity policies attached to a role (inline, AWS::IAM::Policy, managed)."""
+def identity_statements(
+    template: Mapping[str, Any],
+    role_logical_id: str,
+    env: Mapping[str, str],
+    attributes: Mapping[str, str] | None = None,
+) -> list[dict]:
+    """All statements of the identity policies attached to a role (inline, AWS::IAM::Policy, managed).
+
+    ``attributes`` gives values to ``Fn::GetAtt`` by ``"LogicalId.Attribute"``, e.g. a key's real ARN.
+    """
     resources = template["Resources"]
     role = resources[role_logical_id]
     statements: list[dict] = []
@@ -46,14 +55,14 @@ def identity_statements(template: Mapping[str, Any], role_logical_id: str, env: 
             attached = resource["Properties"].get("Roles", [])
             if {"Ref": role_logical_id} in attached:
                 statements += _as_list(resource["Properties"]["PolicyDocument"]["Statement"])
-    return [_resolve(statement, template, env) for statement in statements]
+    return [_resolve(statement, template, env, attributes or {}) for statement in statements]
 
 
 def resource_policy_statements(template: Mapping[str, Any], logical_id: str, env: Mapping[str, str]) -> list[dict]:
     """The statements of a resource policy resource (event bus, bucket, topic or queue policy) or key policy."""
     properties = template["Resources"][logical_id]["Properties"]
     document = properties.get("PolicyDocument") or properties.get("KeyPolicy") or properties
-    return [_resolve(statement, template, env) for statement in _as_list(document["Statement"])]
+    return [_resolve(statement, template, env, {}) for statement in _as_list(document["Statement"])]
 
 
 def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
@@ -128,10 +137,10 @@ def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
 
 
-def _resolve(node: Any, template: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+def _resolve(node: Any, template: Mapping[str, Any], env: Mapping[str, str], attributes: Mapping[str, str]) -> Any:
     """Resolve Ref/Fn::Join/Fn::GetAtt well enough to compare ARNs as strings."""
     if isinstance(node, list):
-        return [_resolve(item, template, env) for item in node]
+        return [_resolve(item, template, env, attributes) for item in node]
     if not isinstance(node, dict):
         return node
     if "Ref" in node:
@@ -140,11 +149,11 @@ def _resolve(node: Any, template: Mapping[str, Any], env: Mapping[str, str]) -> 
         return pseudo.get(name, f"<{name}>")
     if "Fn::Join" in node:
         delimiter, parts = node["Fn::Join"]
-        return delimiter.join(str(_resolve(part, template, env)) for part in parts)
+        return delimiter.join(str(_resolve(part, template, env, attributes)) for part in parts)
     if "Fn::GetAtt" in node:
         logical_id, attribute = node["Fn::GetAtt"]
-        return f"<{logical_id}.{attribute}>"
-    return {key: _resolve(value, template, env) for key, value in node.items()}
+        return attributes.get(f"{logical_id}.{attribute}", f"<{logical_id}.{attribute}>")
+    return {key: _resolve(value, template, env, attributes) for key, value in node.items()}
 
 
 def _as_list(value: Any) -> list:

@@ -9,7 +9,13 @@ import pytest
 from aws_cdk.assertions import Match
 
 from lambdas.contract import VIOLATIONS_ALARM_SUFFIX, Deployment, alarm_names
-from mlops_constructs.model_monitoring import DATA_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY, MODEL_QUALITY
+from mlops_constructs.model_monitoring import (
+    DATA_QUALITY,
+    MODEL_BIAS,
+    MODEL_EXPLAINABILITY,
+    MODEL_QUALITY,
+    MONITORING_IMAGE_REGISTRIES,
+)
 
 
 @pytest.fixture(scope="module", params=["dev", "test", "prod"])
@@ -257,3 +263,50 @@ def test_events_are_forwarded_as_the_named_forwarding_role_only_eventbridge_rule
         for destination in rule["Properties"]["Targets"]:
             if destination["Arn"] == bus:
                 assert destination["RoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
+
+
+def test_endpoints_and_monitoring_jobs_write_their_logs_and_metrics(platform, target):
+    """SageMaker runs containers as the execution role: their logs, the monitors' metrics, the jobs' volume key."""
+    from tests.iam_evaluation import Request, is_allowed
+    from tests.template_deployments import key_arn, role_statements
+
+    account, template = target
+    stack = platform.targets[account]
+    statements = role_statements(stack, template.to_json(), stack.sagemaker_role)
+    logs = f"arn:aws:logs:eu-west-1:{stack.account}:log-group:"
+    endpoint_logs = f"{logs}/aws/sagemaker/Endpoints/churn-{account}-endpoint"
+    job_logs = f"{logs}/aws/sagemaker/ProcessingJobs"
+    for group, stream in (
+        (endpoint_logs, "AllTraffic/i-0123456789abcdef0"),
+        (job_logs, "model-monitoring-202612031200-0123abcd/algo-1-1764763200"),
+    ):
+        for action in ("logs:CreateLogGroup", "logs:DescribeLogStreams"):
+            assert is_allowed(statements, Request(action, group)), (action, group)
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            assert is_allowed(statements, Request(action, f"{group}:log-stream:{stream}")), (action, group)
+    assert not is_allowed(statements, Request("logs:PutLogEvents", f"{logs}/aws/lambda/other:log-stream:x"))
+    assert not is_allowed(statements, Request("logs:CreateLogGroup", f"{logs}/aws/sagemaker/Endpoints/other"))
+
+    def metrics(namespace: str) -> Request:
+        return Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})
+
+    assert is_allowed(statements, metrics("aws/sagemaker/Endpoints/data-metrics"))
+    assert not is_allowed(statements, metrics("AWS/SageMaker"))
+
+    def grant(for_aws_resource: str) -> Request:
+        context = {"kms:GrantIsForAWSResource": for_aws_resource, "kms:ViaService": "sagemaker.eu-west-1.amazonaws.com"}
+        return Request("kms:CreateGrant", key_arn(stack.account), context)
+
+    assert is_allowed(statements, grant("true"))
+    assert not is_allowed(statements, grant("false"))
+    assert is_allowed(statements, Request("kms:Encrypt", key_arn(stack.account)))  # the jobs' output KmsKeyId
+
+    monitor, clarify = MONITORING_IMAGE_REGISTRIES["eu-west-1"]
+    for registry, repository in (
+        (monitor, "sagemaker-model-monitor-analyzer"),
+        (clarify, "sagemaker-clarify-processing"),
+    ):
+        image = f"arn:aws:ecr:eu-west-1:{registry}:repository/{repository}"
+        assert is_allowed(statements, Request("ecr:BatchGetImage", image)), image
+        assert not is_allowed(statements, Request("ecr:BatchGetImage", image.replace(repository, "other")))
+    assert is_allowed(statements, Request("ecr:GetAuthorizationToken", "*"))

@@ -142,7 +142,7 @@ def test_traffic_shifts_as_the_deployment_strategy_says(endpoint, platform):
                             "Type": if_("Serverless", "ALL_AT_ONCE", ref("DeploymentStrategy")),
                             "CanarySize": if_("ShiftsCanary", step, NO_VALUE),
                             "LinearStepSize": if_("ShiftsLinearly", step, NO_VALUE),
-                            "WaitIntervalInSeconds": if_("ShiftsInSteps", ref("WaitIntervalSeconds"), NO_VALUE),
+                            "WaitIntervalInSeconds": ref("WaitIntervalSeconds"),
                         },
                         "TerminationWaitInSeconds": ref("WaitIntervalSeconds"),
                         "MaximumExecutionTimeoutInSeconds": platform.config.endpoint.deployment_timeout_minutes * 60,

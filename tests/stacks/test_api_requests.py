@@ -1,0 +1,204 @@
+"""The API requests CloudFormation's handlers send for the deployable templates are valid for AWS.
+
+cfn-lint checks a template against the resource schemas, but a handler turns the properties into an
+API request that AWS validates against its own model, which can be stricter (a member the API marks
+required, a type the schema leaves open). This test builds, for every resource of the endpoint
+template (each traffic-shifting strategy, and serverless) and of the monitor template (every
+baseline given), the request its create handler sends (and the update request where the template
+relies on updates): SageMaker's, Application Auto Scaling's, the alarms' and the rules'. Parameters
+are substituted and conditions evaluated (``tests.template_deployments``), and each request is validated
+with botocore's ``ParamValidator`` against the service model. CloudFormation property names are the
+API member names; the CloudFormation-only properties are mapped or dropped explicitly below, and any
+other property the API does not know fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from mlops_constructs.naming import PlatformNames
+from tests.template_deployments import (
+    ENDPOINT_STACK,
+    MONITOR_STACK,
+    Deployment,
+    TargetAccount,
+    endpoint_deployments,
+    monitor_deployment,
+)
+
+_SESSION = botocore.session.get_session()
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """The request a handler sends for a resource type: which operation, and how properties become members."""
+
+    service: str
+    operation: str
+    #: CloudFormation-only properties the request does not carry, with why.
+    dropped: dict[str, str] = field(default_factory=dict)
+    #: Rewrites of the properties into members: (resource's deployment, logical id, params) -> params.
+    mapped: Callable[[Deployment, str, dict], dict] | None = None
+
+
+def _scalable_target_of(deployment: Deployment, logical_id: str, params: dict) -> dict:
+    """``ScalingTargetId`` is CloudFormation's reference to the target; the API names the target itself."""
+    target = deployment.properties(deployment.resources()[logical_id]["Properties"]["ScalingTargetId"]["Ref"])
+    del params["ScalingTargetId"]
+    return {**params, **{key: target[key] for key in ("ServiceNamespace", "ResourceId", "ScalableDimension")}}
+
+
+def _rule(deployment: Deployment, logical_id: str, params: dict) -> dict:
+    """CloudFormation names an unnamed rule and sends the event pattern as JSON text."""
+    return {**params, "Name": deployment.names.name(logical_id), "EventPattern": json.dumps(params["EventPattern"])}
+
+
+_JOB_DEFINITION = {"EndpointName": "CloudFormation-only: the endpoint is named in the job input."}
+#: The requests of every resource type the deployable templates use; a type missing here fails the test.
+API_CALLS: dict[str, list[ApiCall]] = {
+    "AWS::SageMaker::Model": [ApiCall("sagemaker", "CreateModel")],
+    "AWS::SageMaker::EndpointConfig": [ApiCall("sagemaker", "CreateEndpointConfig")],
+    "AWS::SageMaker::Endpoint": [
+        ApiCall(
+            "sagemaker",
+            "CreateEndpoint",
+            dropped={
+                "RetainAllVariantProperties": "Used by UpdateEndpoint only.",
+                "ExcludeRetainedVariantProperties": "Used by UpdateEndpoint only.",
+                "RetainDeploymentConfig": "Used by UpdateEndpoint only.",
+            },
+        ),
+        # Every promotion updates the endpoint to a new configuration: the blue/green deployment.
+        ApiCall("sagemaker", "UpdateEndpoint", dropped={"Tags": "Updated with AddTags/DeleteTags."}),
+    ],
+    "AWS::SageMaker::MonitoringSchedule": [
+        ApiCall("sagemaker", "CreateMonitoringSchedule", dropped={"EndpointName": "CloudFormation-only."}),
+        ApiCall(
+            "sagemaker",
+            "UpdateMonitoringSchedule",
+            dropped={"EndpointName": "CloudFormation-only.", "Tags": "Updated with AddTags/DeleteTags."},
+        ),
+    ],
+    "AWS::SageMaker::DataQualityJobDefinition": [
+        ApiCall("sagemaker", "CreateDataQualityJobDefinition", dropped=_JOB_DEFINITION)
+    ],
+    "AWS::SageMaker::ModelQualityJobDefinition": [
+        ApiCall("sagemaker", "CreateModelQualityJobDefinition", dropped=_JOB_DEFINITION)
+    ],
+    "AWS::SageMaker::ModelBiasJobDefinition": [
+        ApiCall("sagemaker", "CreateModelBiasJobDefinition", dropped=_JOB_DEFINITION)
+    ],
+    "AWS::SageMaker::ModelExplainabilityJobDefinition": [
+        ApiCall("sagemaker", "CreateModelExplainabilityJobDefinition", dropped=_JOB_DEFINITION)
+    ],
+    "AWS::ApplicationAutoScaling::ScalableTarget": [
+        ApiCall(
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            dropped={"ScheduledActions": "Sent as PutScheduledAction requests."},
+        )
+    ],
+    "AWS::ApplicationAutoScaling::ScalingPolicy": [
+        ApiCall("application-autoscaling", "PutScalingPolicy", mapped=_scalable_target_of)
+    ],
+    "AWS::CloudWatch::Alarm": [ApiCall("cloudwatch", "PutMetricAlarm")],
+    "AWS::Events::Rule": [
+        ApiCall("events", "PutRule", dropped={"Targets": "Sent as a PutTargets request."}, mapped=_rule)
+    ],
+}
+
+
+def request(deployment: Deployment, logical_id: str, call: ApiCall) -> tuple[dict, Any]:
+    """The members the handler sends, typed as the API's input shape, and that shape."""
+    shape = _SESSION.get_service_model(call.service).operation_model(call.operation).input_shape
+    params = {k: v for k, v in deployment.properties(logical_id).items() if k not in call.dropped}
+    if call.mapped:
+        params = call.mapped(deployment, logical_id, params)
+    if "Tags" in params and shape.members.get("Tags") is not None and shape.members["Tags"].type_name == "map":
+        params["Tags"] = {tag["Key"]: tag["Value"] for tag in params["Tags"]}
+    unknown = sorted(set(params) - set(shape.members))
+    assert not unknown, f"{logical_id}: {call.operation} has no member {unknown}: map or drop them in API_CALLS"
+    return _typed(params, shape), shape
+
+
+def _typed(value: Any, shape) -> Any:
+    """CloudFormation passes parameters as text and converts them to the types the resource declares."""
+    kind = shape.type_name
+    if kind == "structure":
+        return {key: _typed(item, shape.members[key]) for key, item in value.items()}
+    if kind == "list":
+        return [_typed(item, shape.member) for item in value]
+    if kind == "map":
+        return {key: _typed(item, shape.value) for key, item in value.items()}
+    if isinstance(value, str) and kind in ("integer", "long"):
+        return int(value)
+    if isinstance(value, str) and kind in ("float", "double"):
+        return float(value)
+    if isinstance(value, str) and kind == "boolean":
+        return {"true": True, "false": False}[value.lower()]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and kind == "string":
+        return str(value)
+    return value
+
+
+def validation_errors(deployment: Deployment) -> tuple[list[str], int]:
+    """What AWS would refuse in the requests of every resource the deployment creates, and how many."""
+    errors, validated = [], 0
+    for logical_id, resource in deployment.resources().items():
+        if not deployment.exists(logical_id):
+            continue
+        assert resource["Type"] in API_CALLS, f"{logical_id}: which request creates a {resource['Type']}?"
+        for call in API_CALLS[resource["Type"]]:
+            params, shape = request(deployment, logical_id, call)
+            report = ParamValidator().validate(params, shape)
+            validated += 1
+            if report.has_errors():
+                errors.append(f"{logical_id} {call.operation}: {report.generate_report()}")
+    return errors, validated
+
+
+@pytest.fixture(scope="module")
+def target(platform) -> TargetAccount:
+    names = PlatformNames(platform.config)
+    return TargetAccount(
+        account=names.account_id("test"),
+        execution_role_arn=names.sagemaker_execution_role_arn("test"),
+        data_capture_bucket=names.data_capture_bucket("test"),
+    )
+
+
+@pytest.mark.parametrize("variant", ["ALL_AT_ONCE", "CANARY", "LINEAR", "serverless"])
+def test_endpoint_requests_are_valid(platform, template_of, target, variant):
+    body = template_of(platform.endpoint_template).to_json()
+    parameters = endpoint_deployments(platform.config.endpoint, target)[variant]
+    deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
+    errors, validated = validation_errors(deployment)
+    assert validated >= 5 if variant != "serverless" else validated >= 4
+    assert not errors, "\n".join(errors)
+
+
+def test_monitor_requests_are_valid(platform, template_of, target):
+    body = template_of(platform.monitor_template).to_json()
+    parameters = monitor_deployment(target)
+    deployment = Deployment.of(body, MONITOR_STACK, target.account, parameters)
+    errors, validated = validation_errors(deployment)
+    kinds = {resource["Type"] for resource in body["Resources"].values()}
+    assert validated >= len(kinds)  # every monitor exists with all baselines given
+    assert not errors, "\n".join(errors)
+
+
+def test_a_request_aws_would_refuse_is_reported(platform, template_of, target):
+    """The check itself: a required member left out of a resource is reported."""
+    body = json.loads(json.dumps(template_of(platform.endpoint_template).to_json()))
+    (model,) = [r for r in body["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
+    del model["Properties"]["ModelName"]
+    parameters = endpoint_deployments(platform.config.endpoint, target)["CANARY"]
+    errors, _ = validation_errors(Deployment.of(body, ENDPOINT_STACK, target.account, parameters))
+    assert any("CreateModel" in error and "ModelName" in error for error in errors)

@@ -1,0 +1,139 @@
+"""Concrete deployments of the templates the platform deploys through its own roles, for offline checks.
+
+A deployment is a template with every parameter given a value (as the promoter or Service Catalog
+would pass it, the SSM-typed ones as the target account stores them) and its intrinsics resolved by
+the demo's stand-in resolver (:mod:`demo.synthesized`), conditions included. The endpoint template
+is deployed once per traffic-shifting strategy and once serverless; the monitor template with every
+baseline given, so every monitor exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from demo.synthesized import PhysicalNames, StackTemplate
+from lambdas import contract
+from lambdas.contract import EndpointParameters, MonitorParameters, ProjectParameters
+from stacks.endpoint import DEPLOYMENT_STRATEGIES, parameter_values
+from stacks.model_monitor import PROBLEM_TYPES
+from tests.iam_evaluation import identity_statements
+
+REGION = "eu-west-1"
+DEV_ACCOUNT = "111111111111"
+PROJECT, STAGE = "churn", "test"
+DEPLOYED = contract.Deployment(PROJECT, STAGE)
+ENDPOINT_NAME, ENDPOINT_STACK, MONITOR_STACK = DEPLOYED.endpoint_name, DEPLOYED.endpoint_stack, DEPLOYED.monitor_stack
+DEPLOYMENT_ID = "v3-0123abcd"
+MODEL_PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{DEV_ACCOUNT}:model-package/{PROJECT}-dev/3"
+#: The stack name Service Catalog gives a provisioned product's stack.
+PRODUCT_STACK_NAME = f"SC-{DEV_ACCOUNT}-pp-abcdefghijklm"
+
+
+def key_arn(account: str) -> str:
+    """The ARN the target account's KMS key has (its id is CloudFormation's choice)."""
+    return f"arn:aws:kms:{REGION}:{account}:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+@dataclass(frozen=True)
+class TargetAccount:
+    """What a deployment-target account stores in the SSM parameters the templates resolve."""
+
+    account: str
+    execution_role_arn: str
+    data_capture_bucket: str
+
+    @property
+    def ssm_parameters(self) -> dict[str, str]:
+        return {
+            "SageMakerExecutionRoleArn": self.execution_role_arn,
+            "TargetKmsKeyArn": key_arn(self.account),
+            "DataCaptureBucketName": self.data_capture_bucket,
+        }
+
+
+def endpoint_deployments(settings, target: TargetAccount) -> dict[str, dict[str, str]]:
+    """The endpoint template's parameters for each strategy (autoscaled) and for a serverless endpoint."""
+    given = {
+        **parameter_values(settings),
+        **target.ssm_parameters,
+        EndpointParameters.ENDPOINT_NAME: ENDPOINT_NAME,
+        EndpointParameters.DEPLOYMENT_ID: DEPLOYMENT_ID,
+        EndpointParameters.MODEL_PACKAGE_ARN: MODEL_PACKAGE_ARN,
+        EndpointParameters.MAX_INSTANCE_COUNT: str(settings.instance_count + 3),
+    }
+    deployments = {
+        strategy: {**given, EndpointParameters.DEPLOYMENT_STRATEGY: strategy} for strategy in DEPLOYMENT_STRATEGIES
+    }
+    deployments["serverless"] = {**given, EndpointParameters.SERVERLESS_MEMORY_MB: "2048"}
+    return deployments
+
+
+def monitor_deployment(target: TargetAccount) -> dict[str, str]:
+    """The monitor template's parameters with every baseline given, so all four monitors exist."""
+    baselines = f"s3://mlops-artifacts-{DEV_ACCOUNT}-{REGION}/projects/{PROJECT}/baselines"
+    return {
+        **target.ssm_parameters,
+        MonitorParameters.ENDPOINT_NAME: ENDPOINT_NAME,
+        MonitorParameters.DEPLOYMENT_ID: DEPLOYMENT_ID,
+        MonitorParameters.DATA_QUALITY_STATISTICS_URI: f"{baselines}/data/statistics.json",
+        MonitorParameters.DATA_QUALITY_CONSTRAINTS_URI: f"{baselines}/data/constraints.json",
+        MonitorParameters.MODEL_QUALITY_CONSTRAINTS_URI: f"{baselines}/model/constraints.json",
+        MonitorParameters.GROUND_TRUTH_URI: f"s3://{target.data_capture_bucket}/{ENDPOINT_NAME}/ground-truth",
+        MonitorParameters.PROBLEM_TYPE: PROBLEM_TYPES[0],
+        MonitorParameters.INFERENCE_ATTRIBUTE: "0",
+        MonitorParameters.PROBABILITY_ATTRIBUTE: "1",
+        MonitorParameters.BIAS_CONFIG_URI: f"{baselines}/bias/analysis_config.json",
+        MonitorParameters.BIAS_CONSTRAINTS_URI: f"{baselines}/bias/constraints.json",
+        MonitorParameters.EXPLAINABILITY_CONFIG_URI: f"{baselines}/explainability/analysis_config.json",
+        MonitorParameters.EXPLAINABILITY_CONSTRAINTS_URI: f"{baselines}/explainability/constraints.json",
+    }
+
+
+def product_deployment() -> dict[str, str]:
+    """The two parameters SageMaker passes when a project is created from the product."""
+    return {ProjectParameters.PROJECT_NAME: PROJECT, ProjectParameters.PROJECT_ID: "p-abcdefghijkl"}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One template deployed with concrete parameters: its resources' properties and names, resolved."""
+
+    names: PhysicalNames
+
+    @classmethod
+    def of(cls, body: dict[str, Any], stack_name: str, account: str, parameters: dict[str, str]) -> Deployment:
+        stack = StackTemplate(stack_name, account, REGION, body, Path("."))
+        return cls(PhysicalNames(stack, parameters=parameters))
+
+    @property
+    def stack(self) -> StackTemplate:
+        return self.names.stack
+
+    def resources(self) -> dict[str, dict[str, Any]]:
+        """Every resource of the template by logical id, whatever its condition."""
+        return self.stack.body["Resources"]
+
+    def exists(self, logical_id: str) -> bool:
+        condition = self.resources()[logical_id].get("Condition")
+        return condition is None or self.names.resolver.condition(condition)
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        """The resource's properties as CloudFormation passes them to its handler."""
+        return self.names.resolver.resolve(self.resources()[logical_id].get("Properties", {}))
+
+
+def role_statements(stack, template: dict, role) -> list[dict]:
+    """The role's identity statements, with the stack's named roles and keys given their real ARNs."""
+    attributes = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role" and "RoleName" in resource["Properties"]:
+            path = resource["Properties"].get("Path", "/")
+            attributes[f"{logical_id}.Arn"] = (
+                f"arn:aws:iam::{stack.account}:role{path}{resource['Properties']['RoleName']}"
+            )
+        if resource["Type"] == "AWS::KMS::Key":
+            attributes[f"{logical_id}.Arn"] = key_arn(stack.account)
+    env = {"partition": "aws", "region": stack.region, "account": stack.account}
+    return identity_statements(template, stack.resolve(role.node.default_child.logical_id), env, attributes)
