@@ -197,9 +197,13 @@ class DeploymentRoles(Construct):
         )
         yield iam.PolicyStatement(
             sid="EncryptEndpointVolumesAndCapture",
-            actions=["kms:CreateGrant", "kms:DescribeKey"],
+            actions=["kms:CreateGrant"],
             resources=[encryption_key.key_arn],
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+        # A DescribeKey request carries no grant keys: under the condition above it would never be allowed.
+        yield iam.PolicyStatement(
+            sid="DescribeTheEncryptionKey", actions=["kms:DescribeKey"], resources=[encryption_key.key_arn]
         )
 
     def _arn(self, service: str, resource: str, name: str, *, account: str | None = None, arn_format=None) -> str:
