@@ -92,3 +92,11 @@ def stack_environments(assembly) -> dict[str, dict[str, str]]:
             {"account": account, "region": region, "partition": "aws"} if bound else dict(UNBOUND_ENVIRONMENT)
         )
     return environments
+
+
+@pytest.fixture(scope="session")
+def synthesized_roles(all_templates, stack_environments):
+    """The synthesized roles with their policies, to check the calls of the handlers (tests/handler_permissions.py)."""
+    from tests.handler_permissions import SynthesizedRoles
+
+    return SynthesizedRoles(all_templates, stack_environments)

@@ -1,7 +1,7 @@
 """A small, strict IAM evaluator over synthesized templates, for asserting who may do what offline.
 
 It implements the parts of IAM policy evaluation the platform's policies use: Allow and Deny with
-explicit deny winning, Action/NotAction and Resource with ``*``/``?`` wildcards (actions are
+explicit deny winning, Action/NotAction and Resource/NotResource with ``*``/``?`` wildcards (actions are
 case-insensitive), and the condition operators StringEquals, StringNotEquals, StringLike,
 StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null. Any other operator makes evaluation fail loudly
 rather than guess. Intrinsics are resolved with the stack's own account, region and partition.
@@ -56,7 +56,10 @@ def _matches(statement: Mapping[str, Any], request: Request) -> bool:
         action_ok = any(_glob(p, request.action, ignore_case=True) for p in _as_list(statement["Action"]))
     else:
         action_ok = not any(_glob(p, request.action, ignore_case=True) for p in _as_list(statement["NotAction"]))
-    resource_ok = any(_glob(p, request.resource) for p in _as_list(statement.get("Resource", "*")))
+    if "NotResource" in statement:
+        resource_ok = not any(_glob(p, request.resource) for p in _as_list(statement["NotResource"]))
+    else:
+        resource_ok = any(_glob(p, request.resource) for p in _as_list(statement.get("Resource", "*")))
     return action_ok and resource_ok and _conditions_hold(statement.get("Condition", {}), request.context)
 
 
