@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -212,6 +213,15 @@ class SynthesizedRoles:
                     return Identity(f"{name}/{role_id}", stack.account, self._statements(name, role_id), None)
         raise LookupError(f"no synthesized function has the handler {handler}")
 
+    def environment(self, package: str) -> dict[str, str]:
+        """The environment variables of the function whose handler is ``<package>.handler.handler``."""
+        for name, stack in self._stacks.items():
+            for resource in stack.resources("AWS::Lambda::Function").values():
+                if resource["Properties"].get("Handler") == f"{package}.handler.handler":
+                    variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+                    return self._resolvers[name].resolve(variables)
+        raise LookupError(f"no synthesized function has the handler {package}.handler.handler")
+
     def role(self, role_arn: str, session_policy: str = "") -> Identity:
         """A role of the templates by ARN, limited by a session policy (JSON) when one was passed."""
         for name, stack in self._stacks.items():
@@ -256,13 +266,18 @@ def identity_of(call: Call, roles: SynthesizedRoles) -> Identity:
     return roles.role(call.role_arn, call.session_policy) if call.role_arn else roles.function(call.function)
 
 
-def denials(calls: list[Call], roles: SynthesizedRoles) -> tuple[list[str], set[tuple[str, str]]]:
+def denials(
+    calls: list[Call], roles: SynthesizedRoles, stand_ins: Mapping[str, str] | None = None
+) -> tuple[list[str], set[tuple[str, str]]]:
     """The calls some IAM request of which the synthesized policies deny, as messages, and the
-    ``(role, action)`` pairs checked."""
+    ``(role, action)`` pairs checked. ``stand_ins`` maps resources a test names differently from the
+    synthesized app (globs, such as its copies of the templates) to the synthesized ones."""
     problems, checked = [], set()
     for call in calls:
         identity = identity_of(call, roles)
-        for request in iam_requests(call, identity.account):
+        for named in iam_requests(call, identity.account):
+            stand_in = next((arn for glob, arn in (stand_ins or {}).items() if fnmatchcase(named.resource, glob)), None)
+            request = replace(named, resource=stand_in or named.resource)
             checked.add((identity.role, request.action))
             allowed = is_allowed(identity.statements, request) and (
                 identity.session_statements is None or is_allowed(identity.session_statements, request)
