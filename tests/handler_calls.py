@@ -97,12 +97,12 @@ def _calling_function() -> str | None:
     The innermost frame of the project's own code decides (libraries such as boto3 or Powertools, and
     ``lambdas/common.py``, act for their caller): a handler package's, or a test's or the demo's.
     """
-    frame = sys._getframe(2)
+    frame = sys._getframe(2)  # the caller of the recording wrapper
     while frame is not None:
         path = Path(frame.f_code.co_filename)
         if path.parent.parent == LAMBDAS:
             return path.parent.name
-        if (path.is_relative_to(TESTS) and path != Path(__file__)) or path.is_relative_to(DEMO):
+        if path.is_relative_to(TESTS) or path.is_relative_to(DEMO):
             return None
         frame = frame.f_back
     return None
