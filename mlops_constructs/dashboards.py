@@ -72,7 +72,9 @@ class RollbackLog(Construct):
             iam.PolicyStatement(
                 sid="CloudWatchLogsEncryptsTheRollbackLog",
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                # No kms:Describe*: a Describe request carries no encryption context, so under the
+                # condition below it would never be allowed.
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={
                     "ArnLike": {

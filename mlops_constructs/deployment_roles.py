@@ -236,6 +236,8 @@ class DeploymentRoles(Construct):
                 self._arn("ssm", "parameter", f"{parameter_path.strip('/')}/*"),
             ],
         )
+        # Its own statement: a DescribeKey request carries no grant keys, so under the CreateGrant
+        # condition below it would never be allowed.
         yield iam.PolicyStatement(
             sid="DescribeTheTargetKey",
             actions=["kms:DescribeKey"],

@@ -30,6 +30,13 @@ from platform_config import Persona
 GOVERNED_STAGES = ("dev", "prod", "champion", "challenger")
 PERSONAS: tuple[Persona, ...] = ("data_engineer", "data_scientist", "mlops_engineer", "model_approver")
 JOB_RUNNERS: tuple[Persona, ...] = ("data_engineer", "data_scientist", "mlops_engineer")
+#: A SageMaker job's ARN resource type and the noun of its Create/Stop actions.
+JOB_ACTION_NOUNS = {
+    "processing-job": "ProcessingJob",
+    "training-job": "TrainingJob",
+    "hyper-parameter-tuning-job": "HyperParameterTuningJob",
+    "transform-job": "TransformJob",
+}
 #: Who creates SageMaker projects from Studio (a repository and model groups for a new model). Data
 #: engineers prepare data under ``data/`` and build no models, so they create no projects.
 PROJECT_CREATORS: tuple[Persona, ...] = ("data_scientist", "mlops_engineer")
@@ -147,27 +154,11 @@ class PersonaRoles(Construct):
             )
 
     def _job_running(self, persona: Persona, role: iam.Role) -> Iterable[iam.PolicyStatement]:
-        job_types = (
-            ["processing-job"]
-            if persona == "data_engineer"
-            else [
-                "processing-job",
-                "training-job",
-                "hyper-parameter-tuning-job",
-                "transform-job",
-            ]
-        )
+        job_types = ["processing-job"] if persona == "data_engineer" else list(JOB_ACTION_NOUNS)
         yield iam.PolicyStatement(
             sid="RunJobs",
             actions=[
-                "sagemaker:CreateProcessingJob",
-                "sagemaker:StopProcessingJob",
-                "sagemaker:CreateTrainingJob",
-                "sagemaker:StopTrainingJob",
-                "sagemaker:CreateHyperParameterTuningJob",
-                "sagemaker:StopHyperParameterTuningJob",
-                "sagemaker:CreateTransformJob",
-                "sagemaker:StopTransformJob",
+                *(f"sagemaker:{verb}{JOB_ACTION_NOUNS[kind]}" for kind in job_types for verb in ("Create", "Stop")),
                 "sagemaker:AddTags",
             ],
             resources=[self._arn("sagemaker", job_type, "*") for job_type in job_types],

@@ -65,13 +65,41 @@ def template_of(assembly):
 @pytest.fixture(scope="session")
 def all_templates(assembly) -> dict[str, dict]:
     """Every synthesized template of the platform as plain JSON, by stack name."""
-    templates = {}
+    return {artifact.stack_name: artifact.template for artifact in _stack_artifacts(assembly)}
+
+
+def _stack_artifacts(assembly) -> list:
+    """The stacks of the assembly, those of its nested assemblies (the deployable templates) included."""
     stacks = list(assembly.stacks)
     for nested in assembly.nested_assemblies:
         stacks.extend(nested.nested_assembly.stacks)
-    for artifact in stacks:
-        templates[artifact.stack_name] = artifact.template
-    return templates
+    return stacks
+
+
+#: What the templates' pseudo parameters resolve to in a stack synthesized without an environment
+#: (the deployable endpoint and monitor templates, deployed into any target account).
+UNBOUND_ENVIRONMENT = {"account": "123456789012", "region": "eu-west-1", "partition": "aws"}
+
+
+@pytest.fixture(scope="session")
+def stack_environments(assembly) -> dict[str, dict[str, str]]:
+    """The account, region and partition each template's pseudo parameters resolve to, by stack name."""
+    environments = {}
+    for artifact in _stack_artifacts(assembly):
+        account, region = artifact.environment.account, artifact.environment.region
+        bound = account.isdigit()
+        environments[artifact.stack_name] = (
+            {"account": account, "region": region, "partition": "aws"} if bound else dict(UNBOUND_ENVIRONMENT)
+        )
+    return environments
+
+
+@pytest.fixture(scope="session")
+def synthesized_roles(all_templates, stack_environments):
+    """The synthesized roles with their policies, to check the calls of the handlers (tests/handler_permissions.py)."""
+    from tests.handler_permissions import SynthesizedRoles
+
+    return SynthesizedRoles(all_templates, stack_environments)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """A small, strict IAM evaluator over synthesized templates, for asserting who may do what offline.
 
 It implements the parts of IAM policy evaluation the platform's policies use: Allow and Deny with
-explicit deny winning, Action/NotAction and Resource with ``*``/``?`` wildcards (actions are
-case-insensitive), Principal in resource policies (``*``, account, role ARN, service; the caller's
+explicit deny winning, Action/NotAction and Resource/NotResource with ``*``/``?`` wildcards (actions
+are case-insensitive), Principal in resource policies (``*``, account, role ARN, service; the caller's
 ``aws:PrincipalArn`` and ``aws:PrincipalAccount`` are derived from it), and the condition operators
 StringEquals, StringNotEquals, StringLike, StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null.
 Any other operator makes evaluation fail loudly rather than guess. Intrinsics are resolved with the
@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 
@@ -62,7 +63,7 @@ def resource_policy_statements(template: Mapping[str, Any], logical_id: str, env
     """The statements of a resource policy resource (event bus, bucket, topic or queue policy) or key policy."""
     properties = template["Resources"][logical_id]["Properties"]
     document = properties.get("PolicyDocument") or properties.get("KeyPolicy") or properties
-    return [_resolve(statement, template, env, {}) for statement in _as_list(document["Statement"])]
+    return [_resolve(statement, template, env) for statement in _as_list(document["Statement"])]
 
 
 def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
@@ -82,7 +83,10 @@ def _matches(statement: Mapping[str, Any], request: Request) -> bool:
         action_ok = any(_glob(p, request.action, ignore_case=True) for p in _as_list(statement["Action"]))
     else:
         action_ok = not any(_glob(p, request.action, ignore_case=True) for p in _as_list(statement["NotAction"]))
-    resource_ok = any(_glob(p, request.resource) for p in _as_list(statement.get("Resource", "*")))
+    if "NotResource" in statement:
+        resource_ok = not any(_glob(p, request.resource) for p in _as_list(statement["NotResource"]))
+    else:
+        resource_ok = any(_glob(p, request.resource) for p in _as_list(statement.get("Resource", "*")))
     principal_ok = "Principal" not in statement or _principal_matches(statement["Principal"], request.principal)
     context = {**request.principal_context, **request.context}
     return action_ok and resource_ok and principal_ok and _conditions_hold(statement.get("Condition", {}), context)
@@ -132,12 +136,18 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
     return True
 
 
+#: No ``Fn::GetAtt`` values given: attributes stay ``<LogicalId.Attribute>`` placeholders.
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+
+
 def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
 
 
-def _resolve(node: Any, template: Mapping[str, Any], env: Mapping[str, str], attributes: Mapping[str, str]) -> Any:
+def _resolve(
+    node: Any, template: Mapping[str, Any], env: Mapping[str, str], attributes: Mapping[str, str] = _NO_ATTRIBUTES
+) -> Any:
     """Resolve Ref/Fn::Join/Fn::GetAtt well enough to compare ARNs as strings."""
     if isinstance(node, list):
         return [_resolve(item, template, env, attributes) for item in node]

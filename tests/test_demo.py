@@ -10,14 +10,19 @@ import pytest
 
 from demo.runtime import matches
 from demo.synthesized import PhysicalNames, Resolver, StackTemplate, UnsupportedTemplate
+from tests import handler_calls
+from tests.handler_calls import Call
+from tests.handler_permissions import denials
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def timeline(assembly) -> str:
+def demo_run(assembly, tmp_path_factory) -> tuple[str, list[Call]]:
+    """The demo's timeline and the AWS calls its handlers made (recorded by ``tests/handler_calls.py``)."""
+    calls_file = tmp_path_factory.mktemp("demo") / "handler-calls.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "demo", "--cdk-out", assembly.directory],
+        [sys.executable, "-m", "tests.handler_calls", str(calls_file), "--", "demo", "--cdk-out", assembly.directory],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -25,7 +30,12 @@ def timeline(assembly) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return result.stdout, handler_calls.read(calls_file)
+
+
+@pytest.fixture(scope="module")
+def timeline(demo_run) -> str:
+    return demo_run[0]
 
 
 def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_for_prod(timeline):
@@ -46,6 +56,20 @@ def test_demo_creates_the_project_with_the_real_project_template_function(timeli
     assert "CodeCommit repository churn: prod at" in timeline
     readers = "their policies let roles of 222222222222, 333333333333 read them"
     assert f"groups churn-dev, churn-feature, churn-prod; {readers}" in timeline
+
+
+def test_every_call_the_handlers_make_in_the_demo_is_allowed_by_their_roles(demo_run, synthesized_roles):
+    _, calls = demo_run
+    problems, checked = denials(calls, synthesized_roles)
+    assert not problems, "\n".join(problems)
+    assert {call.function for call in calls} >= {
+        "promoter",
+        "tracker",
+        "integration_tester",
+        "monitoring_loop",
+        "project_template",
+    }
+    assert len(checked) > 40, checked  # (role, action) pairs
 
 
 def test_what_moto_cannot_do_is_labelled_as_a_stand_in(timeline):

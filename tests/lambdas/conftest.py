@@ -28,7 +28,9 @@ from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
 from stacks.endpoint import parameter_values
+from tests import handler_calls
 from tests.conftest import default_context
+from tests.handler_permissions import denials
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import endpoint_deployment_state_change as endpoint_event
 from tests.lambdas.events import model_package_state_change as package_event
@@ -562,3 +564,54 @@ def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
         monkeypatch.setattr(model, attribute, value)
     with mock_aws():
         yield Platform(deployable_templates)
+
+
+handler_calls.install()
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "other_configuration(reason): the test runs a handler configured unlike the default synthesized app, "
+        "so its calls are not checked against the synthesized roles",
+    )
+
+
+@pytest.fixture(autouse=True)
+def handler_calls_are_allowed(request, synthesized_roles):
+    """Every AWS call a handler makes during the test is allowed by the synthesized role it runs as
+    (``tests/handler_permissions.py``): a new call without its permission fails the test that makes it."""
+    with handler_calls.recorded() as made:
+        yield
+    if made and request.node.get_closest_marker("other_configuration") is None:
+        problems, checked = denials(made, synthesized_roles, _template_stand_ins(synthesized_roles))
+        assert not problems, "calls the synthesized policies do not allow:\n" + "\n".join(problems)
+        _CHECKED["calls"] += len(made)
+        _CHECKED_PAIRS.update(checked)
+
+
+#: What this process checked: calls, and (role, action) pairs.
+_CHECKED = {"calls": 0}
+_CHECKED_PAIRS: set[tuple[str, str]] = set()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _CHECKED["calls"]:
+        terminalreporter.write_line(
+            f"handler calls checked against the synthesized roles: {_CHECKED['calls']} calls, "
+            f"{len(_CHECKED_PAIRS)} (role, action) pairs"
+        )
+
+
+def _template_stand_ins(roles) -> dict[str, str]:
+    """The tests' copies of the templates the functions read stand for the synthesized asset objects."""
+    promoter, projects = roles.environment("promoter"), roles.environment("project_template")
+    stand_ins = {
+        f"arn:aws:s3:::{TEMPLATE_BUCKET}/{PROMOTER_ENVIRONMENT[f'{kind}_TEMPLATE_KEY']}": (
+            f"arn:aws:s3:::{promoter[f'{kind}_TEMPLATE_BUCKET']}/{promoter[f'{kind}_TEMPLATE_KEY']}"
+        )
+        for kind in ("ENDPOINT", "MONITOR")
+    }
+    project_template = f"arn:aws:s3:::{projects['TEMPLATE_BUCKET']}/{projects['TEMPLATE_KEY']}"
+    asset = "?" * 64 + ".zip"  # the tests' copy of the template archive, under an asset hash of their own
+    return {**stand_ins, f"arn:aws:s3:::{projects['TEMPLATE_BUCKET']}/{asset}": project_template}

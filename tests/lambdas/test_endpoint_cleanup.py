@@ -22,7 +22,8 @@ TTL = timedelta(hours=24)
 TEMPLATE = json.dumps({"Resources": {"Nothing": {"Type": "AWS::SNS::Topic"}}})
 
 
-def feature_tags(project: str, package: str = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/x/1"):
+def feature_tags(project: str, package: str = ""):
+    package = package or f"arn:aws:sagemaker:eu-west-1:111111111111:model-package/{project}-feature/1"
     return [
         {"Key": contract.TAG_PROJECT, "Value": project},
         {"Key": contract.TAG_STAGE, "Value": "feature"},

@@ -82,7 +82,8 @@ def catcher():
 
 
 @pytest.fixture
-def github():
+def github(request):
+    request.node.add_marker(pytest.mark.other_configuration("GitHub repositories; the synthesized app uses CodeCommit"))
     server = FakeGitHub(ORG, TOKEN, page_size=1)
     yield server
     server.close()
@@ -197,6 +198,7 @@ def test_create_makes_the_baseline_groups_tagged_and_readable_by_the_target_role
         assert statements[1]["Resource"].endswith(f":model-package/{name}/*")
 
 
+@pytest.mark.other_configuration("the advanced scenario; the synthesized app is the baseline one")
 def test_advanced_scenario_adds_champion_and_challenger(aws, catcher):
     harness = Harness(aws, catcher, stages=ADVANCED)
     assert harness.send("Create")["Status"] == "SUCCESS"
@@ -458,6 +460,7 @@ def test_an_unexpected_error_is_answered_as_failed(codecommit):
     assert answer["Status"] == "FAILED" and "unexpected error (KeyError" in answer["Reason"]
 
 
+@pytest.mark.other_configuration("a template key the synthesized function's role may not read")
 def test_an_aws_error_is_answered_with_its_code(aws, catcher):
     harness = Harness(aws, catcher, template_key="missing.zip")
     answer = harness.send("Create")
@@ -493,6 +496,7 @@ def test_a_misconfigured_function_still_answers(aws, catcher, monkeypatch):
     assert answer["Status"] == "FAILED" and "REPOSITORY_PROVIDER: missing" in answer["Reason"]
 
 
+@pytest.mark.other_configuration("GitHub repositories; the synthesized app uses CodeCommit")
 def test_a_rotated_github_token_is_read_again_within_minutes(aws):
     """A warm Lambda environment must not keep using a token the organisation has revoked."""
     from project_template.repositories import TOKEN_REUSE_SECONDS, github_token
