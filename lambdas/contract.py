@@ -70,6 +70,10 @@ class Deployment:
 ENDPOINT_SUFFIX = "-endpoint"
 MONITOR_SUFFIX = "-monitor"
 
+#: How long the promoter waits for CloudFormation to compute one change set (the infrastructure sizes
+#: the promoter's batch and timeout with it).
+CHANGE_SET_WAIT_SECONDS = 60
+
 #: Tags the promoter puts on every stack it deploys.
 TAG_PROJECT = "mlops:project"
 TAG_STAGE = "mlops:stage"

@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import RetryLater
+from contract import CHANGE_SET_WAIT_SECONDS
 from promoter.decisions import StackView, is_empty_change_set
 
 #: Change set statuses that mean CloudFormation is still working on it.
@@ -51,7 +52,7 @@ class TargetStacks:
         self,
         cloudformation,
         *,
-        change_set_timeout: float = 60.0,
+        change_set_timeout: float = CHANGE_SET_WAIT_SECONDS,
         poll_interval: float = 2.0,
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
