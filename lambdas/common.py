@@ -42,7 +42,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 import contract
 
@@ -194,8 +194,16 @@ class Rejection:
     reason: str
 
 
+#: An RFC 3339 date-time: EventBridge's ``time``; the zone (``Z`` or ``+hh:mm``) is required.
+RFC_3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
 class Envelope(BaseModel):
-    """The EventBridge fields both functions check before they look at ``detail``."""
+    """The EventBridge fields the handlers check before they look at ``detail``.
+
+    ``time`` is parsed here once, strictly (RFC 3339 with a time zone), so every comparison of event
+    times is between aware datetimes; an event without one is rejected like any malformed event.
+    """
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -204,8 +212,15 @@ class Envelope(BaseModel):
     detail_type: str = Field(alias="detail-type")
     account: str
     region: str
-    time: datetime | None = None
+    time: AwareDatetime
     detail: dict[str, Any]
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _rfc_3339(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not RFC_3339.match(value):
+            raise ValueError("must be an RFC 3339 time with a time zone, like 2026-12-01T10:00:00Z")
+        return value
 
 
 def event_of(body: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 import contract
 from common import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, StageState, Status, is_prod_stage
@@ -49,7 +49,7 @@ class _ModelPackageStateChange(BaseModel):
     ModelPackageVersion: StrictInt = Field(ge=1)
     ModelPackageArn: str
     ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"]
-    CreationTime: datetime  # epoch milliseconds in real events
+    CreationTime: AwareDatetime  # epoch milliseconds in real events (read as UTC); a text time needs its zone
 
 
 class _ReconcileDetail(BaseModel):
@@ -79,7 +79,7 @@ class PromotionRequest:
     deployment: contract.Deployment
     event_id: str
     trigger: str
-    approval_time: datetime | None = None
+    approval_time: datetime | None = None  # always with a time zone (see ``Envelope``)
 
 
 def promotion_request(event: Mapping[str, Any], rules: RequestRules) -> PromotionRequest | Rejection:

@@ -147,6 +147,7 @@ def test_rejecting_the_live_version_redeploys_the_previous_approved_one(platform
         (lambda event: _detail(event, ModelPackageGroupName="fraud"), "not a managed"),
         (lambda event: _detail(event, ModelPackageVersion="1"), "ModelPackageVersion"),
         (lambda event: _detail(event, CreationTime="soon"), "CreationTime"),
+        (lambda event: event | {"time": "2026-12-01T10:00:00"}, "time zone"),
         (lambda event: _detail(event, ModelPackageArn=None), "ModelPackageArn"),
         (lambda event: event | {"detail-type": "SageMaker Model Package Group State Change"}, "unexpected event"),
     ],

@@ -21,6 +21,7 @@ from promoter.decisions import (
     StackAction,
     StackView,
     StageTarget,
+    _ModelPackageStateChange,
     alarm_arns,
     decide_endpoint,
     decide_monitor,
@@ -87,6 +88,18 @@ def test_creation_time_may_also_be_iso_8601():
     assert isinstance(promotion_request(approval(CreationTime="2026-03-01T09:30:00Z"), RULES), PromotionRequest)
 
 
+def test_creation_time_in_epoch_milliseconds_is_read_as_utc():
+    detail = _ModelPackageStateChange.model_validate(approval()["detail"])
+    assert detail.CreationTime == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def test_a_naive_event_time_is_rejected_not_compared_with_a_clean_up():
+    """An event time without a zone used to reach the clean-up comparison and raise TypeError there."""
+    result = promotion_request(approval() | {"time": "2026-03-02T11:00:00"}, RULES)
+    assert isinstance(result, Rejection)
+    assert "time" in result.reason and "time zone" in result.reason
+
+
 def test_the_trackers_reconcile_request_is_accepted():
     event = reconcile_request(CHURN_DEV, reason="endpoint stack completed", account=DEV, region=REGION)
     request = promotion_request(event, RULES)
@@ -101,6 +114,8 @@ def test_the_trackers_reconcile_request_is_accepted():
         ({"source": "custom.approvals"}, "unexpected event"),
         ({"detail-type": "SageMaker Model State Change"}, "unexpected event"),
         ({"id": ""}, "not an EventBridge event: id"),
+        ({"time": "2026-03-01T09:30:00"}, "not an EventBridge event: time"),
+        ({"time": "soon"}, "not an EventBridge event: time"),
         ({"detail": "approved"}, "not an EventBridge event: detail"),
     ],
 )
@@ -122,6 +137,7 @@ def test_envelopes_from_elsewhere_are_rejected(change, reason):
         ({"ModelPackageArn": None}, "ModelPackageArn"),
         ({"ModelApprovalStatus": "APPROVED"}, "ModelApprovalStatus"),
         ({"CreationTime": "yesterday"}, "CreationTime"),
+        ({"CreationTime": "2026-03-01T09:30:00"}, "CreationTime"),  # no time zone
         ({"ModelPackageVersion": 9}, "is not version 9 of group 'churn-dev'"),
         ({"ModelPackageArn": ARN.replace(DEV, "444455556666")}, "in the dev registry"),
         ({"ModelPackageArn": ARN.replace("churn-dev", "churn-prod")}, "in the dev registry"),
