@@ -405,6 +405,14 @@ class StageState:
     monitor_change_set: str = ""
     cleaned_up_package_arn: str = ""
     cleaned_up_at: str = ""
+    released_package_arn: str = ""  # rolled back, then rejected by the team: approving it again retries it
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the current attempt started (the time in its sort key), if there is one."""
+        if not self.attempt_sk.startswith(ATTEMPT_PREFIX):
+            return None
+        return datetime.fromisoformat(self.attempt_sk.removeprefix(ATTEMPT_PREFIX).split("#")[0])
 
     @classmethod
     def from_item(cls, deployment: contract.Deployment, item: Mapping[str, Any]) -> StageState:
@@ -591,8 +599,15 @@ class Ledger:
         )
         self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
 
-    def start_attempt(self, attempt: Attempt, *, stack: str, previous_package_arn: str) -> None:
-        """Record a new attempt as the stage's current deployment, before its change set is executed."""
+    def start_attempt(
+        self, attempt: Attempt, *, stack: str, previous_package_arn: str, replacing_deployment_id: str
+    ) -> bool:
+        """Record a new attempt as the stage's current deployment, before its change set is executed,
+        if the stage's current deployment is still ``replacing_deployment_id`` (empty: none yet).
+
+        The condition lets only one of two promoters that read the same state start an attempt: the
+        other gets False, writes nothing, and must not execute its change set.
+        """
         state = self._stage_identity(attempt.deployment, attempt.account).set(
             stack=stack,
             package_arn=attempt.package_arn,
@@ -601,6 +616,7 @@ class Ledger:
             change_set=attempt.change_set,
             attempt_sk=attempt.key["sk"],
             previous_package_arn=previous_package_arn,
+            released_package_arn="",
             status=str(attempt.status),
             reason=attempt.reason,
             event_id=attempt.event_id,
@@ -611,12 +627,43 @@ class Ledger:
             decided_at=attempt.created_at,
             **PENDING_TESTS,
         )
-        self._dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": self._table, "Item": _serialize(attempt.item())}},
-                {"Update": state.update(self._table, self._state_key(attempt.deployment))},
-            ]
+        if replacing_deployment_id:
+            condition = {"condition": "#deployment_id = :current", "current": replacing_deployment_id}
+        else:
+            condition = {"condition": "attribute_not_exists(#deployment_id)"}
+        try:
+            self._dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": _serialize(attempt.item())}},
+                    {"Update": state.update(self._table, self._state_key(attempt.deployment), **condition)},
+                ]
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        return True
+
+    def release_hold(self, state: StageState, *, event_id: str) -> bool:
+        """Note that the team rejected the package of the stage's current, rolled-back deployment:
+        approving it again retries it. False (nothing written) if another attempt became current."""
+        expression = _Expression().set(
+            released_package_arn=state.package_arn,
+            decision="RELEASED",
+            decision_reason=f"{state.package_arn} rejected after deployment {state.deployment_id} rolled back",
+            decision_event_id=event_id,
+            decided_at=utc_now(),
         )
+        request = expression.update(
+            self._table, self._state_key(state.deployment), "#deployment_id = :current", current=state.deployment_id
+        )
+        try:
+            self._dynamodb.update_item(**request)
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        return True
 
     def record_refusal(self, attempt: Attempt) -> None:
         """Record a refused attempt (status REFUSED) and the decision, leaving the current deployment as is."""

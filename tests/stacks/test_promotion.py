@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
-from lambdas.contract import CHANGE_SET_WAIT_SECONDS
+from lambdas.contract import CHANGE_SET_EXECUTION_WINDOW_SECONDS, CHANGE_SET_WAIT_SECONDS
 from stacks.promotion import PROMOTER_RECORD_ALLOWANCE
 from tests.iam_evaluation import Request, identity_statements, is_allowed
 
@@ -263,3 +263,5 @@ def test_a_promoter_batch_always_finishes_within_the_functions_timeout(promotion
 
     assert mapping["Properties"]["BatchSize"] * record_worst_case <= timeout
     assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    # A change set still waiting after the promoter's timeout was abandoned; before then it may be executed.
+    assert timeout < CHANGE_SET_EXECUTION_WINDOW_SECONDS
