@@ -8,7 +8,7 @@ The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items,
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
   status, the promoter's last decision and the current deployment's integration tests (for a
   feature stage deleted by the clean-up: status ``CLEANED_UP`` with ``cleaned_up_package_arn`` and
-  ``cleaned_up_at``);
+  ``cleaned_up_at``; ``released_package_arn`` once the team rejected a rolled-back current deployment);
 - its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``, each with
   its integration tests (``tests_*`` attributes) once the tester ran them;
 - the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate, written
