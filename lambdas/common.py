@@ -648,11 +648,7 @@ class Ledger:
         """Note that the team rejected the package of the stage's current, rolled-back deployment:
         approving it again retries it. False (nothing written) if another attempt became current."""
         expression = _Expression().set(
-            released_package_arn=state.package_arn,
-            decision="RELEASED",
-            decision_reason=f"{state.package_arn} rejected after deployment {state.deployment_id} rolled back",
-            decision_event_id=event_id,
-            decided_at=utc_now(),
+            released_package_arn=state.package_arn, released_event_id=event_id, released_at=utc_now()
         )
         request = expression.update(
             self._table, self._state_key(state.deployment), "#deployment_id = :current", current=state.deployment_id
