@@ -8,7 +8,7 @@ The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items,
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
   status, the promoter's last decision and the current deployment's integration tests (for a
   feature stage deleted by the clean-up: status ``CLEANED_UP`` with ``cleaned_up_package_arn`` and
-  ``cleaned_up_at``);
+  ``cleaned_up_at``; ``released_package_arn`` once the team rejected a rolled-back current deployment);
 - its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``, each with
   its integration tests (``tests_*`` attributes) once the tester ran them;
 - the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate, written
@@ -42,7 +42,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 import contract
 
@@ -194,8 +194,16 @@ class Rejection:
     reason: str
 
 
+#: An RFC 3339 date-time: EventBridge's ``time``; the zone (``Z`` or ``+hh:mm``) is required.
+RFC_3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
 class Envelope(BaseModel):
-    """The EventBridge fields both functions check before they look at ``detail``."""
+    """The EventBridge fields the handlers check before they look at ``detail``.
+
+    ``time`` is parsed here once, strictly (RFC 3339 with a time zone), so every comparison of event
+    times is between aware datetimes; an event without one is rejected like any malformed event.
+    """
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -204,8 +212,15 @@ class Envelope(BaseModel):
     detail_type: str = Field(alias="detail-type")
     account: str
     region: str
-    time: datetime | None = None
+    time: AwareDatetime
     detail: dict[str, Any]
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _rfc_3339(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not RFC_3339.match(value):
+            raise ValueError("must be an RFC 3339 time with a time zone, like 2026-12-01T10:00:00Z")
+        return value
 
 
 def event_of(body: str) -> dict[str, Any] | None:
@@ -390,6 +405,14 @@ class StageState:
     monitor_change_set: str = ""
     cleaned_up_package_arn: str = ""
     cleaned_up_at: str = ""
+    released_package_arn: str = ""  # rolled back, then rejected by the team: approving it again retries it
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the current attempt started (the time in its sort key), if there is one."""
+        if not self.attempt_sk.startswith(ATTEMPT_PREFIX):
+            return None
+        return datetime.fromisoformat(self.attempt_sk.removeprefix(ATTEMPT_PREFIX).split("#")[0])
 
     @classmethod
     def from_item(cls, deployment: contract.Deployment, item: Mapping[str, Any]) -> StageState:
@@ -576,8 +599,15 @@ class Ledger:
         )
         self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
 
-    def start_attempt(self, attempt: Attempt, *, stack: str, previous_package_arn: str) -> None:
-        """Record a new attempt as the stage's current deployment, before its change set is executed."""
+    def start_attempt(
+        self, attempt: Attempt, *, stack: str, previous_package_arn: str, replacing_deployment_id: str
+    ) -> bool:
+        """Record a new attempt as the stage's current deployment, before its change set is executed,
+        if the stage's current deployment is still ``replacing_deployment_id`` (empty: none yet).
+
+        The condition lets only one of two promoters that read the same state start an attempt: the
+        other gets False, writes nothing, and must not execute its change set.
+        """
         state = self._stage_identity(attempt.deployment, attempt.account).set(
             stack=stack,
             package_arn=attempt.package_arn,
@@ -586,6 +616,7 @@ class Ledger:
             change_set=attempt.change_set,
             attempt_sk=attempt.key["sk"],
             previous_package_arn=previous_package_arn,
+            released_package_arn="",
             status=str(attempt.status),
             reason=attempt.reason,
             event_id=attempt.event_id,
@@ -596,12 +627,39 @@ class Ledger:
             decided_at=attempt.created_at,
             **PENDING_TESTS,
         )
-        self._dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": self._table, "Item": _serialize(attempt.item())}},
-                {"Update": state.update(self._table, self._state_key(attempt.deployment))},
-            ]
+        if replacing_deployment_id:
+            condition = {"condition": "#deployment_id = :current", "current": replacing_deployment_id}
+        else:
+            condition = {"condition": "attribute_not_exists(#deployment_id)"}
+        try:
+            self._dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": _serialize(attempt.item())}},
+                    {"Update": state.update(self._table, self._state_key(attempt.deployment), **condition)},
+                ]
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        return True
+
+    def release_hold(self, state: StageState, *, event_id: str) -> bool:
+        """Note that the team rejected the package of the stage's current, rolled-back deployment:
+        approving it again retries it. False (nothing written) if another attempt became current."""
+        expression = _Expression().set(
+            released_package_arn=state.package_arn, released_event_id=event_id, released_at=utc_now()
         )
+        request = expression.update(
+            self._table, self._state_key(state.deployment), "#deployment_id = :current", current=state.deployment_id
+        )
+        try:
+            self._dynamodb.update_item(**request)
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        return True
 
     def record_refusal(self, attempt: Attempt) -> None:
         """Record a refused attempt (status REFUSED) and the decision, leaving the current deployment as is."""

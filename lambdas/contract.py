@@ -70,6 +70,13 @@ class Deployment:
 ENDPOINT_SUFFIX = "-endpoint"
 MONITOR_SUFFIX = "-monitor"
 
+#: How long the promoter waits for CloudFormation to compute one change set (the infrastructure sizes
+#: the promoter's batch and timeout with it).
+CHANGE_SET_WAIT_SECONDS = 60
+#: A change set the promoter created is executed within its invocation; one still waiting after this
+#: long was abandoned (longer than the promoter's timeout, which the infrastructure checks).
+CHANGE_SET_EXECUTION_WINDOW_SECONDS = 300
+
 #: Tags the promoter puts on every stack it deploys.
 TAG_PROJECT = "mlops:project"
 TAG_STAGE = "mlops:stage"

@@ -24,6 +24,12 @@ from stacks.endpoint import parameter_values as endpoint_parameter_values
 
 #: A handler attempt may take this long (mostly waiting for a change set to be created).
 HANDLER_TIMEOUT = Duration.minutes(2)
+#: What one promoter record needs besides waiting for its change set (``CHANGE_SET_WAIT_SECONDS``):
+#: registry, ledger, STS and CloudFormation calls.
+PROMOTER_RECORD_ALLOWANCE = Duration.seconds(45)
+#: The promoter takes one message at a time, so a batch never waits for more than one change set
+#: within HANDLER_TIMEOUT (RETRY_INTERVAL, the queue's visibility timeout, is six times that).
+PROMOTER_BATCH_SIZE = 1
 #: The tester invokes an endpoint once per test case, each invocation up to SageMaker's 60 seconds.
 TESTER_TIMEOUT = Duration.minutes(5)
 #: A message the handler could not process comes back after this; a busy stack is retried for
@@ -249,7 +255,7 @@ class PromotionStack(Stack):
         )
         # The tester takes one event at a time: each may invoke an endpoint once per test case.
         queued_functions = (
-            (self.promoter, self.promotion_queue, 5),
+            (self.promoter, self.promotion_queue, PROMOTER_BATCH_SIZE),
             (self.tracker, self.tracking_queue, 5),
             (self.tester, self.tester_queue, 1),
         )

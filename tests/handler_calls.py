@@ -75,6 +75,12 @@ def install() -> None:
     botocore.client.BaseClient._make_api_call = recording
 
 
+def acting_as(client, role_arn: str) -> None:
+    """Handler calls through ``client`` act as ``role_arn``: a test assumed the role on the handler's behalf
+    (as the handler itself would have) and hands the client to it."""
+    _assumed[client._request_signer._credentials.get_frozen_credentials().access_key] = (role_arn, "")
+
+
 def calls() -> list[Call]:
     """The calls recorded so far in this process."""
     return list(_calls)

@@ -6,14 +6,16 @@ Thin on purpose: every decision about what to do with these calls is in :mod:`pr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from common import RetryLater
+from contract import CHANGE_SET_EXECUTION_WINDOW_SECONDS, CHANGE_SET_WAIT_SECONDS
 from promoter.decisions import StackView, is_empty_change_set
 
 #: Change set statuses that mean CloudFormation is still working on it.
@@ -37,6 +39,15 @@ class ChangeSetResult:
     change_set_id: str = ""
 
 
+def change_set_in_flight(summary: Mapping[str, Any], now: datetime) -> bool:
+    """A change set being created or executed, or created moments ago and waiting for the promoter that
+    created it to execute it (an older one was abandoned: its promoter's time has run out)."""
+    if summary["Status"] in CHANGE_SET_PENDING or summary["ExecutionStatus"] == "EXECUTE_IN_PROGRESS":
+        return True
+    age = now - summary["CreationTime"]
+    return summary["ExecutionStatus"] == "AVAILABLE" and age < timedelta(seconds=CHANGE_SET_EXECUTION_WINDOW_SECONDS)
+
+
 def _is_missing_stack(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ValidationError" and "does not exist" in str(error)
 
@@ -51,16 +62,18 @@ class TargetStacks:
         self,
         cloudformation,
         *,
-        change_set_timeout: float = 60.0,
+        change_set_timeout: float = CHANGE_SET_WAIT_SECONDS,
         poll_interval: float = 2.0,
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._cloudformation = cloudformation
         self._timeout = change_set_timeout
         self._poll_interval = poll_interval
         self._sleep = sleep
         self._clock = clock
+        self._now = now
 
     def view(self, stack_name: str) -> StackView | None:
         """The stack's status and parameters, and whether a change set of it is being created or
@@ -81,7 +94,7 @@ class TargetStacks:
             for summary in page["Summaries"]:
                 if summary.get("StackName", stack_name) != stack_name:
                     continue
-                if summary["Status"] in CHANGE_SET_PENDING or summary["ExecutionStatus"] == "EXECUTE_IN_PROGRESS":
+                if change_set_in_flight(summary, self._now()):
                     return True
         return False
 
@@ -116,6 +129,15 @@ class TargetStacks:
         self._cloudformation.execute_change_set(
             ChangeSetName=change_set_id, StackName=stack_name, ClientRequestToken=token
         )
+
+    def discard_change_set(self, stack_name: str, change_set_id: str) -> None:
+        """Delete a change set that must not be executed (gone already, or being executed by another
+        promoter's request, is fine: CloudFormation deletes the other change sets when one executes)."""
+        try:
+            self._cloudformation.delete_change_set(ChangeSetName=change_set_id, StackName=stack_name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("ChangeSetNotFound", "InvalidChangeSetStatus"):
+                raise
 
     def delete(self, stack_name: str) -> None:
         """Start deleting a stack (a failed first creation, which serves nothing)."""

@@ -2,7 +2,8 @@
 
 - :func:`promotion_request`: is this queue message a request to reconcile a stage, and which one?
 - :func:`highest_approved`: the package a stage should run.
-- :func:`decide_endpoint`, :func:`prod_gate_refusal`: what to do with the endpoint stack.
+- :func:`decide_endpoint`, :func:`prod_gate_refusal`: what to do with the endpoint stack;
+  :func:`releases_hold`: whether a rejection allows a rolled-back version to be retried.
 - :func:`monitor_blocker`, :func:`decide_monitor`: whether and how to deploy the monitor stack.
 - :func:`endpoint_change_set`, :func:`monitor_change_set`: the CloudFormation requests.
 """
@@ -17,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 import contract
 from common import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, StageState, Status, is_prod_stage
@@ -49,7 +50,7 @@ class _ModelPackageStateChange(BaseModel):
     ModelPackageVersion: StrictInt = Field(ge=1)
     ModelPackageArn: str
     ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"]
-    CreationTime: datetime  # epoch milliseconds in real events
+    CreationTime: AwareDatetime  # epoch milliseconds in real events (read as UTC); a text time needs its zone
 
 
 class _ReconcileDetail(BaseModel):
@@ -74,12 +75,15 @@ class RequestRules:
 @dataclass(frozen=True)
 class PromotionRequest:
     """A valid request: reconcile ``deployment`` because of ``trigger``; ``approval_time`` is when
-    SageMaker emitted the approval-status change (None for reconcile requests)."""
+    SageMaker emitted the approval-status change of ``package_arn`` to ``approval_status`` (all three
+    absent for reconcile requests)."""
 
     deployment: contract.Deployment
     event_id: str
     trigger: str
-    approval_time: datetime | None = None
+    approval_time: datetime | None = None  # always with a time zone (see ``Envelope``)
+    package_arn: str = ""
+    approval_status: str = ""
 
 
 def promotion_request(event: Mapping[str, Any], rules: RequestRules) -> PromotionRequest | Rejection:
@@ -120,7 +124,9 @@ def _package_request(envelope: Envelope, rules: RequestRules) -> PromotionReques
             f"{group!r} in the dev registry"
         )
     trigger = f"v{detail.ModelPackageVersion} is {detail.ModelApprovalStatus}"
-    return PromotionRequest(deployment, envelope.id, trigger, envelope.time)
+    return PromotionRequest(
+        deployment, envelope.id, trigger, envelope.time, detail.ModelPackageArn, detail.ModelApprovalStatus
+    )
 
 
 def _reconcile_request(envelope: Envelope, rules: RequestRules) -> PromotionRequest | Rejection:
@@ -275,7 +281,8 @@ def decide_endpoint(
     """What to do with a stage's endpoint stack so that it runs ``desired``.
 
     Never deletes a serving endpoint; never redeploys by itself a package whose last deployment on
-    this stage was rolled back (``HOLD``: reject it, or approve a newer version); never recreates the
+    this stage was rolled back (``HOLD``), unless the team rejected it since and approved it again (a
+    retry, see :func:`releases_hold`), or approves a newer version; never recreates the
     stacks of a package the clean-up deleted because of an event older than the clean-up
     (``approval_time``: a late or duplicate approval; a reconcile request has none).
     """
@@ -293,13 +300,20 @@ def decide_endpoint(
             f"no approved version left; {stack.name} keeps serving {serving} (approve a version, or delete the stack)",
             alert=True,
         )
-    rolled_back = state is not None and state.package_arn == desired.arn and state.status == Status.ROLLED_BACK
-    if action is not StackAction.CREATE and rolled_back:
-        return Decision(
-            DecisionKind.HOLD,
-            f"v{desired.version} was rolled back in deployment {state.deployment_id}; not redeploying it "
-            "automatically (reject it, or approve a newer version)",
-        )
+    if action is not StackAction.CREATE and state is not None and state.package_arn == desired.arn:
+        if rolled_back(stack, state) and state.released_package_arn == desired.arn:
+            return Decision(
+                DecisionKind.DEPLOY,
+                f"retrying v{desired.version} (rolled back in deployment {state.deployment_id}, then rejected "
+                "and approved again)",
+                change_set_type="UPDATE",
+            )
+        if rolled_back(stack, state):
+            return Decision(
+                DecisionKind.HOLD,
+                f"v{desired.version} was rolled back in deployment {state.deployment_id}; not redeploying it "
+                "automatically (to retry it, reject it, then approve it again; or approve a newer version)",
+            )
     if action is StackAction.UNCHANGED:
         return Decision(DecisionKind.UNCHANGED, f"{stack.name} already runs v{desired.version}")
     if action is StackAction.CREATE and cleaned_up_before(state, desired, approval_time):
@@ -310,6 +324,31 @@ def decide_endpoint(
         )
     change_set_type = "CREATE" if action is StackAction.CREATE else "UPDATE"
     return Decision(DecisionKind.DEPLOY, f"deploying v{desired.version}", change_set_type=change_set_type)
+
+
+def rolled_back(stack: StackView | None, state: StageState) -> bool:
+    """The stage's current attempt was rolled back: the tracker recorded it, or the stack already shows
+    it (CloudFormation rolled the update back to another deployment while the ledger still says in
+    progress). A change set of the stack in flight means a new attempt is starting, not a rollback."""
+    if state.status == Status.ROLLED_BACK:
+        return True
+    return (
+        state.status == Status.IN_PROGRESS
+        and stack is not None
+        and stack.status == "UPDATE_ROLLBACK_COMPLETE"
+        and not stack.change_set_busy
+        and stack.deployment_id != state.deployment_id
+    )
+
+
+def releases_hold(request: PromotionRequest, stack: StackView | None, state: StageState | None) -> bool:
+    """The request is the team rejecting the package of the stage's rolled-back current attempt, after
+    that attempt started: the hold on it is released, and approving it again retries it."""
+    if state is None or request.approval_status != "Rejected" or request.package_arn != state.package_arn:
+        return False
+    started = state.started_at
+    after_start = started is not None and request.approval_time is not None and request.approval_time > started
+    return after_start and state.released_package_arn != state.package_arn and rolled_back(stack, state)
 
 
 def cleaned_up_before(state: StageState | None, desired: PackageVersion, approval_time: datetime | None) -> bool:

@@ -64,6 +64,7 @@ from promoter.decisions import (
     new_deployment_id,
     prod_gate_refusal,
     promotion_request,
+    releases_hold,
 )
 
 logger = Logger()
@@ -199,8 +200,13 @@ class Promoter(QueuedEventHandler):
         target = self.settings.targets[deployment.stage]
         desired = highest_approved(self._approved_packages(deployment.group_name))
         stacks = TargetStacks(self._cloudformation_for(target, role_session_name("promoter", request.event_id)))
-        endpoint = stacks.view(deployment.endpoint_stack)
+        # The ledger first: a change set another promoter created for the attempt it names is then
+        # already visible in the stack's view (and makes this one wait).
         state = self.ledger.state(deployment)
+        endpoint = stacks.view(deployment.endpoint_stack)
+        if releases_hold(request, endpoint, state) and self.ledger.release_hold(state, event_id=request.event_id):
+            logger.info("Rolled-back version may be retried", extra={"deployment_id": state.deployment_id})
+            state = replace(state, released_package_arn=state.package_arn)
         decision = decide_endpoint(endpoint, desired, state, request.approval_time)
         logger.info(
             "Endpoint decision",
@@ -213,7 +219,7 @@ class Promoter(QueuedEventHandler):
             },
         )
         if decision.kind is DecisionKind.DEPLOY:
-            decision = self._deploy_endpoint(request, target, stacks, endpoint, desired, decision)
+            decision = self._deploy_endpoint(request, target, stacks, endpoint, desired, decision, state)
             return {"endpoint": decision.kind, "reason": decision.reason}
         self._record(request, target, decision)
         self._act_on_unsettled(decision, stacks, deployment.endpoint_stack)
@@ -231,8 +237,13 @@ class Promoter(QueuedEventHandler):
         endpoint: StackView | None,
         desired: PackageVersion,
         decision: Decision,
+        state: StageState | None,
     ) -> Decision:
-        """Gate prod stages on the test stage, create the change set, record the attempt, execute it."""
+        """Gate prod stages on the test stage, create the change set, record the attempt, execute it.
+
+        The attempt is recorded only if the stage's current deployment is still the one in ``state``;
+        otherwise another promoter started one meanwhile: this change set is deleted, not executed.
+        """
         deployment = request.deployment
         metadata = self._package(desired.arn).get("CustomerMetadataProperties") or {}
         attempt = Attempt(
@@ -278,9 +289,17 @@ class Promoter(QueuedEventHandler):
             return outcome
 
         attempt = replace(attempt, change_set=change_set.change_set_id)
-        self.ledger.start_attempt(
-            attempt, stack=deployment.endpoint_stack, previous_package_arn=endpoint.package_arn if endpoint else ""
+        started = self.ledger.start_attempt(
+            attempt,
+            stack=deployment.endpoint_stack,
+            previous_package_arn=endpoint.package_arn if endpoint else "",
+            replacing_deployment_id=state.deployment_id if state else "",
         )
+        if not started:
+            stacks.discard_change_set(deployment.endpoint_stack, change_set.change_set_id)
+            reason = f"another promoter started a deployment of {deployment.endpoint_stack} meanwhile"
+            logger.warning("Change set discarded", extra={"reason": reason, "change_set": change_set.change_set_id})
+            raise RetryLater(reason)
         try:
             stacks.execute(deployment.endpoint_stack, change_set.change_set_id, attempt.deployment_id)
         except ClientError as error:

@@ -19,6 +19,7 @@ import botocore.loaders
 import botocore.session
 import pytest
 from moto import mock_aws
+from moto.cloudformation.models import cloudformation_backends
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
 import contract
@@ -467,6 +468,14 @@ class Platform:
             if s["StackName"] == self._stack_name(stage, kind)
         ]
         return stacks[0] if stacks else None
+
+    def roll_back(self, stage: str, parameters: dict[str, str]) -> None:
+        """Leave the stage's endpoint stack as CloudFormation does after rolling an update back (moto
+        never does): ``UPDATE_ROLLBACK_COMPLETE`` with the ``parameters`` of the deployment before."""
+        backend = cloudformation_backends[ACCOUNT_OF_STAGE[stage]][REGION]
+        [stack] = [s for s in backend.stacks.values() if s.name == self._stack_name(stage, "endpoint")]
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+        stack.resource_map.resolved_parameters.update(parameters)
 
     def parameters(self, stage: str, kind: str = "endpoint") -> dict[str, str]:
         stack = self.stack(stage, kind)

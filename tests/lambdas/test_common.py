@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
 import contract
 from common import (
     ConfigurationError,
+    Envelope,
     Environment,
     alert_subject,
     event_of,
@@ -59,3 +62,44 @@ def test_role_session_names_carry_the_event_id_within_stss_limits():
 @pytest.mark.parametrize(("body", "event"), [('{"id": "1"}', {"id": "1"}), ("[1]", None), ("{", None), ("", None)])
 def test_message_bodies_are_events_only_when_they_are_json_objects(body, event):
     assert event_of(body) == event
+
+
+ENVELOPE = {"id": "e-1", "source": "aws.sagemaker", "detail-type": "x", "account": "1", "region": "r", "detail": {}}
+
+
+@pytest.mark.parametrize(
+    ("time", "parsed"),
+    [
+        ("2026-12-01T10:00:00Z", datetime(2026, 12, 1, 10, tzinfo=UTC)),
+        ("2026-12-01T11:00:00.250+01:00", datetime(2026, 12, 1, 10, 0, 0, 250_000, tzinfo=UTC)),
+        ("2026-12-01t10:00:00z", datetime(2026, 12, 1, 10, tzinfo=UTC)),
+    ],
+)
+def test_an_event_time_is_rfc_3339_with_a_time_zone(time, parsed):
+    envelope = Envelope.model_validate(ENVELOPE | {"time": time})
+    assert envelope.time == parsed
+    assert envelope.time.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        "2026-12-01T10:00:00",  # no time zone: comparing it with an aware time raises TypeError
+        "2026-12-01T10:00:00+0100",  # ISO 8601 basic offset, not RFC 3339
+        "2026-12-01",
+        "yesterday",
+        1764583200,  # epoch seconds: EventBridge never sends a number
+        None,
+    ],
+)
+def test_an_event_time_without_a_zone_or_unparseable_is_refused(time):
+    with pytest.raises(ValidationError, match="time"):
+        Envelope.model_validate(ENVELOPE | {"time": time})
+    with pytest.raises(ValidationError, match="time"):
+        Envelope.model_validate(ENVELOPE)  # missing: every EventBridge event has one
+
+
+def test_event_times_in_other_zones_compare_with_utc_times():
+    envelope = Envelope.model_validate(ENVELOPE | {"time": "2026-12-01T12:00:00+02:00"})
+    assert envelope.time == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert envelope.time < datetime(2026, 12, 1, 10, 1, tzinfo=timezone(timedelta(hours=0)))

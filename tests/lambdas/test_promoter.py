@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 import contract
@@ -15,13 +16,22 @@ from common import ConfigurationError
 from contract import EndpointParameters, MonitorParameters
 from promoter import handler as promoter_module
 from promoter.handler import PromoterSettings
+from tests import handler_calls
 from tests.lambdas.conftest import (
     PROMOTER_ENVIRONMENT,
     cloudformation_role,
     deploy_role,
     stage_settings,
 )
-from tests.lambdas.events import DEV, PROD, REGION, TEST, LambdaContext, sqs_event
+from tests.lambdas.events import (
+    DEV,
+    PROD,
+    REGION,
+    TEST,
+    LambdaContext,
+    endpoint_deployment_state_change,
+    sqs_event,
+)
 
 
 @pytest.fixture
@@ -147,6 +157,7 @@ def test_rejecting_the_live_version_redeploys_the_previous_approved_one(platform
         (lambda event: _detail(event, ModelPackageGroupName="fraud"), "not a managed"),
         (lambda event: _detail(event, ModelPackageVersion="1"), "ModelPackageVersion"),
         (lambda event: _detail(event, CreationTime="soon"), "CreationTime"),
+        (lambda event: event | {"time": "2026-12-01T10:00:00"}, "time zone"),
         (lambda event: _detail(event, ModelPackageArn=None), "ModelPackageArn"),
         (lambda event: event | {"detail-type": "SageMaker Model Package Group State Change"}, "unexpected event"),
     ],
@@ -373,6 +384,88 @@ def test_a_version_rolled_back_is_not_redeployed_by_a_later_event(platform):
     assert platform.state("dev")["decision"] == "HOLD"
 
 
+@pytest.mark.parametrize("rolled_back_by", ["CloudFormation", "SageMaker"])
+def test_a_rolled_back_version_is_retried_by_rejecting_it_and_approving_it_again(platform, rolled_back_by):
+    """The runbook's retry, after either kind of rollback: CloudFormation's leaves the stack
+    UPDATE_ROLLBACK_COMPLETE on v1's parameters; SageMaker's leaves it UPDATE_COMPLETE on v2's while v1 serves."""
+    v1, v2 = platform.register("dev"), platform.register("dev", approved=False)
+    platform.promote(platform.package_event(v1))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    serving_v1 = platform.parameters("dev")
+    platform.set_approval(v2, "Approved")
+    platform.promote(platform.package_event(v2))
+    rolled_back = platform.state("dev")["deployment_id"]
+    if rolled_back_by == "CloudFormation":
+        platform.roll_back("dev", serving_v1)
+        platform.track(platform.completion("dev", "UPDATE_ROLLBACK_COMPLETE"))
+    else:
+        platform.track(endpoint_event(platform, "ROLLING_BACK", serving_v1, rolled_back))
+    assert platform.state("dev")["status"] == "ROLLED_BACK"
+    platform.promote(platform.package_event(v2, id="approval-delivered-again"))
+    assert platform.state("dev")["decision"] == "HOLD"
+    later = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    platform.set_approval(v2, "Rejected")
+    platform.promote(platform.package_event(v2, time=later))
+    platform.set_approval(v2, "Approved")
+    platform.promote(platform.package_event(v2, time=later))
+
+    state = platform.state("dev")
+    assert (state["package_arn"], state["status"], state["decision"]) == (v2, "IN_PROGRESS", "DEPLOY")
+    assert state["deployment_id"] not in (rolled_back, serving_v1[EndpointParameters.DEPLOYMENT_ID])
+    assert platform.parameters("dev")[EndpointParameters.DEPLOYMENT_ID] == state["deployment_id"]
+    assert state["released_package_arn"] == ""  # a rollback of the retry holds it again
+
+
+def endpoint_event(platform, status: str, serving: dict[str, str], pending_deployment_id: str) -> dict:
+    """SageMaker's blue/green rollout of ``pending_deployment_id`` while ``serving`` serves."""
+    return endpoint_deployment_state_change(
+        account=TEST,
+        endpoint_name="churn-dev-endpoint",
+        status=status,
+        config_name=f"churn-dev-endpoint-{serving[EndpointParameters.DEPLOYMENT_ID]}",
+        pending_config_name=f"churn-dev-endpoint-{pending_deployment_id}",
+        failure_reason="Alarm churn-dev-endpoint-5xx-errors went into ALARM during the baking period",
+    )
+
+
+def test_a_rollback_the_tracker_has_not_recorded_yet_is_not_redeployed(platform):
+    v1, v2 = platform.register("dev"), platform.register("dev", approved=False)
+    platform.promote(platform.package_event(v1))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    serving_v1 = platform.parameters("dev")
+    platform.set_approval(v2, "Approved")
+    platform.promote(platform.package_event(v2))
+    platform.roll_back("dev", serving_v1)  # its UPDATE_ROLLBACK_COMPLETE event is still on its way
+    requests = len(platform.change_set_requests())
+
+    platform.promote(platform.package_event(v2, id="any-event-of-the-group"))
+
+    assert len(platform.change_set_requests()) == requests
+    assert platform.state("dev")["decision"] == "HOLD"
+    assert platform.parameters("dev") == serving_v1
+
+
+def test_a_rejection_from_before_the_rolled_back_attempt_does_not_release_it(platform):
+    v1, v2 = platform.register("dev"), platform.register("dev", approved=False)
+    platform.promote(platform.package_event(v1))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    serving_v1 = platform.parameters("dev")
+    platform.set_approval(v2, "Approved")
+    platform.promote(platform.package_event(v2))
+    platform.roll_back("dev", serving_v1)
+    platform.track(platform.completion("dev", "UPDATE_ROLLBACK_COMPLETE"))
+    earlier = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    platform.promote(
+        platform.package_event(v2, time=earlier)
+        | {"detail": {**platform.package_event(v2)["detail"], "ModelApprovalStatus": "Rejected"}}
+    )
+
+    assert platform.state("dev")["decision"] == "HOLD"
+    assert platform.state("dev").get("released_package_arn", "") == ""
+
+
 def test_the_entry_point_delegates_to_the_environments_promoter(platform, monkeypatch):
     monkeypatch.setattr(promoter_module, "default_promoter", lambda: platform.promoter)
     package = platform.register("feature")
@@ -456,3 +549,117 @@ def test_a_template_too_large_for_a_change_set_stops_the_promoter(platform):
     promoter = platform.new_promoter()
     with pytest.raises(ConfigurationError, match="51201 bytes"):
         _ = promoter.endpoint_template
+
+
+# --- Two promoters at once ----------------------------------------------------------------------------------
+
+
+class CloudFormationLikeAws:
+    """A target account's CloudFormation (moto) that, like AWS and unlike moto, deletes a stack's other
+    change sets when one executes. ``on_execute``, if set, is called once with the execution to perform,
+    so a test decides what happens around it."""
+
+    def __init__(self, client, executed: list[str]) -> None:
+        self._client = client
+        self.executed = executed
+        self.on_execute = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def execute_change_set(self, **request):
+        hook, self.on_execute = self.on_execute, None
+        return hook(lambda: self._execute(request)) if hook else self._execute(request)
+
+    def _execute(self, request: dict) -> dict:
+        stack = request["StackName"]
+        available = [
+            summary["ChangeSetId"]
+            for summary in self._client.list_change_sets(StackName=stack)["Summaries"]
+            if summary["StackName"] == stack and summary["ExecutionStatus"] == "AVAILABLE"
+        ]
+        if request["ChangeSetName"] not in available:
+            error = {"Code": "ChangeSetNotFound", "Message": f"ChangeSet [{request['ChangeSetName']}] does not exist"}
+            raise ClientError({"Error": error}, "ExecuteChangeSet")
+        for other in available:
+            if other != request["ChangeSetName"]:
+                self._client.delete_change_set(ChangeSetName=other, StackName=stack)
+        self.executed.append(request["ChangeSetName"])
+        return self._client.execute_change_set(**request)
+
+
+def two_promoters(platform):
+    """Promoters of two Lambda environments, each with its own client of the test account's
+    CloudFormation behaving like AWS's, and the change sets executed; v1 of churn-dev is deployed and
+    v2 is approved."""
+    v1, v2 = platform.register("dev"), platform.register("dev", approved=False)
+    platform.promote(platform.package_event(v1))
+    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
+    platform.set_approval(v2, "Approved")
+    executed: list[str] = []
+    pairs = []
+    for _ in range(2):
+        target = platform.promoter.settings.targets["dev"]
+        client = platform._clients().in_account(
+            "cloudformation", role_arn=target.deploy_role_arn, session_name="promoter", region=target.region
+        )
+        handler_calls.acting_as(client, target.deploy_role_arn)
+        cloudformation = CloudFormationLikeAws(client, executed)
+        promoter = platform.new_promoter(cloudformation_for=lambda _target, _name, c=cloudformation: c)
+        pairs.append((promoter, cloudformation))
+    return v2, pairs, executed
+
+
+def assert_the_ledger_follows_the_stack(platform, executed: list[str]) -> None:
+    """One change set ran, the stage's current attempt is the one the stack runs, and its completion
+    makes the stage DEPLOYED (so the monitor follows and the tester accepts its in-service event)."""
+    assert len(executed) == 1
+    running = platform.parameters("dev")[EndpointParameters.DEPLOYMENT_ID]
+    state = platform.state("dev")
+    assert (state["deployment_id"], state["status"]) == (running, "IN_PROGRESS")
+    platform.track(platform.completion("dev", "UPDATE_COMPLETE", token=running))
+    assert platform.state("dev")["status"] == "DEPLOYED"
+
+
+def test_a_promoter_that_decided_before_another_deployed_does_not_execute(platform, monkeypatch):
+    v2, ((first, _), (second, _)), executed = two_promoters(platform)
+    decide = promoter_module.decide_endpoint
+
+    def decide_then_let_the_other_promoter_run(*arguments):
+        """The first promoter has read the stage and the stack and decided; the second one runs fully."""
+        monkeypatch.setattr(promoter_module, "decide_endpoint", decide)
+        decision = decide(*arguments)
+        assert platform.promote(platform.package_event(v2, id="second"), promoter=second) == {"batchItemFailures": []}
+        return decision
+
+    monkeypatch.setattr(promoter_module, "decide_endpoint", decide_then_let_the_other_promoter_run)
+
+    response = platform.promote(platform.package_event(v2, id="first"), promoter=first)
+
+    assert_the_ledger_follows_the_stack(platform, executed)
+    assert len(response["batchItemFailures"]) == 1  # comes back later, and then finds v2 deployed
+    cloudformation = platform.cloudformation("dev")
+    leftovers = cloudformation.list_change_sets(StackName="churn-dev-endpoint")["Summaries"]
+    assert [s["ExecutionStatus"] for s in leftovers if s["StackName"] == "churn-dev-endpoint"].count("AVAILABLE") == 0
+
+
+def test_a_promoter_does_not_deploy_while_another_ones_change_set_waits_to_be_executed(platform):
+    v2, ((first, first_cloudformation), (second, second_cloudformation)), executed = two_promoters(platform)
+    outcome = {}
+
+    def let_the_other_promoter_interleave(execute_first):
+        """The second promoter runs until it executes; the first one's execution lands just before."""
+        second_cloudformation.on_execute = lambda execute_second: (execute_first(), execute_second())[1]
+        outcome["second"] = platform.promote(platform.package_event(v2, id="second"), promoter=second)
+        if second_cloudformation.on_execute is not None:  # the second promoter did not get that far
+            second_cloudformation.on_execute = None
+            return execute_first()
+        return {}
+
+    first_cloudformation.on_execute = let_the_other_promoter_interleave
+
+    response = platform.promote(platform.package_event(v2, id="first"), promoter=first)
+
+    assert response == {"batchItemFailures": []}
+    assert len(outcome["second"]["batchItemFailures"]) == 1  # it waits for the first deployment
+    assert_the_ledger_follows_the_stack(platform, executed)

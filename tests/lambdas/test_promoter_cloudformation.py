@@ -6,12 +6,16 @@ plays CloudFormation's answers in order.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from common import RetryLater
-from promoter.cloudformation import ChangeSetResult, ChangeSetState, TargetStacks
+from contract import CHANGE_SET_EXECUTION_WINDOW_SECONDS
+from promoter.cloudformation import ChangeSetResult, ChangeSetState, TargetStacks, change_set_in_flight
 from tests.lambdas.events import REGION, TEST
 
 STACK = "churn-dev-endpoint"
@@ -73,3 +77,40 @@ def test_a_failed_change_set_says_why():
     result = stacks.create_change_set(REQUEST)
     assert result.state is ChangeSetState.FAILED
     assert "ModelPackageArn" in result.reason
+
+
+NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
+WINDOW = timedelta(seconds=CHANGE_SET_EXECUTION_WINDOW_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("status", "execution", "age", "in_flight"),
+    [
+        ("CREATE_PENDING", "UNAVAILABLE", WINDOW * 2, True),
+        ("CREATE_IN_PROGRESS", "UNAVAILABLE", timedelta(0), True),
+        ("CREATE_COMPLETE", "EXECUTE_IN_PROGRESS", WINDOW * 2, True),
+        ("CREATE_COMPLETE", "AVAILABLE", timedelta(seconds=5), True),  # its promoter is about to execute it
+        ("CREATE_COMPLETE", "AVAILABLE", WINDOW, False),  # abandoned: its promoter ran out of time
+        ("CREATE_COMPLETE", "EXECUTE_COMPLETE", timedelta(0), False),
+        ("CREATE_COMPLETE", "EXECUTE_FAILED", timedelta(0), False),
+        ("FAILED", "UNAVAILABLE", timedelta(0), False),
+    ],
+)
+def test_a_change_set_being_created_executed_or_about_to_be_executed_is_in_flight(status, execution, age, in_flight):
+    summary = {"Status": status, "ExecutionStatus": execution, "CreationTime": NOW - age}
+    assert change_set_in_flight(summary, NOW) is in_flight
+
+
+@pytest.mark.parametrize("code", ["ChangeSetNotFound", "InvalidChangeSetStatus"])
+def test_discarding_a_change_set_another_execution_removed_is_fine(code):
+    client = boto3.client("cloudformation", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "delete_change_set", code, expected_params={"ChangeSetName": CHANGE_SET_ID, "StackName": STACK}
+    )
+    stubber.add_client_error("delete_change_set", "AccessDenied")
+    with stubber:
+        stacks = TargetStacks(client)
+        stacks.discard_change_set(STACK, CHANGE_SET_ID)
+        with pytest.raises(ClientError):
+            stacks.discard_change_set(STACK, CHANGE_SET_ID)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import botocore.session
 import pytest
@@ -21,6 +21,7 @@ from promoter.decisions import (
     StackAction,
     StackView,
     StageTarget,
+    _ModelPackageStateChange,
     alarm_arns,
     decide_endpoint,
     decide_monitor,
@@ -34,6 +35,7 @@ from promoter.decisions import (
     new_deployment_id,
     prod_gate_refusal,
     promotion_request,
+    releases_hold,
     stack_action,
 )
 from tests.lambdas.conftest import full_baselines, stage_settings
@@ -73,7 +75,8 @@ def test_an_approval_is_a_request_to_reconcile_its_stage():
     event = approval()
     assert event["detail"]["CreationTime"] == 1772357400000  # epoch milliseconds, as SageMaker sends it
     emitted = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert promotion_request(event, RULES) == PromotionRequest(CHURN_DEV, event["id"], "v8 is Approved", emitted)
+    expected = PromotionRequest(CHURN_DEV, event["id"], "v8 is Approved", emitted, ARN, "Approved")
+    assert promotion_request(event, RULES) == expected
 
 
 @pytest.mark.parametrize("status", ["Rejected", "PendingManualApproval"])
@@ -85,6 +88,18 @@ def test_any_approval_status_change_is_a_request(status):
 
 def test_creation_time_may_also_be_iso_8601():
     assert isinstance(promotion_request(approval(CreationTime="2026-03-01T09:30:00Z"), RULES), PromotionRequest)
+
+
+def test_creation_time_in_epoch_milliseconds_is_read_as_utc():
+    detail = _ModelPackageStateChange.model_validate(approval()["detail"])
+    assert detail.CreationTime == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def test_a_naive_event_time_is_rejected_not_compared_with_a_clean_up():
+    """An event time without a zone used to reach the clean-up comparison and raise TypeError there."""
+    result = promotion_request(approval() | {"time": "2026-03-02T11:00:00"}, RULES)
+    assert isinstance(result, Rejection)
+    assert "time" in result.reason and "time zone" in result.reason
 
 
 def test_the_trackers_reconcile_request_is_accepted():
@@ -101,6 +116,8 @@ def test_the_trackers_reconcile_request_is_accepted():
         ({"source": "custom.approvals"}, "unexpected event"),
         ({"detail-type": "SageMaker Model State Change"}, "unexpected event"),
         ({"id": ""}, "not an EventBridge event: id"),
+        ({"time": "2026-03-01T09:30:00"}, "not an EventBridge event: time"),
+        ({"time": "soon"}, "not an EventBridge event: time"),
         ({"detail": "approved"}, "not an EventBridge event: detail"),
     ],
 )
@@ -122,6 +139,7 @@ def test_envelopes_from_elsewhere_are_rejected(change, reason):
         ({"ModelPackageArn": None}, "ModelPackageArn"),
         ({"ModelApprovalStatus": "APPROVED"}, "ModelApprovalStatus"),
         ({"CreationTime": "yesterday"}, "CreationTime"),
+        ({"CreationTime": "2026-03-01T09:30:00"}, "CreationTime"),  # no time zone
         ({"ModelPackageVersion": 9}, "is not version 9 of group 'churn-dev'"),
         ({"ModelPackageArn": ARN.replace(DEV, "444455556666")}, "in the dev registry"),
         ({"ModelPackageArn": ARN.replace("churn-dev", "churn-prod")}, "in the dev registry"),
@@ -185,7 +203,9 @@ def test_the_desired_package_is_the_highest_approved_completed_version(summaries
 
 
 def stack(status: str = "UPDATE_COMPLETE", package: PackageVersion = V8, *, busy: bool = False) -> StackView:
-    parameters = {EndpointParameters.MODEL_PACKAGE_ARN: package.arn, EndpointParameters.DEPLOYMENT_ID: "v8-0a1b2c3d"}
+    """The endpoint stack running ``package`` (v8 as deployment v8-0a1b2c3d, v7 as v7-00000000)."""
+    deployment_id = "v8-0a1b2c3d" if package == V8 else "v7-00000000"
+    parameters = {EndpointParameters.MODEL_PACKAGE_ARN: package.arn, EndpointParameters.DEPLOYMENT_ID: deployment_id}
     return StackView("churn-dev-endpoint", status, parameters, busy)
 
 
@@ -224,8 +244,24 @@ def test_a_change_set_being_created_or_executed_makes_the_stack_busy(status):
     assert stack_action(stack(status, busy=True), in_sync=False) is StackAction.WAIT
 
 
-def state(package: PackageVersion, status: Status, deployment_id: str = "v8-0a1b2c3d") -> StageState:
-    return StageState(CHURN_DEV, package_arn=package.arn, deployment_id=deployment_id, status=str(status))
+STARTED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+#: The endpoint stack after CloudFormation rolled the update to v8 back: it runs v7 again.
+V8_ROLLED_BACK = stack("UPDATE_ROLLBACK_COMPLETE", V7)
+RETRY, UNCHANGED = DecisionKind.RETRY, DecisionKind.UNCHANGED
+
+
+def state(
+    package: PackageVersion, status: Status, deployment_id: str = "v8-0a1b2c3d", *, released: bool = False
+) -> StageState:
+    """The stage's current attempt (started at ``STARTED``); ``released``: rejected since it rolled back."""
+    return StageState(
+        CHURN_DEV,
+        package_arn=package.arn,
+        deployment_id=deployment_id,
+        attempt_sk=f"ATTEMPT#{STARTED.isoformat()}#{deployment_id}",
+        status=str(status),
+        released_package_arn=package.arn if released else "",
+    )
 
 
 @pytest.mark.parametrize(
@@ -242,6 +278,17 @@ def state(package: PackageVersion, status: Status, deployment_id: str = "v8-0a1b
         (stack("UPDATE_COMPLETE", V8), V8, state(V8, Status.ROLLED_BACK), DecisionKind.HOLD, None, False),
         (stack("UPDATE_COMPLETE", V7), V8, state(V8, Status.FAILED), DecisionKind.DEPLOY, "UPDATE", False),
         (None, V8, state(V8, Status.ROLLED_BACK), DecisionKind.DEPLOY, "CREATE", False),  # nothing serves
+        # CloudFormation rolled v8 back, the tracker has not recorded it yet: the stack says so already
+        (V8_ROLLED_BACK, V8, state(V8, Status.IN_PROGRESS), DecisionKind.HOLD, None, False),
+        (V8_ROLLED_BACK, V7, state(V8, Status.IN_PROGRESS), DecisionKind.UNCHANGED, None, False),  # v8 rejected
+        # ... unless a change set is about to run (after an earlier rollback, a new attempt is starting)
+        (stack("UPDATE_ROLLBACK_COMPLETE", V7, busy=True), V8, state(V8, Status.IN_PROGRESS), RETRY, None, False),
+        (stack("UPDATE_ROLLBACK_COMPLETE", V8), V8, state(V8, Status.IN_PROGRESS), UNCHANGED, None, False),
+        # the team rejected v8 after its rollback and approved it again: a retry
+        (V8_ROLLED_BACK, V8, state(V8, Status.ROLLED_BACK, released=True), DecisionKind.DEPLOY, "UPDATE", False),
+        (stack(package=V8), V8, state(V8, Status.ROLLED_BACK, released=True), DecisionKind.DEPLOY, "UPDATE", False),
+        (V8_ROLLED_BACK, V8, state(V8, Status.IN_PROGRESS, released=True), DecisionKind.DEPLOY, "UPDATE", False),
+        (stack(package=V8), V8, state(V8, Status.DEPLOYED, released=True), UNCHANGED, None, False),
         (stack("UPDATE_IN_PROGRESS"), V8, None, DecisionKind.RETRY, None, False),
         (stack("UPDATE_COMPLETE", busy=True), V7, None, DecisionKind.RETRY, None, False),
         (stack("ROLLBACK_COMPLETE"), V8, None, DecisionKind.DELETE_FAILED_CREATION, None, False),
@@ -257,6 +304,49 @@ def test_endpoint_decisions(current, desired, ledger, kind, change_set_type, ale
     assert (decision.kind, decision.change_set_type, decision.alert) == (kind, change_set_type, alert)
     assert decision.retry is (kind in (DecisionKind.RETRY, DecisionKind.DELETE_FAILED_CREATION))
     assert decision.reason
+
+
+def test_the_hold_message_says_how_to_retry():
+    decision = decide_endpoint(stack("UPDATE_ROLLBACK_COMPLETE", V7), V8, state(V8, Status.ROLLED_BACK))
+    assert decision.kind is DecisionKind.HOLD
+    assert "to retry it, reject it, then approve it again" in decision.reason
+
+
+def rejection(package: PackageVersion = V8, status: str = "Rejected", at: datetime = STARTED + timedelta(hours=1)):
+    return PromotionRequest(CHURN_DEV, "e-1", f"v{package.version} is {status}", at, package.arn, status)
+
+
+@pytest.mark.parametrize(
+    ("request_", "current", "ledger", "releases"),
+    [
+        (rejection(), V8_ROLLED_BACK, state(V8, Status.ROLLED_BACK), True),
+        (rejection(), stack("UPDATE_COMPLETE", V8), state(V8, Status.ROLLED_BACK), True),  # SageMaker rolled back
+        (rejection(), V8_ROLLED_BACK, state(V8, Status.IN_PROGRESS), True),  # not recorded yet
+        (rejection(), V8_ROLLED_BACK, state(V8, Status.ROLLED_BACK, released=True), False),  # done
+        (rejection(at=STARTED), V8_ROLLED_BACK, state(V8, Status.ROLLED_BACK), False),  # not after it
+        (rejection(at=STARTED - timedelta(days=1)), stack("UPDATE_COMPLETE", V8), state(V8, Status.ROLLED_BACK), False),
+        (rejection(status="Approved"), V8_ROLLED_BACK, state(V8, Status.ROLLED_BACK), False),
+        (
+            rejection(status="PendingManualApproval"),
+            V8_ROLLED_BACK,
+            state(V8, Status.ROLLED_BACK),
+            False,
+        ),
+        (rejection(V7), V8_ROLLED_BACK, state(V8, Status.ROLLED_BACK), False),  # another version
+        (rejection(), stack("UPDATE_COMPLETE", V8), state(V8, Status.DEPLOYED), False),  # nothing to release
+        (rejection(), stack("UPDATE_COMPLETE", V8), state(V8, Status.FAILED), False),
+        (rejection(), stack("UPDATE_COMPLETE", V8), state(V8, Status.IN_PROGRESS), False),  # still rolling out
+        (rejection(), V8_ROLLED_BACK, None, False),
+        (
+            PromotionRequest(CHURN_DEV, "e-1", "reconcile: x"),
+            V8_ROLLED_BACK,
+            state(V8, Status.ROLLED_BACK),
+            False,
+        ),
+    ],
+)
+def test_rejecting_a_rolled_back_version_releases_it_for_a_retry(request_, current, ledger, releases):
+    assert releases_hold(request_, current, ledger) is releases
 
 
 CLEANED_AT = "2026-03-02T10:00:00+00:00"

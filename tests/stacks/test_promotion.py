@@ -7,6 +7,8 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
+from lambdas.contract import CHANGE_SET_EXECUTION_WINDOW_SECONDS, CHANGE_SET_WAIT_SECONDS
+from stacks.promotion import PROMOTER_RECORD_ALLOWANCE
 from tests.iam_evaluation import Request, identity_statements, is_allowed, resource_policy_statements
 
 REGION, DEV = "eu-west-1", "111111111111"
@@ -263,3 +265,25 @@ def test_tester_assumes_the_endpoint_tester_roles_and_reads_test_cases_only(plat
     assert is_allowed(tester, Request("dynamodb:Query", settings))
     assert not is_allowed(tester, Request("dynamodb:PutItem", settings))
     assert not is_allowed(tester, Request("sagemaker:UpdateModelPackage", package("churn-dev")))
+
+
+def test_a_promoter_batch_always_finishes_within_the_functions_timeout(promotion):
+    """Every record of a batch may wait the full change set time, and SQS must not make a batch's
+    messages visible again while it still runs (AWS: visibility timeout at least six times the timeout)."""
+    (mapping,) = [
+        m
+        for m in promotion.find_resources("AWS::Lambda::EventSourceMapping").values()
+        if "PromotionQueue" in json.dumps(m["Properties"]["EventSourceArn"])
+    ]
+    queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+    queue = promotion.to_json()["Resources"][queue_id]
+    (function,) = promotion.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "promoter.handler.handler"}}
+    ).values()
+    timeout = function["Properties"]["Timeout"]
+    record_worst_case = CHANGE_SET_WAIT_SECONDS + PROMOTER_RECORD_ALLOWANCE.to_seconds()
+
+    assert mapping["Properties"]["BatchSize"] * record_worst_case <= timeout
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    # A change set still waiting after the promoter's timeout was abandoned; before then it may be executed.
+    assert timeout < CHANGE_SET_EXECUTION_WINDOW_SECONDS
