@@ -1,4 +1,4 @@
-# Two entry points (see README): `make synth` and `make test`. Both set up what they need first.
+# Entry points (see README): `make demo`, `make test`, `make deploy`. Each sets up what it needs first.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -22,11 +22,16 @@ synth: $(VENV)/.app-installed node_modules/.installed
 	rm -rf cdk.out
 	$(CDK) synth --quiet
 
-test: synth $(VENV)/.dev-installed template-test
+# The platform's tests synthesize the app themselves (the same app and context as `make synth`, cdk-nag
+# included) and run cfn-lint over it (tests/test_cfn_lint.py), on two workers; the template's tests run
+# beside them. Both always finish, and the target fails if either failed.
+test: $(VENV)/.dev-installed $(TEMPLATE_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
-	find cdk.out -name '*.template.json' -print0 | xargs -0 $(BIN)/cfn-lint
+	$(MAKE) --no-print-directory template-test > .template-test.log 2>&1 & template=$$!; \
+	$(BIN)/pytest -n 2 --dist loadfile; platform=$$?; \
+	wait $$template; template_status=$$?; cat .template-test.log; rm -f .template-test.log; \
+	test $$platform -eq 0 -a $$template_status -eq 0
 
 # The promotion flow offline: three moto accounts stood up from cdk.out, the real handlers (see demo/).
 demo: synth $(VENV)/.dev-installed

@@ -28,7 +28,14 @@ def synthesized(tmp_path_factory):
     from app import build_platform
     from platform_config import load_config
 
-    context = default_context()
+    # What the CDK CLI adds to every synth: resource path metadata (cfn-lint recognises CDK templates by
+    # it), asset metadata and the CDKMetadata resource, so the session's templates are the CLI's.
+    context = {
+        **default_context(),
+        "aws:cdk:enable-path-metadata": True,
+        "aws:cdk:enable-asset-metadata": True,
+        "aws:cdk:version-reporting": True,
+    }
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
     platform = build_platform(app, load_config(context))
     return platform, app.synth()

@@ -1,0 +1,30 @@
+"""cfn-lint over every template the session's synthesized app holds (the deployable templates included).
+
+The session synthesizes the app with the default configuration, exactly as ``cdk synth`` does, so
+linting its assembly checks what ``cdk deploy`` would send; the settings are the repository's
+``.cfnlintrc.yaml``. One test, so a parallel run lints once while other tests go on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+
+
+def test_every_synthesized_template_is_clean_for_cfn_lint(assembly):
+    templates = sorted(str(path) for path in Path(assembly.directory).rglob("*.template.json"))
+    assert len(templates) >= 12, templates  # nine stacks, three deployable templates (and the product)
+    result = subprocess.run(
+        [str(CFN_LINT), "--config-file", str(ROOT / ".cfnlintrc.yaml"), "--", *templates],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
