@@ -13,9 +13,12 @@ from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformK
 class ArtifactStoreStack(Stack):
     """The KMS key and versioned buckets for datasets, pipeline outputs and model artifacts.
 
-    The deployment targets' SageMaker execution roles (named, never whole accounts) may read model
-    artifacts and baselines cross-account: the bucket policy and the key policy both name them, which
-    is what cross-account KMS decryption needs.
+    Only ``pipeline_role_arn`` (the role project pipelines and their jobs run as) writes or deletes
+    under ``projects/``, where registered models live: the bucket policy denies it to everyone else,
+    whatever their IAM policies say. The deployment targets' deploy roles (which copy registered
+    models, verified by ETag, into their accounts) and SageMaker execution roles (Model Monitor
+    baselines) may read ``projects/`` cross-account, named, never whole accounts: the bucket policy
+    and the key policy both name them, which is what cross-account KMS decryption needs.
     """
 
     def __init__(
@@ -25,6 +28,7 @@ class ArtifactStoreStack(Stack):
         *,
         names: PlatformNames,
         artifact_readers: list[str],
+        pipeline_role_arn: str,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -40,12 +44,32 @@ class ArtifactStoreStack(Stack):
             access_logs=self.access_logs,
         )
         readers = [iam.ArnPrincipal(arn) for arn in artifact_readers]
+        registered = self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*")
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="DeploymentTargetsReadModelArtifacts",
                 principals=readers,
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*")],
+                resources=[registered],
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DeploymentTargetsListModelArtifacts",
+                principals=readers,
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{PROJECTS_PREFIX}*"]}},
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyPipelinesWriteRegisteredModels",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[registered],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": pipeline_role_arn}},
             )
         )
         self.key.add_to_resource_policy(
