@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -115,7 +116,7 @@ def copy_request(
     return {
         "Bucket": bucket,
         "Key": key,
-        "CopySource": {"Bucket": model.bucket, "Key": model.key},
+        "CopySource": quote(f"{model.bucket}/{model.key}", safe="/"),  # the wire form: URL-encoded bucket/key
         "CopySourceIfMatch": f'"{model.etag}"',
         "IfNoneMatch": "*",
         "ExpectedSourceBucketOwner": source_account,

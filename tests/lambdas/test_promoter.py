@@ -16,9 +16,11 @@ from contract import EndpointParameters, MonitorParameters
 from promoter import handler as promoter_module
 from promoter.handler import PromoterSettings
 from tests.lambdas.conftest import (
+    MODEL_IMAGE,
     PROMOTER_ENVIRONMENT,
     cloudformation_role,
     deploy_role,
+    model_bucket,
     stage_settings,
 )
 from tests.lambdas.events import DEV, PROD, REGION, TEST, LambdaContext, sqs_event
@@ -50,12 +52,15 @@ def test_an_approval_creates_a_change_set_in_the_stages_account_with_its_paramet
     assert platform.parameters("dev") == {
         **stage_settings("dev"),
         EndpointParameters.MODEL_PACKAGE_ARN: package,
+        EndpointParameters.MODEL_DATA_KEY: f"churn/dev/v1/{platform.model_etag.strip('"')}/model.tar.gz",
+        EndpointParameters.IMAGE: MODEL_IMAGE,
         EndpointParameters.ENDPOINT_NAME: "churn-dev-endpoint",
         EndpointParameters.DEPLOYMENT_ID: deployment_id,
         # resolved by CloudFormation from the SSM parameters the test account's target stack publishes
         "SageMakerExecutionRoleArn": f"arn:aws:iam::{TEST}:role/mlops-test-sagemaker-execution",
         "TargetKmsKeyArn": f"arn:aws:kms:{REGION}:{TEST}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e",
         "DataCaptureBucketName": f"mlops-data-capture-{TEST}-{REGION}",
+        "ModelBucketName": model_bucket(TEST),
     }
     [request] = platform.change_set_requests()
     assert request["ChangeSetType"] == "CREATE"
@@ -196,7 +201,7 @@ def test_a_prod_approval_without_a_test_pass_is_refused_and_recorded(platform):
     assert dev_package in attempt["reason"] and prod_package in attempt["reason"]
     assert platform.state("prod")["decision"] == "REFUSED"
     [(subject, message)] = platform.alerts()
-    assert subject == "[churn/prod] v1 refused: no test-stage pass"
+    assert subject == "[churn/prod] v1 refused: prod gate"
     assert message["reason"] == attempt["reason"]
     assert message["account"] == PROD
 
@@ -218,13 +223,14 @@ def test_a_prod_approval_of_a_copy_of_a_package_that_passed_test_is_deployed(pla
     assert platform.attempts("prod")[0]["status"] == "IN_PROGRESS"
 
 
-def test_a_prod_package_that_passed_test_itself_is_deployed(platform):
+def test_a_prod_package_naming_no_tested_dev_source_is_refused_even_with_a_test_pass_of_its_own(platform):
     package = platform.register("prod")
     platform._table().put_item(
         Item={"pk": f"PACKAGE#{package}", "sk": "TEST", "passed": True, "deployment_id": "v1-00000000"}
     )
     platform.promote(platform.package_event(package))
-    assert platform.parameters("prod")[EndpointParameters.MODEL_PACKAGE_ARN] == package
+    assert platform.stack("prod") is None
+    assert "names no source package" in platform.attempts("prod")[0]["reason"]
 
 
 def stubbed_cloudformation(*responses: tuple[str, dict, dict]):
