@@ -49,10 +49,11 @@ def test_an_approval_creates_a_change_set_in_the_stages_account_with_its_paramet
     assert stack["StackId"].split(":")[4] == TEST
     assert platform.stack("feature") is None and platform.stack("prod") is None
     deployment_id = platform.state("dev")["deployment_id"]
+    etag = platform.model_etag.strip('"')
     assert platform.parameters("dev") == {
         **stage_settings("dev"),
         EndpointParameters.MODEL_PACKAGE_ARN: package,
-        EndpointParameters.MODEL_DATA_KEY: f"churn/dev/v1/{platform.model_etag.strip('"')}/model.tar.gz",
+        EndpointParameters.MODEL_DATA_KEY: f"churn/dev/v1/{etag}/model.tar.gz",
         EndpointParameters.IMAGE: MODEL_IMAGE,
         EndpointParameters.ENDPOINT_NAME: "churn-dev-endpoint",
         EndpointParameters.DEPLOYMENT_ID: deployment_id,
