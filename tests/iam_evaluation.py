@@ -3,7 +3,10 @@
 It implements the parts of IAM policy evaluation the platform's policies use: Allow and Deny with
 explicit deny winning, Action/NotAction and Resource with ``*``/``?`` wildcards (actions are
 case-insensitive), and the condition operators StringEquals, StringNotEquals, StringLike,
-StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null. Any other operator makes evaluation fail loudly
+StringEqualsIfExists, ArnLike, ArnEquals, ArnNotEquals, Bool and Null. Resource-policy statements
+apply to a principal through :func:`resource_statements_for`; within one account, IAM allows a request
+that either policy allows and no statement of either denies, which is what ``is_allowed`` computes
+over their concatenation. Any other operator makes evaluation fail loudly
 rather than guess. Intrinsics are resolved with the stack's own account, region and partition.
 """
 
@@ -37,6 +40,20 @@ def identity_statements(template: Mapping[str, Any], role_logical_id: str, env: 
             if {"Ref": role_logical_id} in attached:
                 statements += _as_list(resource["Properties"]["PolicyDocument"]["Statement"])
     return [_resolve(statement, template, env) for statement in statements]
+
+
+def resource_statements_for(
+    document: Mapping[str, Any], principal_arn: str, template: Mapping[str, Any], env: Mapping[str, str]
+) -> list[dict]:
+    """The statements of a resource policy (a bucket or key policy document) that apply to ``principal_arn``:
+    those naming it, or any principal (``*``)."""
+    statements = []
+    for statement in _as_list(_resolve(document, template, env)["Statement"]):
+        principal = statement.get("Principal", {})
+        named = _as_list(principal.get("AWS", [])) if isinstance(principal, dict) else [principal]
+        if "*" in named or principal_arn in named:
+            statements.append(statement)
+    return statements
 
 
 def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
@@ -76,7 +93,7 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
                 return False
             if base in ("StringEquals", "ArnEquals", "Bool"):
                 ok = actual in expected_values
-            elif base == "StringNotEquals":
+            elif base in ("StringNotEquals", "ArnNotEquals"):
                 ok = actual not in expected_values
             elif base in ("StringLike", "ArnLike"):
                 ok = any(_glob(p, actual) for p in expected_values)
