@@ -171,13 +171,21 @@ def highest_approved(summaries: Iterable[Mapping[str, Any]]) -> PackageVersion |
     return max(usable, key=lambda package: package.version, default=None)
 
 
+@dataclass(frozen=True)
+class GateRefusal:
+    """Why the prod gate refuses a package: a short headline for the alert's subject, and the full reason."""
+
+    headline: str
+    reason: str
+
+
 def prod_gate_refusal(
     deployment: contract.Deployment,
     package: Mapping[str, Any],
     source: Mapping[str, Any] | None,
     passed: set[str],
     rules: RequestRules,
-) -> str | None:
+) -> GateRefusal | None:
     """Why a prod stage may not deploy ``package`` (None if it may), judged on content, not on claims.
 
     The package (a ``DescribeModelPackage`` response) must name as its source (``SourceModelPackageArn``)
@@ -189,18 +197,28 @@ def prod_gate_refusal(
         return None
     arn = package.get("ModelPackageArn", "")
     source_arn = (package.get("CustomerMetadataProperties") or {}).get(contract.META_SOURCE_PACKAGE)
+    untested, not_the_tested_model = "no test-stage pass", "not the tested model"
     if not source_arn:
-        return f"{arn} names no source package ({contract.META_SOURCE_PACKAGE}): only tested dev packages reach prod"
+        return GateRefusal(
+            untested,
+            f"{arn} names no source package ({contract.META_SOURCE_PACKAGE}): only tested dev packages reach prod",
+        )
     dev_group = f"{deployment.project}-dev"
     if not source_version_pattern(dev_group, rules).match(source_arn):
-        return f"{arn} names {source_arn} as its source, which is not a version of {dev_group} in the dev registry"
+        return GateRefusal(
+            untested,
+            f"{arn} names {source_arn} as its source, which is not a version of {dev_group} in the dev registry",
+        )
     if source is None or source.get("ModelPackageArn") != source_arn:
-        return f"{arn}: its source {source_arn} cannot be read"
+        return GateRefusal(untested, f"{arn}: its source {source_arn} cannot be read")
     if source_arn not in passed:
-        return f"{arn}: its source {source_arn} has not passed the test stage"
+        return GateRefusal(untested, f"{arn}: its source {source_arn} has not passed the test stage")
     differences = content_mismatches(package, source)
     if differences:
-        return f"{arn} does not hold the model its source {source_arn} was tested with: {'; '.join(differences)}"
+        return GateRefusal(
+            not_the_tested_model,
+            f"{arn} does not hold the model its source {source_arn} was tested with: {'; '.join(differences)}",
+        )
     return None
 
 

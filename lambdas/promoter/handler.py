@@ -254,7 +254,7 @@ class Promoter(QueuedEventHandler):
             passed = self.ledger.passed_tests([source_arn]) if source_arn else set()
             refusal = prod_gate_refusal(deployment, package, source, passed, self.settings.rules)
             if refusal:
-                return self._refuse(request, target, attempt, "prod gate", refusal)
+                return self._refuse(request, target, attempt, refusal.headline, refusal.reason)
         served = self._verified_copy(request, target, package, desired)
         if isinstance(served, Rejection):
             return self._refuse(request, target, attempt, "model artifact not verified", served.reason)

@@ -202,7 +202,7 @@ def test_a_prod_approval_without_a_test_pass_is_refused_and_recorded(platform):
     assert dev_package in attempt["reason"] and prod_package in attempt["reason"]
     assert platform.state("prod")["decision"] == "REFUSED"
     [(subject, message)] = platform.alerts()
-    assert subject == "[churn/prod] v1 refused: prod gate"
+    assert subject == "[churn/prod] v1 refused: no test-stage pass"
     assert message["reason"] == attempt["reason"]
     assert message["account"] == PROD
 

@@ -176,4 +176,5 @@ def test_a_prod_package_is_refused_unless_it_holds_the_model_its_tested_dev_sour
     [attempt] = platform.attempts("prod")
     assert attempt["status"] == "REFUSED" and reason in attempt["reason"]
     [(subject, message)] = platform.alerts()
-    assert subject == "[churn/prod] v1 refused: prod gate" and message["reason"] == attempt["reason"]
+    headline = "not the tested model" if source == "tested" else "no test-stage pass"
+    assert subject == f"[churn/prod] v1 refused: {headline}" and message["reason"] == attempt["reason"]

@@ -363,14 +363,16 @@ def test_the_prod_gate_refuses_anything_but_the_tested_content_of_the_same_proje
     package = described(PROD_ARN, source=cited, **changes)
     source = described(cited) if source_read and cited else None
     refusal = prod_gate_refusal(contract.Deployment("churn", "prod"), package, source, passed, RULES)
-    assert refusal is not None and reason in refusal and PROD_ARN in refusal
+    assert refusal is not None and reason in refusal.reason and PROD_ARN in refusal.reason
+    content = any(field in reason for field in ("ModelData", "Image"))
+    assert refusal.headline == ("not the tested model" if content else "no test-stage pass")
 
 
 def test_the_prod_gate_refuses_packages_with_other_than_one_container():
     package = described(PROD_ARN, source=SOURCE)
     package["InferenceSpecification"]["Containers"].append(CONTAINER)
     refusal = prod_gate_refusal(contract.Deployment("churn", "prod"), package, described(SOURCE), {SOURCE}, RULES)
-    assert "exactly one container" in refusal
+    assert "exactly one container" in refusal.reason
 
 
 # --- Monitor ---------------------------------------------------------------------------------------------
