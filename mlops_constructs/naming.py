@@ -16,8 +16,11 @@ from platform_config import AccountName, PlatformConfig
 DATA_PREFIX = "data/"
 PROJECTS_PREFIX = "projects/"
 #: Where people (not pipelines) write their own experiments' outputs in the artifact store: only the
-#: platform's pipeline execution role writes ``projects/``, which registered models point to.
+#: platform's pipeline execution role writes model artifacts under ``projects/``, where registered models live.
 SCRATCH_PREFIX = "scratch/"
+#: What a model artifact's key ends with (SageMaker serves ``.tar.gz`` archives): under ``projects/``,
+#: only the pipeline execution role writes such keys.
+MODEL_ARTIFACT_SUFFIX = ".tar.gz"
 
 
 @dataclass(frozen=True)

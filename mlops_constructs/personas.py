@@ -11,10 +11,11 @@ Every role but the approver's carries an explicit deny on approving outside feat
 broader policy attached later (say, a managed "full access" policy) cannot turn a data scientist
 into an approver.
 
-Registered models live under ``projects/`` of the artifact store, and no persona writes there: project
-pipelines and their jobs run as the platform's pipeline execution role, the only writer of
-``projects/`` (the artifact store's bucket policy denies everyone else), which job-running personas
-may pass to SageMaker. People write their own experiments under ``scratch/``.
+Registered models live under ``projects/`` of the artifact store, and no persona writes a model
+artifact there or deletes anything there: project pipelines and their jobs run as the platform's
+pipeline execution role, the only principal the artifact store's bucket policy lets do that, which
+data scientists and MLOps engineers may pass to SageMaker. They upload a pipeline's job code and
+configuration under ``projects/`` when they define it, and write their own experiments under ``scratch/``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class PersonaRoles(Construct):
     """One SageMaker execution role per persona, used by that persona's Studio user profiles.
 
     ``artifact_bucket`` is the dev artifact store: data engineers write ``data/``, data scientists and
-    MLOps engineers read ``data/`` and ``projects/`` and write ``scratch/``, approvers read ``projects/``
-    (evaluation reports) only. ``artifact_key`` is its KMS key.
+    MLOps engineers read ``data/`` and ``projects/`` and write ``scratch/`` and (job code and configuration,
+    never model artifacts: the bucket policy) ``projects/``, approvers read ``projects/`` (evaluation
+    reports) only. ``artifact_key`` is its KMS key.
 
     ``pipeline_role`` (named ``pipeline_role_name``) is what project pipelines and their jobs run as:
     it runs jobs, registers pending packages, reads ``data/`` and writes ``projects/``. Job-running
@@ -148,8 +150,12 @@ class PersonaRoles(Construct):
         """The artifact-store prefixes a persona reads and writes."""
         return {
             "data_engineer": dict(reads=[DATA_PREFIX], writes=[DATA_PREFIX]),
-            "data_scientist": dict(reads=[DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX], writes=[SCRATCH_PREFIX]),
-            "mlops_engineer": dict(reads=[DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX], writes=[SCRATCH_PREFIX]),
+            "data_scientist": dict(
+                reads=[DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX], writes=[PROJECTS_PREFIX, SCRATCH_PREFIX]
+            ),
+            "mlops_engineer": dict(
+                reads=[DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX], writes=[PROJECTS_PREFIX, SCRATCH_PREFIX]
+            ),
             "model_approver": dict(reads=[PROJECTS_PREFIX], writes=[]),
         }[persona]
 

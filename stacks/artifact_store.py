@@ -6,19 +6,21 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from mlops_constructs.naming import PROJECTS_PREFIX, PlatformNames
+from mlops_constructs.naming import MODEL_ARTIFACT_SUFFIX, PROJECTS_PREFIX, PlatformNames
 from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformKey
 
 
 class ArtifactStoreStack(Stack):
     """The KMS key and versioned buckets for datasets, pipeline outputs and model artifacts.
 
-    Only ``pipeline_role_arn`` (the role project pipelines and their jobs run as) writes or deletes
-    under ``projects/``, where registered models live: the bucket policy denies it to everyone else,
-    whatever their IAM policies say. The deployment targets' deploy roles (which copy registered
-    models, verified by ETag, into their accounts) and SageMaker execution roles (Model Monitor
-    baselines) may read ``projects/`` cross-account, named, never whole accounts: the bucket policy
-    and the key policy both name them, which is what cross-account KMS decryption needs.
+    Only ``pipeline_role_arn`` (the role project pipelines and their jobs run as) writes model
+    artifacts (``*.tar.gz``) under ``projects/``, where registered models live, or deletes anything
+    there: the bucket policy denies it to everyone else, whatever their IAM policies say. (People and
+    CI still upload job code and configuration under ``projects/<project>/`` when they define a
+    pipeline.) The deployment targets' deploy roles (which copy registered models, verified by ETag,
+    into their accounts) and SageMaker execution roles (Model Monitor baselines) may read
+    ``projects/`` cross-account, named, never whole accounts: the bucket policy and the key policy
+    both name them, which is what cross-account KMS decryption needs.
     """
 
     def __init__(
@@ -62,14 +64,25 @@ class ArtifactStoreStack(Stack):
                 conditions={"StringLike": {"s3:prefix": [f"{PROJECTS_PREFIX}*"]}},
             )
         )
+        not_the_pipeline_role = {"ArnNotEquals": {"aws:PrincipalArn": pipeline_role_arn}}
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="OnlyPipelinesWriteRegisteredModels",
+                sid="OnlyPipelinesWriteModelArtifacts",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                actions=["s3:PutObject", "s3:PutObjectTagging"],
+                resources=[self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*{MODEL_ARTIFACT_SUFFIX}")],
+                conditions=not_the_pipeline_role,
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyPipelinesDeleteUnderProjects",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
                 resources=[registered],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": pipeline_role_arn}},
+                conditions=not_the_pipeline_role,
             )
         )
         self.key.add_to_resource_policy(

@@ -31,8 +31,9 @@ IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
 #: The container fields a prod package must share with its tested dev source.
 CONTENT_FIELDS = ("Image", "ImageDigest", "ModelDataUrl", "ModelDataETag")
-#: The artifact-store prefix registered models live under (only the pipeline role writes it).
+#: Where registered models live in the artifact store: only the pipeline role writes such keys there.
 PROJECTS_PREFIX = "projects/"
+MODEL_ARTIFACT_SUFFIX = ".tar.gz"
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,11 @@ def registered_model(package: Mapping[str, Any]) -> RegisteredModel | Rejection:
     location = S3_URL.match(url)
     if not image or not location:
         return Rejection(f"{arn} registers no image or no s3:// ModelDataUrl (got {url!r})")
-    if not location["key"].startswith(PROJECTS_PREFIX):
-        return Rejection(f"{arn}: {url} is outside the artifact store's {PROJECTS_PREFIX} prefix")
+    if not location["key"].startswith(PROJECTS_PREFIX) or not location["key"].endswith(MODEL_ARTIFACT_SUFFIX):
+        return Rejection(
+            f"{arn}: {url} is not a {MODEL_ARTIFACT_SUFFIX} archive under the artifact store's {PROJECTS_PREFIX} "
+            "prefix, where only the pipeline role writes model artifacts"
+        )
     if not ETAG.match(etag):
         return Rejection(
             f"{arn} registers no valid ModelDataETag (got {container.get('ModelDataETag')!r}): its model bytes are "

@@ -78,7 +78,7 @@ def test_deployed_after_the_targets_whose_roles_it_names(platform):
     assert {"mlops-dev-target", "mlops-test-target", "mlops-prod-target"} <= dependencies
 
 
-def test_only_the_pipeline_role_writes_or_deletes_registered_models(store):
+def test_only_the_pipeline_role_writes_model_artifacts_or_deletes_under_projects(store):
     policy = next(
         iter(
             store.find_resources(
@@ -86,10 +86,16 @@ def test_only_the_pipeline_role_writes_or_deletes_registered_models(store):
             ).values()
         )
     )
-    statement = _statement(policy["Properties"]["PolicyDocument"], "OnlyPipelinesWriteRegisteredModels")
-    assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
-    assert set(statement["Action"]) >= {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
-    assert statement["Resource"]["Fn::Join"][1][-1] == "/projects/*"
-    assert statement["Condition"] == {
+    document = policy["Properties"]["PolicyDocument"]
+    only_the_pipeline_role = {
         "ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/mlops-pipeline-execution"}
     }
+    for sid, actions, suffix in (
+        ("OnlyPipelinesWriteModelArtifacts", {"s3:PutObject", "s3:PutObjectTagging"}, "/projects/*.tar.gz"),
+        ("OnlyPipelinesDeleteUnderProjects", {"s3:DeleteObject", "s3:DeleteObjectVersion"}, "/projects/*"),
+    ):
+        statement = _statement(document, sid)
+        assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+        assert set(statement["Action"]) == actions
+        assert statement["Resource"]["Fn::Join"][1][-1] == suffix
+        assert statement["Condition"] == only_the_pipeline_role

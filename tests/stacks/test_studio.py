@@ -198,10 +198,15 @@ def test_no_persona_writes_or_deletes_registered_model_artifacts(artifact_access
 
 
 @pytest.mark.parametrize("persona", ["data_scientist", "mlops_engineer"])
-def test_model_builders_read_projects_and_write_only_scratch(artifact_access, persona_statements, persona):
+def test_model_builders_write_scratch_and_job_code_but_no_model_artifact(artifact_access, persona_statements, persona):
     role_name, statements = f"mlops-{persona.replace('_', '-')}", persona_statements[persona]
     assert artifact_access(role_name, statements, "s3:GetObject", REGISTERED_MODEL)
     assert artifact_access(role_name, statements, "s3:PutObject", f"{BUCKET}/scratch/alice/model.tar.gz")
+    assert artifact_access(role_name, statements, "s3:DeleteObject", f"{BUCKET}/scratch/alice/model.tar.gz")
+    code = f"{BUCKET}/projects/churn/churn-dev-training/code/0a1b/evaluate.py"  # what defining a pipeline uploads
+    assert artifact_access(role_name, statements, "s3:PutObject", code)
+    assert not artifact_access(role_name, statements, "s3:DeleteObject", code)
+    assert not artifact_access(role_name, statements, "s3:PutObject", f"{BUCKET}/projects/churn/other/model.tar.gz")
     assert not artifact_access(role_name, statements, "s3:PutObject", f"{BUCKET}/data/customers.csv")
 
 
