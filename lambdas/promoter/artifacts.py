@@ -161,19 +161,17 @@ class ArtifactCopier:
     def copy(self, model: RegisteredModel, request: Mapping[str, Any]) -> Rejection | None:
         """Make the verified copy exist; a Rejection (ETag mismatch, missing source) if it cannot.
 
-        ``412 PreconditionFailed`` means either that the copy exists (``IfNoneMatch``; it holds the
-        registered bytes, since its key names them and only this role writes the bucket) or that the
-        source changed (``CopySourceIfMatch``): the destination tells which. Anything else, such as
+        ``412 PreconditionFailed`` means that the copy exists (``IfNoneMatch``) or that the source changed
+        (``CopySourceIfMatch``), ``NoSuchKey`` that the source is gone: either way, an existing copy holds
+        the registered bytes (its key names them and only this role writes the bucket), so a rollback to
+        a version whose dev artifact has since changed or expired still deploys. Anything else, such as
         access denied, is raised: the message is retried and ends in the dead-letter queue.
         """
         try:
             self._s3.copy_object(**request)
             return None
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
-                return Rejection(mismatch_reason(model, None))
-            if code != "PreconditionFailed":
+            if error.response.get("Error", {}).get("Code", "") not in ("PreconditionFailed", "NoSuchKey", "404"):
                 raise
         if self._etag_of(request["Bucket"], request["Key"], request["ExpectedBucketOwner"]) is not None:
             return None

@@ -96,14 +96,18 @@ def test_a_swap_or_delete_after_a_deployment_changes_nothing_that_serves(platfor
     assert not served["ModelDataUrl"].startswith(f"s3://{ARTIFACT_BUCKET}/")
 
 
-def test_copying_a_verified_model_again_is_a_no_op_even_after_the_source_changed(platform):
+@pytest.mark.parametrize("change", ["swap", "delete"])
+def test_copying_a_verified_model_again_is_a_no_op_even_after_the_source_changed(platform, change):
     model = registered_model(platform.package(platform.register("dev")))
     request = copy_request(
         model, bucket=model_bucket(TEST), key="churn/dev/v1/copy/model.tar.gz", source_account=DEV, target_account=TEST
     )
     copier = ArtifactCopier(platform.client(TEST, "s3"))
     assert copier.copy(model, request) is None
-    platform.put_model(SWAPPED)
+    if change == "swap":
+        platform.put_model(SWAPPED)
+    else:  # e.g. the dev bucket's expiry: a rollback to this version still deploys its verified copy
+        platform.client(DEV, "s3").delete_object(Bucket=ARTIFACT_BUCKET, Key=MODEL_KEY)
 
     assert copier.copy(model, request) is None
     assert platform.verified_copies(TEST) == {request["Key"]: b"xgboost churn model, commit 9f1c2ab"}
