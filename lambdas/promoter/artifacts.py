@@ -116,6 +116,7 @@ def copy_request(
     """``CopyObject`` arguments: only the registered bytes, only into a new key, only between the named accounts.
 
     Encryption is the model bucket's default (the target account's key), so the request names no key.
+    The bytes are what matters; the copy carries no tags.
     """
     return {
         "Bucket": bucket,
@@ -126,6 +127,7 @@ def copy_request(
         "ExpectedSourceBucketOwner": source_account,
         "ExpectedBucketOwner": target_account,
         "MetadataDirective": "COPY",
+        "TaggingDirective": "REPLACE",  # no tags: copying a source's tags would need s3:GetObjectTagging on it
     }
 
 

@@ -90,4 +90,5 @@ def test_the_copy_is_conditional_on_the_registered_etag_and_a_new_key_between_na
         "ExpectedSourceBucketOwner": "111111111111",
         "ExpectedBucketOwner": "333333333333",
         "MetadataDirective": "COPY",
+        "TaggingDirective": "REPLACE",
     }
