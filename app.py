@@ -90,7 +90,12 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         app,
         names.stack_name("dev", "artifacts"),
         names=names,
-        artifact_readers=[names.sagemaker_execution_role_arn(account) for account in targets],
+        artifact_readers=[
+            names.role_arn(account, role)
+            for account in targets
+            for role in (names.sagemaker_execution_role(account), names.deploy_role(account))
+        ],
+        pipeline_role_arn=names.role_arn("dev", names.pipeline_execution_role),
         **stack_props("dev", "artifacts", "MLOps platform: artifact store (KMS key, versioned buckets)"),
     )
     for target in targets.values():

@@ -13,6 +13,7 @@ from unittest.mock import patch
 import boto3
 import pytest
 from moto import mock_aws
+from moto.s3.responses import S3Response
 from moto.sagemaker.models import SageMakerModelBackend
 from pipelines import copy_to_prod
 
@@ -35,6 +36,7 @@ from tests.lambdas.events import (
 from tests.lambdas.moto_stand_ins import (
     PROPERTY_NAMED_ENDPOINTS,
     queue_endpoint_answers,
+    s3_like_copy_object,
     sagemaker_like_update_model_package,
 )
 from tests.lambdas.project_fakes import LambdaContext as ProjectTemplateContext
@@ -51,6 +53,7 @@ DEPLOYED_STACKS = (
     "mlops-dev-target",
     "mlops-test-target",
     "mlops-prod-target",
+    "mlops-dev-artifacts",
     "mlops-dev-projects",
 )
 PROJECT_TEMPLATE_HANDLER = "project_template.handler.handler"
@@ -96,6 +99,9 @@ class Story:
             with ExitStack() as patches, mock_aws():
                 for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
                     patches.enter_context(patch.object(model, attribute, value))
+                patches.enter_context(
+                    patch.object(S3Response, "copy_object", s3_like_copy_object(S3Response.copy_object))
+                )
                 install_moto_stand_ins(patches.enter_context(pytest.MonkeyPatch.context()))
                 self._run()
         finally:
@@ -128,6 +134,11 @@ class Story:
         (v2_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, PROJECT, ["prod"]).values()
         self._package_line("prod", v2_prod)
         self._approve(v2_prod)
+
+        self._heading("5. Someone overwrites an approved model's artifact: the promoter refuses the swap")
+        v3 = self._register("dev", commit="c0ffee1", auc="0.915")
+        self._swap_artifact(v3)
+        self._approve(v3)
 
         self._heading("Ledger (dev account, promotion ledger)")
         self._print_ledger()
@@ -242,9 +253,17 @@ class Story:
     # People
 
     def _register(self, stage: str, *, commit: str, auc: str) -> str:
-        """The project's pipeline registers a version, with its lineage, pending approval."""
-        artifacts = f"s3://mlops-artifacts-{self.account_of['dev']}-eu-west-1/projects/{PROJECT}"
+        """The project's pipeline trains a model and registers it, pinned to its ETag, with its lineage,
+        pending approval."""
+        bucket = f"mlops-artifacts-{self.account_of['dev']}-eu-west-1"
+        artifacts = f"s3://{bucket}/projects/{PROJECT}"
         baselines = f"{artifacts}/baselines/{commit}"
+        model_key = f"projects/{PROJECT}/training/{commit}/model.tar.gz"
+        etag = (
+            self.admin[self.account_of["dev"]]
+            .client("s3")
+            .put_object(Bucket=bucket, Key=model_key, Body=f"xgboost model {commit}".encode())["ETag"]
+        )
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=f"{PROJECT}-{stage}",
             ModelPackageDescription="XGBoost churn model",
@@ -253,7 +272,8 @@ class Story:
                 "Containers": [
                     {
                         "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
-                        "ModelDataUrl": f"{artifacts}/training/{commit}/model.tar.gz",
+                        "ModelDataUrl": f"s3://{bucket}/{model_key}",
+                        "ModelDataETag": etag,
                     }
                 ],
                 "SupportedContentTypes": ["text/csv"],
@@ -277,6 +297,17 @@ class Story:
         )["ModelPackageArn"]
         self._show("dev", "Data scientist (pipeline)", f"registers {_version(arn)}: commit {commit}, AUC {auc}")
         return arn
+
+    def _swap_artifact(self, package_arn: str) -> None:
+        """After registration, other bytes are written under the registered model's URL (people cannot write
+        ``projects/``; code that a pipeline step runs as the pipeline role can)."""
+        (container,) = self.sagemaker.describe_model_package(ModelPackageName=package_arn)["InferenceSpecification"][
+            "Containers"
+        ]
+        bucket, key = container["ModelDataUrl"].removeprefix("s3://").split("/", 1)
+        self.admin[self.account_of["dev"]].client("s3").put_object(Bucket=bucket, Key=key, Body=b"another model")
+        who = "Job code (pipeline role)"  # the only writer of projects/ left: code a pipeline step runs
+        self._show("dev", who, f"overwrites the artifact of {_version(package_arn)} (s3://{bucket}/{key})")
 
     def _approve(self, package_arn: str, *, settle_stacks: bool = True) -> None:
         """The model approver approves; SageMaker emits the state change; the handlers take it from there."""

@@ -97,6 +97,7 @@ META_PROBABILITY_THRESHOLD = "ProbabilityThreshold"  # a probability above it is
 SSM_EXECUTION_ROLE_ARN = "sagemaker-execution-role-arn"
 SSM_KMS_KEY_ARN = "kms-key-arn"
 SSM_DATA_CAPTURE_BUCKET = "data-capture-bucket"
+SSM_MODEL_BUCKET = "model-bucket"
 
 
 def target_parameter(prefix: str, name: str) -> str:
@@ -107,7 +108,9 @@ def target_parameter(prefix: str, name: str) -> str:
 class EndpointParameters:
     """CloudFormation parameters of the endpoint template (``stacks/endpoint.py``)."""
 
-    MODEL_PACKAGE_ARN = "ModelPackageArn"
+    MODEL_PACKAGE_ARN = "ModelPackageArn"  # lineage: the registered package the model below was verified against
+    MODEL_DATA_KEY = "ModelDataKey"  # the promoter's verified copy, a key of the target account's model bucket
+    IMAGE = "Image"  # the registered image, pinned by digest when the package registers one
     ENDPOINT_NAME = "EndpointName"
     DEPLOYMENT_ID = "DeploymentId"  # unique per promotion attempt: v<version>-<8 hex>; names models
     INSTANCE_TYPE = "InstanceType"

@@ -18,7 +18,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.contract import Deployment, alarm_names
+from lambdas.contract import TAG_MODEL_PACKAGE, Deployment, alarm_names
 from mlops_constructs.compliance import acknowledge
 
 #: The endpoint's one production variant. Blue/green deployments require the new endpoint
@@ -128,6 +128,8 @@ class BlueGreenEndpointProps:
     endpoint_name: str
     deployment_id: str
     model_package_arn: str
+    image: str
+    model_data_url: str
     execution_role_arn: str
     kms_key_arn: str
     data_capture_bucket: str
@@ -146,6 +148,10 @@ class BlueGreenEndpointProps:
 
 class BlueGreenEndpoint(Construct):
     """Model, endpoint configuration and endpoint of one deployment of a model package.
+
+    The model serves the package's image and the promoter's verified, immutable copy of its artifact
+    in the target account (``model_data_url``), never the registry's dev location: deployments,
+    rollbacks and scale-outs read only what was verified, whatever happens in the dev account later.
 
     The model and the endpoint configuration are named ``<EndpointName>-<DeploymentId>``: SageMaker
     cannot change either in place, so each promotion creates new ones, the endpoint moves to them by
@@ -179,9 +185,10 @@ class BlueGreenEndpoint(Construct):
             execution_role_arn=props.execution_role_arn,
             enable_network_isolation=True,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                model_package_name=props.model_package_arn
+                image=props.image, model_data_url=props.model_data_url
             ),
         )
+        Tags.of(self.model).add(TAG_MODEL_PACKAGE, props.model_package_arn)
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",

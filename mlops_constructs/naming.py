@@ -15,6 +15,12 @@ from platform_config import AccountName, PlatformConfig
 #: readable from the deployment targets, so raw data under ``data/`` never leaves the dev account.
 DATA_PREFIX = "data/"
 PROJECTS_PREFIX = "projects/"
+#: Where people (not pipelines) write their own experiments' outputs in the artifact store: only the
+#: platform's pipeline execution role writes model artifacts under ``projects/``, where registered models live.
+SCRATCH_PREFIX = "scratch/"
+#: What a model artifact's key ends with (SageMaker serves ``.tar.gz`` archives): under ``projects/``,
+#: only the pipeline execution role writes such keys.
+MODEL_ARTIFACT_SUFFIX = ".tar.gz"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,20 @@ class PlatformNames:
     def data_capture_bucket(self, account: AccountName) -> str:
         """The bucket in a deployment-target account receiving endpoint data capture."""
         return f"{self.prefix}-data-capture-{self.account_id(account)}-{self.region}"
+
+    def model_artifact_bucket(self, account: AccountName) -> str:
+        """The bucket in a deployment-target account holding the verified copies of the models it serves."""
+        return f"{self.prefix}-models-{self.account_id(account)}-{self.region}"
+
+    @property
+    def pipeline_execution_role(self) -> str:
+        """The dev role project pipelines and their jobs run as: the only writer of ``projects/``."""
+        return f"{self.prefix}-pipeline-execution"
+
+    @property
+    def pipeline_role_parameter(self) -> str:
+        """The dev SSM parameter holding the pipeline execution role's ARN (``SAGEMAKER_PIPELINE_ROLE_ARN``)."""
+        return f"/{self.prefix}/pipeline-execution-role-arn"
 
     def sagemaker_execution_role(self, account: AccountName) -> str:
         """The role SageMaker endpoints and monitoring jobs run as in a deployment-target account."""

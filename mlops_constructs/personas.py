@@ -10,6 +10,12 @@
 Every role but the approver's carries an explicit deny on approving outside feature groups, so a
 broader policy attached later (say, a managed "full access" policy) cannot turn a data scientist
 into an approver.
+
+Registered models live under ``projects/`` of the artifact store, and no persona writes a model
+artifact there or deletes anything there: project pipelines and their jobs run as the platform's
+pipeline execution role, the only principal the artifact store's bucket policy lets do that, which
+data scientists and MLOps engineers may pass to SageMaker. They upload a pipeline's job code and
+configuration under ``projects/`` when they define it, and write their own experiments under ``scratch/``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge_wildcards
-from mlops_constructs.naming import DATA_PREFIX, PROJECTS_PREFIX
+from mlops_constructs.naming import DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX
 from platform_config import Persona
 
 #: Groups whose approval deploys to test or prod: only the model approver may change their status.
@@ -48,8 +54,13 @@ class PersonaRoles(Construct):
     """One SageMaker execution role per persona, used by that persona's Studio user profiles.
 
     ``artifact_bucket`` is the dev artifact store: data engineers write ``data/``, data scientists and
-    MLOps engineers write ``projects/`` and read ``data/``, approvers read ``projects/`` (evaluation
+    MLOps engineers read ``data/`` and ``projects/`` and write ``scratch/`` and (job code and configuration,
+    never model artifacts: the bucket policy) ``projects/``, approvers read ``projects/`` (evaluation
     reports) only. ``artifact_key`` is its KMS key.
+
+    ``pipeline_role`` (named ``pipeline_role_name``) is what project pipelines and their jobs run as:
+    it runs jobs, registers pending packages, reads ``data/`` and writes ``projects/``. Job-running
+    personas may pass it, and their own role, to SageMaker.
     """
 
     def __init__(
@@ -58,6 +69,7 @@ class PersonaRoles(Construct):
         construct_id: str,
         *,
         prefix: str,
+        pipeline_role_name: str,
         artifact_bucket: s3.IBucket,
         artifact_key: kms.IKey,
         codecommit_repositories: bool = False,
@@ -65,6 +77,16 @@ class PersonaRoles(Construct):
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
         self._codecommit = codecommit_repositories
+        self.pipeline_role = iam.Role(
+            self,
+            "PipelineExecutionRole",
+            role_name=pipeline_role_name,
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs project pipelines and their jobs: the only writer of registered model artifacts",
+        )
+        for statement in self._pipeline_statements(artifact_bucket):
+            self.pipeline_role.add_to_policy(statement)
+        artifact_key.grant_encrypt_decrypt(self.pipeline_role)
         self.roles: dict[Persona, iam.Role] = {
             persona: iam.Role(
                 self,
@@ -88,7 +110,7 @@ class PersonaRoles(Construct):
 
     def _statements(self, persona: Persona, role: iam.Role, bucket: s3.IBucket) -> Iterable[iam.PolicyStatement]:
         yield from self._discovery()
-        yield from self._artifact_access(persona, bucket)
+        yield from self._artifact_access(bucket, **self._persona_artifact_access(persona))
         if persona in JOB_RUNNERS:
             yield from self._job_running(persona, role)
         if persona == "data_scientist":
@@ -100,6 +122,14 @@ class PersonaRoles(Construct):
             yield self._approval(stages=("feature", *GOVERNED_STAGES))
         else:
             yield self._approval_guardrail()
+
+    def _pipeline_statements(self, bucket: s3.IBucket) -> Iterable[iam.PolicyStatement]:
+        yield from self._discovery()
+        yield from self._artifact_access(bucket, reads=[DATA_PREFIX, PROJECTS_PREFIX], writes=[PROJECTS_PREFIX])
+        yield from self._job_running("data_scientist", self.pipeline_role)
+        yield from self._registration()
+        yield self._approval(stages=("feature",))  # AUTO_APPROVE_FEATURE registers feature packages approved
+        yield self._approval_guardrail()
 
     def _discovery(self) -> Iterable[iam.PolicyStatement]:
         yield iam.PolicyStatement(
@@ -122,19 +152,21 @@ class PersonaRoles(Construct):
             resources=[self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)],
         )
 
-    def _artifact_access(self, persona: Persona, bucket: s3.IBucket) -> Iterable[iam.PolicyStatement]:
-        writes = {
-            "data_engineer": [DATA_PREFIX],
-            "data_scientist": [PROJECTS_PREFIX],
-            "mlops_engineer": [PROJECTS_PREFIX],
-            "model_approver": [],
+    @staticmethod
+    def _persona_artifact_access(persona: Persona) -> dict[str, list[str]]:
+        """The artifact-store prefixes a persona reads and writes."""
+        return {
+            "data_engineer": dict(reads=[DATA_PREFIX], writes=[DATA_PREFIX]),
+            "data_scientist": dict(
+                reads=[DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX], writes=[PROJECTS_PREFIX, SCRATCH_PREFIX]
+            ),
+            "mlops_engineer": dict(
+                reads=[DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX], writes=[PROJECTS_PREFIX, SCRATCH_PREFIX]
+            ),
+            "model_approver": dict(reads=[PROJECTS_PREFIX], writes=[]),
         }[persona]
-        reads = {
-            "data_engineer": [DATA_PREFIX],
-            "data_scientist": [DATA_PREFIX, PROJECTS_PREFIX],
-            "mlops_engineer": [DATA_PREFIX, PROJECTS_PREFIX],
-            "model_approver": [PROJECTS_PREFIX],
-        }[persona]
+
+    def _artifact_access(self, bucket: s3.IBucket, *, reads: list[str], writes: list[str]):
         yield iam.PolicyStatement(
             sid="ListArtifactPrefixes",
             actions=["s3:ListBucket"],
@@ -177,10 +209,13 @@ class PersonaRoles(Construct):
             ],
             resources=[self._arn("sagemaker", "pipeline", "*"), self._arn("sagemaker", "pipeline-execution", "*")],
         )
+        passed = [role.role_arn]
+        if persona in PROJECT_CREATORS and role is not self.pipeline_role:
+            passed.append(self.pipeline_role.role_arn)  # to run their projects' pipelines
         yield iam.PolicyStatement(
-            sid="PassOwnRoleToSageMakerJobs",
+            sid="PassRolesToSageMakerJobs",
             actions=["iam:PassRole"],
-            resources=[role.role_arn],
+            resources=passed,
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
         yield iam.PolicyStatement(
@@ -351,6 +386,7 @@ _WILDCARD_REASONS = {
     "project; the stage suffix is the scope.",
     "Resource::*/data/*": "The data/ prefix of the artifact store.",
     "Resource::*/projects/*": "The projects/ prefix of the artifact store.",
+    "Resource::*/scratch/*": "The scratch/ prefix of the artifact store: people's own experiments.",
     "Resource::arn:*:sagemaker:*:project/*": "SageMaker projects are named by the users who create them.",
     "Resource::arn:*:catalog:*:product/*": "Service Catalog lets a role launch only the products of portfolios "
     "shared with it: the platform's projects portfolio.",

@@ -1,8 +1,9 @@
-"""Encrypted, retained storage: the customer-managed key and the two kinds of bucket every stack uses."""
+"""Encrypted, retained storage: the customer-managed key and the kinds of bucket the stacks use."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -94,4 +95,49 @@ class EncryptedBucket(s3.Bucket):
                 )
             ],
             **_COMMON_BUCKET_SETTINGS,
+        )
+
+
+class VerifiedModelBucket(EncryptedBucket):
+    """Where a deployment target keeps the verified copies of the models its endpoints serve.
+
+    An :class:`EncryptedBucket` (the target's key, versioned, TLS-only, logged, retained) whose policy
+    lets only ``writer_role_arn`` (the deploy role, which copies a model only if its bytes are the
+    registered ones) write objects, and nobody delete them: an endpoint's model, and the previous
+    model a rollback returns to, keep reading what was verified. Removing a copy takes changing this
+    policy, which is an administrator's act, not a deployment's.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        access_logs: s3.IBucket,
+        writer_role_arn: str,
+        bucket_name: str | None = None,
+    ) -> None:
+        super().__init__(
+            scope, construct_id, bucket_name=bucket_name, encryption_key=encryption_key, access_logs=access_logs
+        )
+        objects = self.arn_for_objects("*")
+        self.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheDeployRoleWrites",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject", "s3:PutObjectTagging"],
+                resources=[objects],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_role_arn}},
+            )
+        )
+        self.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="VerifiedCopiesAreNeverDeleted",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[objects],
+            )
         )

@@ -6,16 +6,21 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from mlops_constructs.naming import PROJECTS_PREFIX, PlatformNames
+from mlops_constructs.naming import MODEL_ARTIFACT_SUFFIX, PROJECTS_PREFIX, PlatformNames
 from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformKey
 
 
 class ArtifactStoreStack(Stack):
     """The KMS key and versioned buckets for datasets, pipeline outputs and model artifacts.
 
-    The deployment targets' SageMaker execution roles (named, never whole accounts) may read model
-    artifacts and baselines cross-account: the bucket policy and the key policy both name them, which
-    is what cross-account KMS decryption needs.
+    Only ``pipeline_role_arn`` (the role project pipelines and their jobs run as) writes model
+    artifacts (``*.tar.gz``) under ``projects/``, where registered models live, or deletes anything
+    there: the bucket policy denies it to everyone else, whatever their IAM policies say. (People and
+    CI still upload job code and configuration under ``projects/<project>/`` when they define a
+    pipeline.) The deployment targets' deploy roles (which copy registered models, verified by ETag,
+    into their accounts) and SageMaker execution roles (Model Monitor baselines) may read
+    ``projects/`` cross-account, named, never whole accounts: the bucket policy and the key policy
+    both name them, which is what cross-account KMS decryption needs.
     """
 
     def __init__(
@@ -25,6 +30,7 @@ class ArtifactStoreStack(Stack):
         *,
         names: PlatformNames,
         artifact_readers: list[str],
+        pipeline_role_arn: str,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -40,12 +46,43 @@ class ArtifactStoreStack(Stack):
             access_logs=self.access_logs,
         )
         readers = [iam.ArnPrincipal(arn) for arn in artifact_readers]
+        registered = self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*")
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="DeploymentTargetsReadModelArtifacts",
                 principals=readers,
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*")],
+                resources=[registered],
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DeploymentTargetsListModelArtifacts",
+                principals=readers,
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{PROJECTS_PREFIX}*"]}},
+            )
+        )
+        not_the_pipeline_role = {"ArnNotEquals": {"aws:PrincipalArn": pipeline_role_arn}}
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyPipelinesWriteModelArtifacts",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject", "s3:PutObjectTagging"],
+                resources=[self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*{MODEL_ARTIFACT_SUFFIX}")],
+                conditions=not_the_pipeline_role,
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyPipelinesDeleteUnderProjects",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[registered],
+                conditions=not_the_pipeline_role,
             )
         )
         self.key.add_to_resource_policy(

@@ -14,6 +14,7 @@ from lambdas.contract import (
     SSM_DATA_CAPTURE_BUCKET,
     SSM_EXECUTION_ROLE_ARN,
     SSM_KMS_KEY_ARN,
+    SSM_MODEL_BUCKET,
     target_parameter,
 )
 from mlops_constructs.compliance import acknowledge_wildcards
@@ -23,7 +24,7 @@ from mlops_constructs.event_forwarding import PlatformEventForwarder
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
 from mlops_constructs.model_monitoring import CLARIFY_REPOSITORY, MODEL_MONITOR_REPOSITORY, MONITORING_IMAGE_REGISTRIES
 from mlops_constructs.naming import PROJECTS_PREFIX, PlatformNames
-from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformKey
+from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformKey, VerifiedModelBucket
 from platform_config import AccountName
 
 
@@ -31,6 +32,8 @@ class DeploymentTargetStack(Stack):
     """What the dev promoter needs to deploy endpoints into one account, and to hear back from them.
 
     - a KMS key and the data-capture bucket endpoints and Model Monitor write to;
+    - the model bucket: verified copies of the registered models its endpoints serve, written only by
+      the deploy role (which copies a model only while its bytes match the registered ETag);
     - the SageMaker execution role endpoints run as, named so the dev artifact store can grant it
       read access without a cross-account reference;
     - the deploy role (trusted only by the dev promoter role) and the CloudFormation execution role;
@@ -68,6 +71,14 @@ class DeploymentTargetStack(Stack):
             encryption_key=self.key,
             access_logs=self.access_logs,
         )
+        self.models = VerifiedModelBucket(
+            self,
+            "Models",
+            bucket_name=names.model_artifact_bucket(account),
+            encryption_key=self.key,
+            access_logs=self.access_logs,
+            writer_role_arn=names.role_arn(account, names.deploy_role(account)),
+        )
         self.sagemaker_role = iam.Role(
             self,
             "SageMakerExecutionRole",
@@ -76,6 +87,11 @@ class DeploymentTargetStack(Stack):
             description="Runs the platform's endpoints and Model Monitor jobs in this account",
         )
         self._grant_data_capture(self.sagemaker_role)
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadVerifiedModels", actions=["s3:GetObject"], resources=[self.models.arn_for_objects("*")]
+            )
+        )
         self._grant_dev_artifact_read(names)
         self._grant_container_requirements()
         self.sagemaker_role.add_to_policy(
@@ -105,6 +121,7 @@ class DeploymentTargetStack(Stack):
             parameter_path=target_parameter(names.prefix, ""),
             cleanup_role_arn=cleanup_role_arn,
         )
+        self._grant_verified_copies(names)
         self.endpoint_tester = EndpointTesterRole(
             self,
             "EndpointTester",
@@ -146,10 +163,12 @@ class DeploymentTargetStack(Stack):
         acknowledge_wildcards(
             self.sagemaker_role,
             {
+                "Resource::<Models*.Arn>/*": "Verified model copies in this account's model bucket, which "
+                "endpoints serve.",
                 "Resource::<DataCapture*.Arn>/*": "Objects of this account's data-capture bucket: endpoints "
                 "write captured requests, monitoring jobs read them and write reports.",
-                f"Resource::arn:*:s3:::{names.artifact_bucket}/projects/*": "Model artifacts and baselines "
-                "under the projects/ prefix of the dev artifact store.",
+                f"Resource::arn:*:s3:::{names.artifact_bucket}/projects/*": "Model Monitor baselines under "
+                "the projects/ prefix of the dev artifact store.",
                 "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoints' rollback alarms, which SageMaker "
                 "watches during blue/green deployments.",
                 "Resource::arn:*:kms:*:key/*": "Keys of the dev account, only through S3 (kms:ViaService); "
@@ -170,6 +189,7 @@ class DeploymentTargetStack(Stack):
             (SSM_EXECUTION_ROLE_ARN, self.sagemaker_role.role_arn),
             (SSM_KMS_KEY_ARN, self.key.key_arn),
             (SSM_DATA_CAPTURE_BUCKET, self.data_capture.bucket_name),
+            (SSM_MODEL_BUCKET, self.models.bucket_name),
         ):
             ssm.StringParameter(
                 self,
@@ -261,21 +281,67 @@ class DeploymentTargetStack(Stack):
             iam.PolicyStatement(sid="AuthenticateToEcr", actions=["ecr:GetAuthorizationToken"], resources=["*"])
         )
 
+    def _grant_verified_copies(self, names: PlatformNames) -> None:
+        """The deploy role copies registered model artifacts from the dev artifact store (whose policies
+        name it) into the model bucket, and checks whether a copy exists."""
+        deploy_role = self.roles.deploy_role
+        for statement in _dev_artifact_read_statements(self, names, "RegisteredModels"):
+            deploy_role.add_to_policy(statement)
+        deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListDevRegisteredModels",
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{self.partition}:s3:::{names.artifact_bucket}"],
+                conditions={"StringLike": {"s3:prefix": [f"{PROJECTS_PREFIX}*"]}},
+            )
+        )
+        deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteVerifiedCopies",
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[self.models.arn_for_objects("*")],
+            )
+        )
+        deploy_role.add_to_policy(
+            iam.PolicyStatement(sid="FindVerifiedCopies", actions=["s3:ListBucket"], resources=[self.models.bucket_arn])
+        )
+        deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EncryptVerifiedCopies",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+            )
+        )
+        acknowledge_wildcards(
+            deploy_role,
+            {
+                "Resource::<Models*.Arn>/*": "Objects of this account's model bucket: verified copies, one key each.",
+                f"Resource::arn:*:s3:::{names.artifact_bucket}/projects/*": "Registered model artifacts under "
+                "the projects/ prefix of the dev artifact store.",
+                "Resource::arn:*:kms:*:key/*": "Keys of the dev account, only through S3 (kms:ViaService); "
+                "the dev artifact key's policy is what grants access, naming this role.",
+            },
+        )
+
     def _grant_dev_artifact_read(self, names: PlatformNames) -> None:
-        """Read model artifacts and baselines from the dev artifact store (its policies name this role)."""
-        dev_account = names.account_id("dev")
-        self.sagemaker_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadDevModelArtifacts",
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[f"arn:{self.partition}:s3:::{names.artifact_bucket}/{PROJECTS_PREFIX}*"],
-            )
-        )
-        self.sagemaker_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="DecryptDevArtifactsThroughS3",
-                actions=["kms:Decrypt", "kms:DescribeKey"],
-                resources=[f"arn:{self.partition}:kms:{self.region}:{dev_account}:key/*"],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
-            )
-        )
+        """Read baselines (Model Monitor) from the dev artifact store (its policies name this role); models
+        come from the model bucket."""
+        for statement in _dev_artifact_read_statements(self, names, "DevBaselines"):
+            self.sagemaker_role.add_to_policy(statement)
+
+
+def _dev_artifact_read_statements(stack: Stack, names: PlatformNames, what: str) -> list[iam.PolicyStatement]:
+    """Read objects under the dev artifact store's ``projects/``, decrypting them through S3 only."""
+    return [
+        iam.PolicyStatement(
+            sid=f"Read{what}",
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[f"arn:{stack.partition}:s3:::{names.artifact_bucket}/{PROJECTS_PREFIX}*"],
+        ),
+        iam.PolicyStatement(
+            sid=f"Decrypt{what}ThroughS3",
+            actions=["kms:Decrypt", "kms:DescribeKey"],
+            resources=[f"arn:{stack.partition}:kms:{stack.region}:{names.account_id('dev')}:key/*"],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+        ),
+    ]

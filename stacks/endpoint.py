@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn, Token
 from constructs import Construct
 
-from lambdas.contract import EndpointParameters
+from lambdas.contract import SSM_MODEL_BUCKET, EndpointParameters
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.deployable_template import DeployableTemplateStack
 from mlops_constructs.endpoint import (
@@ -19,6 +19,13 @@ from platform_config import EBS_ONLY_INSTANCE_TYPE_PATTERN, SERVERLESS_MEMORY_SI
 
 DEPLOYMENT_STRATEGIES = ("CANARY", "LINEAR", "ALL_AT_ONCE")
 #: A versioned model package of a group, possibly in another account (the dev account's registry).
+#: A key of the target account's model bucket, as the promoter names its verified copies
+#: (``<project>/<stage>/v<version>/<ETag>/model.tar.gz``).
+MODEL_DATA_KEY_PATTERN = r"^[a-z0-9-]+/[a-z]+/v[0-9]+/[0-9a-f]{32}(-[0-9]+)?/model\.tar\.gz$"
+#: An image in an ECR registry, by tag or pinned by digest.
+IMAGE_PATTERN = (
+    r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
+)
 MODEL_PACKAGE_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]+$"
 )
@@ -45,8 +52,30 @@ class EndpointStack(DeployableTemplateStack):
             EndpointParameters.MODEL_PACKAGE_ARN,
             allowed_pattern=MODEL_PACKAGE_ARN_PATTERN,
             constraint_description="must be the ARN of a versioned model package",
-            description="Approved model package to deploy (a version in the dev account's registry)",
+            description="Approved model package the model was verified against (lineage; a dev registry version)",
         ).value_as_string
+        model_data_key = CfnParameter(
+            self,
+            EndpointParameters.MODEL_DATA_KEY,
+            allowed_pattern=MODEL_DATA_KEY_PATTERN,
+            max_length=512,
+            constraint_description="must be a verified copy's key, <project>/<stage>/v<version>/<ETag>/model.tar.gz",
+            description="The promoter's verified copy of the package's model artifact in this account's model bucket",
+        ).value_as_string
+        image = CfnParameter(
+            self,
+            EndpointParameters.IMAGE,
+            allowed_pattern=IMAGE_PATTERN,
+            max_length=255,
+            constraint_description="must be an ECR image, by tag or @sha256 digest",
+            description="The package's inference image, pinned by digest when the package registers one",
+        ).value_as_string
+        model_bucket = self._target_parameter(
+            "ModelBucketName",
+            prefix,
+            SSM_MODEL_BUCKET,
+            "Model bucket of this account (verified copies only), resolved from the deployment target's SSM parameter",
+        )
         instance_type = CfnParameter(
             self,
             EndpointParameters.INSTANCE_TYPE,
@@ -136,6 +165,8 @@ class EndpointStack(DeployableTemplateStack):
                 endpoint_name=endpoint_name,
                 deployment_id=deployment_id,
                 model_package_arn=model_package_arn,
+                image=image,
+                model_data_url=f"s3://{model_bucket}/{model_data_key}",
                 execution_role_arn=self.execution_role_arn,
                 kms_key_arn=self.kms_key_arn,
                 data_capture_bucket=self.data_capture_bucket,
@@ -213,8 +244,8 @@ class EndpointStack(DeployableTemplateStack):
 
 
 def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
-    """The template parameters a stage's settings translate to: every parameter but the three the
-    promoter sets per deployment (model package, endpoint name, deployment id)."""
+    """The template parameters a stage's settings translate to: every parameter but those the promoter
+    sets per deployment (model package, its verified copy and image, endpoint name, deployment id)."""
     return {
         EndpointParameters.INSTANCE_TYPE: settings.instance_type,
         EndpointParameters.INSTANCE_COUNT: str(settings.instance_count),

@@ -362,7 +362,7 @@ def _stage_accounts(stages: tuple[str, ...]) -> list[tuple[str, AccountName]]:
 
 
 def _stage_targets(names: PlatformNames, stages: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """Where each stage deploys: account, region, and the roles the promoter uses there."""
+    """Where each stage deploys: account, region, the roles the promoter uses there, and the model bucket."""
     targets_by_stage = {}
     for stage in stages:
         account = STAGE_ACCOUNTS[stage]
@@ -371,5 +371,6 @@ def _stage_targets(names: PlatformNames, stages: tuple[str, ...]) -> dict[str, d
             "region": names.region,
             "deploy_role_arn": names.role_arn(account, names.deploy_role(account)),
             "cloudformation_role_arn": names.role_arn(account, names.cloudformation_role(account)),
+            "model_bucket": names.model_artifact_bucket(account),
         }
     return targets_by_stage

@@ -158,6 +158,14 @@ def iam_requests(call: Call, account: str) -> list[Request]:
             for item in params["TransactItems"]
             for kind, body in item.items()
         ]
+    if (service, operation) == ("s3", "CopyObject"):  # reads the source object, writes the destination
+        source_bucket, _, source_key = params["CopySource"].split("?")[0].partition("/")
+        return [
+            Request("s3:GetObject", f"arn:aws:s3:::{source_bucket}/{source_key}"),
+            Request("s3:PutObject", _object_arn(call, params, account)),
+        ]
+    if (service, operation) == ("s3", "HeadObject"):  # authorized as GetObject
+        return [Request("s3:GetObject", _object_arn(call, params, account))]
     action = f"{service}:{operation}"
     context = {"aws:RequestedRegion": call.region}
     context.update({key: params[name] for name, key in _CONTEXT_KEYS.get(service, {}).items() if name in params})

@@ -4,7 +4,10 @@ It implements the parts of IAM policy evaluation the platform's policies use: Al
 explicit deny winning, Action/NotAction and Resource/NotResource with ``*``/``?`` wildcards (actions
 are case-insensitive), Principal in resource policies (``*``, account, role ARN, service; the caller's
 ``aws:PrincipalArn`` and ``aws:PrincipalAccount`` are derived from it), and the condition operators
-StringEquals, StringNotEquals, StringLike, StringEqualsIfExists, ArnLike, ArnEquals, Bool and Null.
+StringEquals, StringNotEquals, StringLike, StringEqualsIfExists, ArnLike, ArnEquals, ArnNotEquals, Bool
+and Null. Within one account, IAM allows a request that either the identity or the resource policy
+allows and no statement of either denies, which is what ``is_allowed`` computes over their
+concatenation (:func:`resource_statements_for` picks a resource policy's statements for a principal).
 Any other operator makes evaluation fail loudly rather than guess. Intrinsics are resolved with the
 stack's own account, region and partition, and ``Fn::GetAtt`` with the ``attributes`` given (others
 stay ``<LogicalId.Attribute>`` placeholders).
@@ -66,6 +69,20 @@ def resource_policy_statements(template: Mapping[str, Any], logical_id: str, env
     return [_resolve(statement, template, env) for statement in _as_list(document["Statement"])]
 
 
+def resource_statements_for(
+    document: Mapping[str, Any], principal_arn: str, template: Mapping[str, Any], env: Mapping[str, str]
+) -> list[dict]:
+    """The statements of a resource policy (a bucket or key policy document) that apply to ``principal_arn``:
+    those naming it, or any principal (``*``)."""
+    statements = []
+    for statement in _as_list(_resolve(document, template, env)["Statement"]):
+        principal = statement.get("Principal", {})
+        named = _as_list(principal.get("AWS", [])) if isinstance(principal, dict) else [principal]
+        if "*" in named or principal_arn in named:
+            statements.append(statement)
+    return statements
+
+
 def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
     """True when some Allow statement matches and no Deny statement does."""
     allowed = False
@@ -125,7 +142,7 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
                 return False
             if base in ("StringEquals", "ArnEquals", "Bool"):
                 ok = actual in expected_values
-            elif base == "StringNotEquals":
+            elif base in ("StringNotEquals", "ArnNotEquals"):
                 ok = actual not in expected_values
             elif base in ("StringLike", "ArnLike"):
                 ok = any(_glob(p, actual) for p in expected_values)

@@ -27,6 +27,12 @@ DEPLOYED = contract.Deployment(PROJECT, STAGE)
 ENDPOINT_NAME, ENDPOINT_STACK, MONITOR_STACK = DEPLOYED.endpoint_name, DEPLOYED.endpoint_stack, DEPLOYED.monitor_stack
 DEPLOYMENT_ID = "v3-0123abcd"
 MODEL_PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{DEV_ACCOUNT}:model-package/{PROJECT}-dev/3"
+#: The promoter's verified copy of the package's artifact, and the image the package registers (pinned).
+MODEL_DATA_KEY = f"{PROJECT}/dev/v3/0123456789abcdef0123456789abcdef/model.tar.gz"
+IMAGE = (
+    "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost@sha256:"
+    "3c8ad47a1b6d5e1f0a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"
+)
 #: The stack name Service Catalog gives a provisioned product's stack.
 PRODUCT_STACK_NAME = f"SC-{DEV_ACCOUNT}-pp-abcdefghijklm"
 
@@ -43,6 +49,7 @@ class TargetAccount:
     account: str
     execution_role_arn: str
     data_capture_bucket: str
+    model_bucket: str
 
     @property
     def ssm_parameters(self) -> dict[str, str]:
@@ -50,6 +57,7 @@ class TargetAccount:
             "SageMakerExecutionRoleArn": self.execution_role_arn,
             "TargetKmsKeyArn": key_arn(self.account),
             "DataCaptureBucketName": self.data_capture_bucket,
+            "ModelBucketName": self.model_bucket,
         }
 
 
@@ -61,6 +69,8 @@ def endpoint_deployments(settings, target: TargetAccount) -> dict[str, dict[str,
         EndpointParameters.ENDPOINT_NAME: ENDPOINT_NAME,
         EndpointParameters.DEPLOYMENT_ID: DEPLOYMENT_ID,
         EndpointParameters.MODEL_PACKAGE_ARN: MODEL_PACKAGE_ARN,
+        EndpointParameters.MODEL_DATA_KEY: MODEL_DATA_KEY,
+        EndpointParameters.IMAGE: IMAGE,
         EndpointParameters.MAX_INSTANCE_COUNT: str(settings.instance_count + 3),
     }
     deployments = {

@@ -51,6 +51,14 @@ def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_f
     assert "churn-prod/2" in ledger and "REFUSED" in ledger
 
 
+def test_demo_refuses_an_approved_model_whose_artifact_was_overwritten(timeline):
+    assert "overwrites the artifact of churn-dev/3" in timeline
+    assert "alert: [churn/dev] v3 refused: model artifact not verified" in timeline
+    ledger = timeline.split("== Ledger", 1)[1]
+    [refusal] = [line for line in ledger.splitlines() if "churn-dev/3" in line]
+    assert "REFUSED" in refusal and "ETag mismatch at s3://mlops-artifacts-" in refusal and ", found " in refusal
+
+
 def test_demo_creates_the_project_with_the_real_project_template_function(timeline):
     assert "Service Catalog (stand-in)       launches the product; the function answers SUCCESS" in timeline
     assert "CodeCommit repository churn: prod at" in timeline

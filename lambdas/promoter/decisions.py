@@ -2,8 +2,9 @@
 
 - :func:`promotion_request`: is this queue message a request to reconcile a stage, and which one?
 - :func:`highest_approved`: the package a stage should run.
-- :func:`decide_endpoint`, :func:`prod_gate_refusal`: what to do with the endpoint stack;
-  :func:`releases_hold`: whether a rejection allows a rolled-back version to be retried.
+- :func:`decide_endpoint`, :func:`prod_gate_refusal`: what to do with the endpoint stack (the verified
+  copy of the model it serves: ``promoter/artifacts.py``); :func:`releases_hold`: whether a rejection
+  allows a rolled-back version to be retried.
 - :func:`monitor_blocker`, :func:`decide_monitor`: whether and how to deploy the monitor stack.
 - :func:`endpoint_change_set`, :func:`monitor_change_set`: the CloudFormation requests.
 """
@@ -23,12 +24,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Val
 import contract
 from common import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, StageState, Status, is_prod_stage
 from contract import EndpointParameters, MonitorParameters
+from promoter.artifacts import ServedModel, content_mismatches
 
 MODEL_PACKAGE_SOURCE = "aws.sagemaker"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 #: The parameters the promoter sets per deployment; every other endpoint parameter comes from the stage's settings.
 PER_DEPLOYMENT_PARAMETERS = frozenset(
-    {EndpointParameters.MODEL_PACKAGE_ARN, EndpointParameters.ENDPOINT_NAME, EndpointParameters.DEPLOYMENT_ID}
+    {
+        EndpointParameters.MODEL_PACKAGE_ARN,
+        EndpointParameters.MODEL_DATA_KEY,
+        EndpointParameters.IMAGE,
+        EndpointParameters.ENDPOINT_NAME,
+        EndpointParameters.DEPLOYMENT_ID,
+    }
 )
 #: Stack statuses in which a stack is settled and may be updated.
 SETTLED_STATUSES = frozenset(
@@ -169,14 +177,63 @@ def highest_approved(summaries: Iterable[Mapping[str, Any]]) -> PackageVersion |
     return max(usable, key=lambda package: package.version, default=None)
 
 
-def prod_gate_refusal(stage: str, package_arn: str, source_arn: str | None, passed: set[str]) -> str | None:
-    """Why a prod stage may not deploy the package (None if it may): it, or the dev package it was copied
-    from, must have passed the test stage."""
-    if not is_prod_stage(stage) or package_arn in passed or (source_arn and source_arn in passed):
+@dataclass(frozen=True)
+class GateRefusal:
+    """Why the prod gate refuses a package: a short headline for the alert's subject, and the full reason."""
+
+    headline: str
+    reason: str
+
+
+def prod_gate_refusal(
+    deployment: contract.Deployment,
+    package: Mapping[str, Any],
+    source: Mapping[str, Any] | None,
+    passed: set[str],
+    rules: RequestRules,
+) -> GateRefusal | None:
+    """Why a prod stage may not deploy ``package`` (None if it may), judged on content, not on claims.
+
+    The package (a ``DescribeModelPackage`` response) must name as its source (``SourceModelPackageArn``)
+    a version of the same project's ``<project>-dev`` group in the dev registry; that source (``source``,
+    described by the caller, None if it could not be) must have passed the test stage; and both must
+    register the same image, image digest, artifact URL and artifact ETag.
+    """
+    if not is_prod_stage(deployment.stage):
         return None
-    if source_arn:
-        return f"neither {package_arn} nor its source {source_arn} has passed the test stage"
-    return f"{package_arn} has not passed the test stage and names no source package ({contract.META_SOURCE_PACKAGE})"
+    arn = package.get("ModelPackageArn", "")
+    source_arn = (package.get("CustomerMetadataProperties") or {}).get(contract.META_SOURCE_PACKAGE)
+    untested, not_the_tested_model = "no test-stage pass", "not the tested model"
+    if not source_arn:
+        return GateRefusal(
+            untested,
+            f"{arn} names no source package ({contract.META_SOURCE_PACKAGE}): only tested dev packages reach prod",
+        )
+    dev_group = f"{deployment.project}-dev"
+    if not source_version_pattern(dev_group, rules).match(source_arn):
+        return GateRefusal(
+            untested,
+            f"{arn} names {source_arn} as its source, which is not a version of {dev_group} in the dev registry",
+        )
+    if source is None or source.get("ModelPackageArn") != source_arn:
+        return GateRefusal(untested, f"{arn}: its source {source_arn} cannot be read")
+    if source_arn not in passed:
+        return GateRefusal(untested, f"{arn}: its source {source_arn} has not passed the test stage")
+    differences = content_mismatches(package, source)
+    if differences:
+        return GateRefusal(
+            not_the_tested_model,
+            f"{arn} does not hold the model its source {source_arn} was tested with: {'; '.join(differences)}",
+        )
+    return None
+
+
+def source_version_pattern(group: str, rules: RequestRules) -> re.Pattern[str]:
+    """The ARN of any version of ``group`` in the dev registry."""
+    return re.compile(
+        rf"^arn:aws[a-z-]*:sagemaker:{re.escape(rules.region)}:{rules.dev_account_id}:"
+        rf"model-package/{re.escape(group.lower())}/[0-9]+$"
+    )
 
 
 # --- Stacks -----------------------------------------------------------------------------------------------
@@ -400,6 +457,7 @@ class StageTarget:
     region: str
     deploy_role_arn: str
     cloudformation_role_arn: str
+    model_bucket: str  # where the promoter puts the verified copies of the models this stage serves
 
     @property
     def partition(self) -> str:
@@ -452,9 +510,9 @@ class Deploy:
 
 
 def endpoint_change_set(
-    deploy: Deploy, *, template: str, settings: Mapping[str, str], monitoring_minutes: int
+    deploy: Deploy, *, served: ServedModel, template: str, settings: Mapping[str, str], monitoring_minutes: int
 ) -> dict[str, Any]:
-    """``CreateChangeSet`` arguments for the endpoint stack.
+    """``CreateChangeSet`` arguments for the endpoint stack, serving ``served`` (the verified copy and image).
 
     Rollback triggers (the endpoint's two alarms) only on updates: a stack being created has no
     alarms yet, and nothing to roll back to.
@@ -463,6 +521,8 @@ def endpoint_change_set(
     parameters = {
         **settings,
         EndpointParameters.MODEL_PACKAGE_ARN: deploy.package_arn,
+        EndpointParameters.MODEL_DATA_KEY: served.key,
+        EndpointParameters.IMAGE: served.image,
         EndpointParameters.ENDPOINT_NAME: deployment.endpoint_name,
         EndpointParameters.DEPLOYMENT_ID: deploy.deployment_id,
     }

@@ -41,6 +41,7 @@ from common import (
     utc_now,
 )
 from contract import EndpointParameters
+from promoter.artifacts import ArtifactCopier, ServedModel, copy_key, copy_request, registered_model
 from promoter.cloudformation import ChangeSetResult, ChangeSetState, TargetStacks
 from promoter.decisions import (
     PER_DEPLOYMENT_PARAMETERS,
@@ -65,6 +66,7 @@ from promoter.decisions import (
     prod_gate_refusal,
     promotion_request,
     releases_hold,
+    source_version_pattern,
 )
 
 logger = Logger()
@@ -129,7 +131,7 @@ def _stage_targets(value: Any, common: CommonSettings) -> dict[str, StageTarget]
     for stage in common.stages:
         where = f"STAGE_TARGETS[{stage!r}]"
         raw = value.get(stage)
-        fields = ("account_id", "region", "deploy_role_arn", "cloudformation_role_arn")
+        fields = ("account_id", "region", "deploy_role_arn", "cloudformation_role_arn", "model_bucket")
         if not isinstance(raw, dict) or not all(isinstance(raw.get(name), str) and raw[name] for name in fields):
             raise ConfigurationError(f"{where}: must give {', '.join(fields)}")
         target = StageTarget(**{name: raw[name] for name in fields})
@@ -245,7 +247,8 @@ class Promoter(QueuedEventHandler):
         otherwise another promoter started one meanwhile: this change set is deleted, not executed.
         """
         deployment = request.deployment
-        metadata = self._package(desired.arn).get("CustomerMetadataProperties") or {}
+        package = self._package(desired.arn)
+        metadata = package.get("CustomerMetadataProperties") or {}
         attempt = Attempt(
             deployment=deployment,
             account=target.account_id,
@@ -257,14 +260,15 @@ class Promoter(QueuedEventHandler):
             reason=decision.reason,
         )
         if is_prod_stage(deployment.stage):
-            source_arn = metadata.get(contract.META_SOURCE_PACKAGE)
-            passed = self.ledger.passed_tests([desired.arn, source_arn or ""])
-            refusal = prod_gate_refusal(deployment.stage, desired.arn, source_arn, passed)
+            source = self._source_package(deployment, metadata.get(contract.META_SOURCE_PACKAGE))
+            source_arn = source["ModelPackageArn"] if source else ""
+            passed = self.ledger.passed_tests([source_arn]) if source_arn else set()
+            refusal = prod_gate_refusal(deployment, package, source, passed, self.settings.rules)
             if refusal:
-                self.ledger.record_refusal(replace(attempt, status=Status.REFUSED, reason=refusal))
-                self._alert(request, target, f"v{desired.version} refused: no test-stage pass", refusal, desired.arn)
-                logger.warning("Refused a prod deployment", extra={"reason": refusal})
-                return Decision(DecisionKind.REFUSED, refusal, alert=True)
+                return self._refuse(request, target, attempt, refusal.headline, refusal.reason)
+        served = self._verified_copy(request, target, package, desired)
+        if isinstance(served, Rejection):
+            return self._refuse(request, target, attempt, "model artifact not verified", served.reason)
 
         deploy = Deploy(
             deployment=deployment,
@@ -278,6 +282,7 @@ class Promoter(QueuedEventHandler):
         change_set = stacks.create_change_set(
             endpoint_change_set(
                 deploy,
+                served=served,
                 template=self.endpoint_template,
                 settings=self.settings.endpoint_settings[deployment.stage],
                 monitoring_minutes=self.settings.rollback_monitoring_minutes,
@@ -311,6 +316,48 @@ class Promoter(QueuedEventHandler):
             extra={"deployment_id": attempt.deployment_id, "change_set": change_set.change_set_id},
         )
         return decision
+
+    def _refuse(
+        self, request: PromotionRequest, target: StageTarget, attempt: Attempt, headline: str, reason: str
+    ) -> Decision:
+        """Record a refused deployment in the ledger and alert the team; nothing is deployed."""
+        self.ledger.record_refusal(replace(attempt, status=Status.REFUSED, reason=reason))
+        self._alert(request, target, f"v{attempt.package_version} refused: {headline}", reason, attempt.package_arn)
+        logger.warning("Refused a deployment", extra={"reason": reason})
+        return Decision(DecisionKind.REFUSED, reason, alert=True)
+
+    def _verified_copy(
+        self, request: PromotionRequest, target: StageTarget, package: Mapping[str, Any], desired: PackageVersion
+    ) -> ServedModel | Rejection:
+        """Copy the package's registered artifact into the target's model bucket, only if its ETag still matches."""
+        model = registered_model(package)
+        if isinstance(model, Rejection):
+            return model
+        key = copy_key(request.deployment, desired.version, model.etag)
+        copy = copy_request(
+            model,
+            bucket=target.model_bucket,
+            key=key,
+            source_account=self.settings.common.dev_account_id,
+            target_account=target.account_id,
+        )
+        s3 = self._s3_for(target, role_session_name("promoter", request.event_id))
+        refusal = ArtifactCopier(s3).copy(model, copy)
+        if refusal:
+            return refusal
+        logger.info("Model artifact verified", extra={"source": model.url, "etag": model.etag, "copy": key})
+        return ServedModel(image=model.served_image, key=key)
+
+    def _source_package(self, deployment: contract.Deployment, source_arn: str | None) -> dict[str, Any] | None:
+        """The dev package a prod package names as its source, if it is a version of the project's dev group."""
+        group = contract.Deployment(deployment.project, "dev").group_name
+        if not source_arn or not source_version_pattern(group, self.settings.rules).match(source_arn):
+            return None
+        try:
+            return self._package(source_arn)
+        except ClientError as error:
+            logger.warning("Source package unreadable", extra={"source": source_arn, "error": str(error)})
+            return None
 
     def _reconcile_monitor(
         self,
@@ -437,6 +484,12 @@ class Promoter(QueuedEventHandler):
     def _assume_deploy_role(self, target: StageTarget, session_name: str):
         return self.clients.in_account(
             "cloudformation", role_arn=target.deploy_role_arn, session_name=session_name, region=target.region
+        )
+
+    def _s3_for(self, target: StageTarget, session_name: str):
+        """An S3 client of the stage's deploy role: the only writer of the target's model bucket."""
+        return self.clients.in_account(
+            "s3", role_arn=target.deploy_role_arn, session_name=session_name, region=target.region
         )
 
 

@@ -20,6 +20,7 @@ import botocore.session
 import pytest
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
+from moto.s3.responses import S3Response
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
 import contract
@@ -39,6 +40,7 @@ from tests.lambdas.events import stack_status_change as stack_event
 from tests.lambdas.moto_stand_ins import (  # also registers the CloudFormation stand-ins
     PROPERTY_NAMED_ENDPOINTS,
     queue_endpoint_answers,
+    s3_like_copy_object,
     sagemaker_like_update_model_package,
 )
 from tracker.handler import Tracker, TrackerSettings
@@ -49,7 +51,11 @@ STAGES = ("feature", "dev", "prod")
 ACCOUNT_NAMES = {DEV: "dev", TEST: "test", PROD: "prod"}
 TEMPLATE_BUCKET = f"{PREFIX}-assets-{DEV}-{REGION}"
 LEDGER_TABLE = f"{PREFIX}-promotion-ledger"
-ARTIFACTS = f"s3://{PREFIX}-artifacts-{DEV}-{REGION}/projects/{PROJECT}"
+ARTIFACT_BUCKET = f"{PREFIX}-artifacts-{DEV}-{REGION}"
+ARTIFACTS = f"s3://{ARTIFACT_BUCKET}/projects/{PROJECT}"
+#: Where the project pipeline put the model every test registers (``Platform.register``).
+MODEL_KEY = f"projects/{PROJECT}/training/9f1c2ab/model.tar.gz"
+MODEL_IMAGE = f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-xgboost:1.7-1"
 DEFAULT_CONFIG = load_config(default_context())
 
 
@@ -68,6 +74,11 @@ _LOADER = botocore.loaders.create_loader()
 
 def role_arn(account: str, name: str) -> str:
     return f"arn:aws:iam::{account}:role/{name}"
+
+
+def model_bucket(account: str) -> str:
+    """The deployment target's bucket of verified model copies."""
+    return f"{PREFIX}-models-{account}-{REGION}"
 
 
 def deploy_role(account: str) -> str:
@@ -108,6 +119,7 @@ PROMOTER_ENVIRONMENT = {
                 "region": REGION,
                 "deploy_role_arn": deploy_role(ACCOUNT_OF_STAGE[stage]),
                 "cloudformation_role_arn": cloudformation_role(ACCOUNT_OF_STAGE[stage]),
+                "model_bucket": model_bucket(ACCOUNT_OF_STAGE[stage]),
             }
             for stage in STAGES
         }
@@ -249,6 +261,9 @@ class Platform:
                 RoleName=endpoint_tester_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(tester_trust)
             )
             self._publish_target_parameters(account)
+            self.admin[account].client("s3").create_bucket(
+                Bucket=model_bucket(account), CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
 
         dev = self.admin[DEV]
         for table in (LEDGER_TABLE, PROJECT_SETTINGS_TABLE):
@@ -266,6 +281,9 @@ class Platform:
         s3.create_bucket(Bucket=TEMPLATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=self.endpoint_template.encode())
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=self.monitor_template.encode())
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        #: The ETag of the model the project pipeline trained, which it registers (``ModelDataETag``).
+        self.model_etag = self.put_model(b"xgboost churn model, commit 9f1c2ab")
         for stage in STAGES:
             dev.client("sagemaker").create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
 
@@ -286,6 +304,7 @@ class Platform:
             (contract.SSM_EXECUTION_ROLE_ARN, role_arn(account, f"{PREFIX}-{name}-sagemaker-execution")),
             (contract.SSM_KMS_KEY_ARN, f"arn:aws:kms:{REGION}:{account}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e"),
             (contract.SSM_DATA_CAPTURE_BUCKET, f"{PREFIX}-data-capture-{account}-{REGION}"),
+            (contract.SSM_MODEL_BUCKET, model_bucket(account)),
         ):
             ssm.put_parameter(Name=contract.target_parameter(PREFIX, parameter), Value=value, Type="String")
 
@@ -330,8 +349,10 @@ class Platform:
         approved: bool = True,
         metadata: dict[str, str] | None = None,
         baselines: dict[str, Any] | None = None,
+        container: dict[str, str] | None = None,
     ) -> str:
-        """Register a version in ``churn-<stage>`` as a project pipeline does; returns its ARN."""
+        """Register a version in ``churn-<stage>`` as a project pipeline does (pinning the model it trained by
+        its ETag); ``container`` overrides container fields. Returns its ARN."""
         sagemaker = self.client(DEV, "sagemaker")
         return sagemaker.create_model_package(
             ModelPackageGroupName=f"{PROJECT}-{stage}",
@@ -340,8 +361,10 @@ class Platform:
             InferenceSpecification={
                 "Containers": [
                     {
-                        "Image": f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-xgboost:1.7-1",
-                        "ModelDataUrl": f"{ARTIFACTS}/model.tar.gz",
+                        "Image": MODEL_IMAGE,
+                        "ModelDataUrl": f"s3://{ARTIFACT_BUCKET}/{MODEL_KEY}",
+                        "ModelDataETag": self.model_etag,
+                        **(container or {}),
                     }
                 ],
                 "SupportedContentTypes": ["text/csv"],
@@ -357,6 +380,18 @@ class Platform:
             },
             DriftCheckBaselines=full_baselines() if baselines is None else baselines,
         )["ModelPackageArn"]
+
+    def put_model(self, body: bytes, key: str = MODEL_KEY) -> str:
+        """Write a model artifact into the dev artifact store (the pipeline, or someone swapping it); its ETag."""
+        return self.client(DEV, "s3").put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body)["ETag"]
+
+    def verified_copies(self, account: str) -> dict[str, bytes]:
+        """The verified model copies in ``account``'s model bucket, by key."""
+        s3 = self.client(account, "s3")
+        listing = s3.list_objects_v2(Bucket=model_bucket(account)).get("Contents", [])
+        return {
+            item["Key"]: s3.get_object(Bucket=model_bucket(account), Key=item["Key"])["Body"].read() for item in listing
+        }
 
     def set_approval(self, package_arn: str, status: str) -> None:
         """The approver changes a version's approval status."""
@@ -569,6 +604,7 @@ def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
         "update_model_package",
         sagemaker_like_update_model_package(SageMakerModelBackend.update_model_package),
     )
+    monkeypatch.setattr(S3Response, "copy_object", s3_like_copy_object(S3Response.copy_object))
     for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
         monkeypatch.setattr(model, attribute, value)
     with mock_aws():

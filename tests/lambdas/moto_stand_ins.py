@@ -6,17 +6,19 @@ not be deployed in the tests. Each stand-in records its properties and answers `
 ``Fn::GetAtt`` with the name and ARN AWS would give; it creates nothing else. Importing this module
 registers them with moto. The tests and the demo (``make demo``) use it; the product code never does.
 
-It also holds :func:`sagemaker_like_update_model_package`, for the one SageMaker API whose moto
-semantics differ from SageMaker's in a way the handlers depend on.
+It also holds :func:`sagemaker_like_update_model_package` and :func:`s3_like_copy_object`, for the
+SageMaker and S3 APIs whose moto semantics differ from AWS's in a way the handlers depend on.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import requests
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
+from moto.s3.exceptions import PreconditionFailed
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
 
 #: Resource type -> (name property, ARN service, ARN resource type, ARN separator).
@@ -125,6 +127,26 @@ def sagemaker_like_update_model_package(original):
         return original(self, **arguments)
 
     return update
+
+
+def s3_like_copy_object(original):
+    """Moto's CopyObject ignores ``CopySourceIfMatch`` and ``IfNoneMatch``; S3 answers both with
+    ``412 PreconditionFailed`` (the source's ETag differs; the destination key exists). Emulate S3."""
+
+    def copy_object(self):
+        source = urlparse(unquote(self.headers.get("x-amz-copy-source", "")))
+        source_bucket, source_key = source.path.lstrip("/").split("/", 1)
+        copied = self.backend.get_object(source_bucket, source_key)
+        wanted = self.headers.get("x-amz-copy-source-if-match")
+        if copied is not None and wanted and wanted.strip('"') != copied.etag.strip('"'):
+            raise PreconditionFailed("x-amz-copy-source-If-Match")
+        if self.headers.get("If-None-Match") == "*" and self.backend.get_object(
+            self.bucket_name, self.parse_key_name()
+        ):
+            raise PreconditionFailed("If-None-Match")
+        return original(self)
+
+    return copy_object
 
 
 #: Moto's CloudFormation names SageMaker endpoints and endpoint configurations itself; AWS uses their

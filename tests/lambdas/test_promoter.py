@@ -18,9 +18,11 @@ from promoter import handler as promoter_module
 from promoter.handler import PromoterSettings
 from tests import handler_calls
 from tests.lambdas.conftest import (
+    MODEL_IMAGE,
     PROMOTER_ENVIRONMENT,
     cloudformation_role,
     deploy_role,
+    model_bucket,
     stage_settings,
 )
 from tests.lambdas.events import (
@@ -57,15 +59,19 @@ def test_an_approval_creates_a_change_set_in_the_stages_account_with_its_paramet
     assert stack["StackId"].split(":")[4] == TEST
     assert platform.stack("feature") is None and platform.stack("prod") is None
     deployment_id = platform.state("dev")["deployment_id"]
+    etag = platform.model_etag.strip('"')
     assert platform.parameters("dev") == {
         **stage_settings("dev"),
         EndpointParameters.MODEL_PACKAGE_ARN: package,
+        EndpointParameters.MODEL_DATA_KEY: f"churn/dev/v1/{etag}/model.tar.gz",
+        EndpointParameters.IMAGE: MODEL_IMAGE,
         EndpointParameters.ENDPOINT_NAME: "churn-dev-endpoint",
         EndpointParameters.DEPLOYMENT_ID: deployment_id,
         # resolved by CloudFormation from the SSM parameters the test account's target stack publishes
         "SageMakerExecutionRoleArn": f"arn:aws:iam::{TEST}:role/mlops-test-sagemaker-execution",
         "TargetKmsKeyArn": f"arn:aws:kms:{REGION}:{TEST}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e",
         "DataCaptureBucketName": f"mlops-data-capture-{TEST}-{REGION}",
+        "ModelBucketName": model_bucket(TEST),
     }
     [request] = platform.change_set_requests()
     assert request["ChangeSetType"] == "CREATE"
@@ -229,13 +235,14 @@ def test_a_prod_approval_of_a_copy_of_a_package_that_passed_test_is_deployed(pla
     assert platform.attempts("prod")[0]["status"] == "IN_PROGRESS"
 
 
-def test_a_prod_package_that_passed_test_itself_is_deployed(platform):
+def test_a_prod_package_naming_no_tested_dev_source_is_refused_even_with_a_test_pass_of_its_own(platform):
     package = platform.register("prod")
     platform._table().put_item(
         Item={"pk": f"PACKAGE#{package}", "sk": "TEST", "passed": True, "deployment_id": "v1-00000000"}
     )
     platform.promote(platform.package_event(package))
-    assert platform.parameters("prod")[EndpointParameters.MODEL_PACKAGE_ARN] == package
+    assert platform.stack("prod") is None
+    assert "names no source package" in platform.attempts("prod")[0]["reason"]
 
 
 def stubbed_cloudformation(*responses: tuple[str, dict, dict]):

@@ -11,6 +11,7 @@ import pytest
 import contract
 from common import StageState, Status, reconcile_request
 from contract import EndpointParameters, MonitorParameters
+from promoter.artifacts import ServedModel
 from promoter.decisions import (
     DecisionKind,
     Deploy,
@@ -51,6 +52,10 @@ TARGET = StageTarget(
     region=REGION,
     deploy_role_arn=f"arn:aws:iam::{TEST}:role/mlops-test-deployer",
     cloudformation_role_arn=f"arn:aws:iam::{TEST}:role/mlops-test-cfn-execution",
+    model_bucket=f"mlops-models-{TEST}-{REGION}",
+)
+SERVED = ServedModel(
+    image="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1", key="churn/dev/v8/e/model.tar.gz"
 )
 ALL_STACK_STATUSES = botocore.session.get_session().get_service_model("cloudformation").shape_for("StackStatus").enum
 
@@ -384,24 +389,80 @@ def test_a_kept_endpoint_names_what_it_keeps_serving():
     assert "keeps serving" in decision.reason
 
 
+SOURCE = f"arn:aws:sagemaker:{REGION}:{DEV}:model-package/churn-dev/3"
+PROD_ARN = f"arn:aws:sagemaker:{REGION}:{DEV}:model-package/churn-prod/1"
+CONTAINER = {
+    "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+    "ImageDigest": "sha256:" + "a" * 64,
+    "ModelDataUrl": "s3://mlops-artifacts/projects/churn/training/9f1c2ab/model.tar.gz",
+    "ModelDataETag": '"' + "b" * 32 + '"',
+}
+
+
+def described(arn: str, *, source: str | None = None, **container) -> dict:
+    """A DescribeModelPackage response with one container (``CONTAINER`` changed by ``container``)."""
+    metadata = {contract.META_SOURCE_PACKAGE: source} if source else {}
+    return {
+        "ModelPackageArn": arn,
+        "InferenceSpecification": {"Containers": [{**CONTAINER, **container}]},
+        "CustomerMetadataProperties": metadata,
+    }
+
+
+@pytest.mark.parametrize("stage", ["feature", "dev"])
+def test_the_prod_gate_does_not_apply_to_other_stages(stage):
+    package = described(ARN)
+    assert prod_gate_refusal(contract.Deployment("churn", stage), package, None, set(), RULES) is None
+
+
+@pytest.mark.parametrize("stage", ["prod", "champion", "challenger"])
+def test_a_copy_of_a_tested_source_with_the_same_content_passes_the_prod_gate(stage):
+    package = described(PROD_ARN, source=SOURCE, ModelDataETag="b" * 32)  # quotes or not, the same ETag
+    deployment = contract.Deployment("churn", stage)
+    assert prod_gate_refusal(deployment, package, described(SOURCE), {SOURCE}, RULES) is None
+
+
 @pytest.mark.parametrize(
-    ("stage", "source", "passed", "refused"),
+    ("cited", "changes", "source_read", "passed", "reason"),
     [
-        ("dev", None, set(), False),
-        ("feature", None, set(), False),
-        ("prod", None, {ARN}, False),
-        ("prod", "arn:dev/3", {"arn:dev/3"}, False),
-        ("champion", "arn:dev/3", {"arn:dev/3"}, False),
-        ("prod", None, set(), True),
-        ("prod", "arn:dev/3", set(), True),
-        ("challenger", "arn:dev/3", {"arn:dev/4"}, True),
+        (None, {}, True, {PROD_ARN}, "names no source package"),
+        (SOURCE.replace("churn-dev", "fraud-dev"), {}, True, {SOURCE.replace("churn-dev", "fraud-dev")}, "fraud-dev"),
+        (SOURCE.replace("churn-dev", "churn-feature"), {}, True, set(), "not a version of churn-dev"),
+        (SOURCE.replace(DEV, "999999999999"), {}, True, set(), "not a version of churn-dev in the dev registry"),
+        (SOURCE.replace(REGION, "us-east-1"), {}, True, set(), "not a version of churn-dev"),
+        (SOURCE.removesuffix("/3"), {}, True, set(), "not a version of churn-dev"),
+        (SOURCE, {}, False, {SOURCE}, "cannot be read"),
+        (SOURCE, {}, True, set(), "has not passed the test stage"),
+        (SOURCE, {}, True, {PROD_ARN}, "has not passed the test stage"),
+        (SOURCE, {"ModelDataETag": "c" * 32}, True, {SOURCE}, "ModelDataETag"),
+        (SOURCE, {"ModelDataETag": None}, True, {SOURCE}, "ModelDataETag"),
+        (
+            SOURCE,
+            {"ModelDataUrl": "s3://mlops-artifacts/projects/churn/x/model.tar.gz"},
+            True,
+            {SOURCE},
+            "ModelDataUrl",
+        ),
+        (SOURCE, {"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/other:1"}, True, {SOURCE}, "Image"),
+        (SOURCE, {"ImageDigest": "sha256:" + "0" * 64}, True, {SOURCE}, "ImageDigest"),
     ],
 )
-def test_prod_stages_need_a_test_pass_of_the_package_or_its_source(stage, source, passed, refused):
-    reason = prod_gate_refusal(stage, ARN, source, passed)
-    assert (reason is not None) is refused
-    if refused:
-        assert ARN in reason
+def test_the_prod_gate_refuses_anything_but_the_tested_content_of_the_same_project(
+    cited, changes, source_read, passed, reason
+):
+    package = described(PROD_ARN, source=cited, **changes)
+    source = described(cited) if source_read and cited else None
+    refusal = prod_gate_refusal(contract.Deployment("churn", "prod"), package, source, passed, RULES)
+    assert refusal is not None and reason in refusal.reason and PROD_ARN in refusal.reason
+    content = any(field in reason for field in ("ModelData", "Image"))
+    assert refusal.headline == ("not the tested model" if content else "no test-stage pass")
+
+
+def test_the_prod_gate_refuses_packages_with_other_than_one_container():
+    package = described(PROD_ARN, source=SOURCE)
+    package["InferenceSpecification"]["Containers"].append(CONTAINER)
+    refusal = prod_gate_refusal(contract.Deployment("churn", "prod"), package, described(SOURCE), {SOURCE}, RULES)
+    assert "exactly one container" in refusal.reason
 
 
 # --- Monitor ---------------------------------------------------------------------------------------------
@@ -507,11 +568,15 @@ def deploy(change_set_type: str) -> Deploy:
 
 def test_an_endpoint_change_set_sets_the_stage_settings_and_the_deployment():
     settings = stage_settings("dev")
-    request = endpoint_change_set(deploy("CREATE"), template="{}", settings=settings, monitoring_minutes=10)
+    request = endpoint_change_set(
+        deploy("CREATE"), served=SERVED, template="{}", settings=settings, monitoring_minutes=10
+    )
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in request["Parameters"]}
     assert parameters == {
         **settings,
         EndpointParameters.MODEL_PACKAGE_ARN: ARN,
+        EndpointParameters.MODEL_DATA_KEY: SERVED.key,
+        EndpointParameters.IMAGE: SERVED.image,
         EndpointParameters.ENDPOINT_NAME: "churn-dev-endpoint",
         EndpointParameters.DEPLOYMENT_ID: "v8-0a1b2c3d",
     }
@@ -529,7 +594,9 @@ def test_an_endpoint_change_set_sets_the_stage_settings_and_the_deployment():
 
 
 def test_an_update_is_rolled_back_by_the_endpoints_alarms():
-    request = endpoint_change_set(deploy("UPDATE"), template="{}", settings=stage_settings("dev"), monitoring_minutes=7)
+    request = endpoint_change_set(
+        deploy("UPDATE"), served=SERVED, template="{}", settings=stage_settings("dev"), monitoring_minutes=7
+    )
     assert request["RollbackConfiguration"] == {
         "RollbackTriggers": [
             {
@@ -546,13 +613,14 @@ def test_an_update_is_rolled_back_by_the_endpoints_alarms():
 
 
 def test_alarm_arns_follow_the_partition_of_the_target():
-    china = StageTarget(TEST, "cn-north-1", f"arn:aws-cn:iam::{TEST}:role/d", f"arn:aws-cn:iam::{TEST}:role/c")
+    china = StageTarget(TEST, "cn-north-1", f"arn:aws-cn:iam::{TEST}:role/d", f"arn:aws-cn:iam::{TEST}:role/c", "b")
     assert all(arn.startswith("arn:aws-cn:cloudwatch:cn-north-1:") for arn in alarm_arns(CHURN_DEV, china))
 
 
 def test_a_commit_is_unknown_when_the_package_does_not_say():
     request = endpoint_change_set(
         Deploy(CHURN_DEV, TARGET, ARN, None, "v8-0a1b2c3d", "CREATE", "e"),
+        served=SERVED,
         template="{}",
         settings={},
         monitoring_minutes=10,

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+import contract
 from common import ConfigurationError
 from tests.lambdas.conftest import TRACKER_ENVIRONMENT
 from tests.lambdas.events import (
@@ -88,8 +89,10 @@ def test_a_completed_endpoint_stack_is_a_deployment_the_integration_tests_have_y
 
 
 def test_a_prod_deployment_records_no_test_pass(platform):
-    package = platform.register("prod")
-    platform._table().put_item(Item={"pk": f"PACKAGE#{package}", "sk": "TEST", "passed": True, "deployment_id": "x"})
+    dev_package = platform.register("dev")  # passed the test stage (deployment x); the prod gate needs it
+    package = platform.register("prod", metadata={contract.META_SOURCE_PACKAGE: dev_package})
+    for tested in (dev_package, package):
+        platform._table().put_item(Item={"pk": f"PACKAGE#{tested}", "sk": "TEST", "passed": True, "deployment_id": "x"})
     platform.promote(platform.package_event(package))
     platform.track(platform.completion("prod", "CREATE_COMPLETE"))
     assert platform.state("prod")["status"] == "DEPLOYED"

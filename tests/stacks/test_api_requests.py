@@ -171,6 +171,7 @@ def target(platform) -> TargetAccount:
         account=names.account_id("test"),
         execution_role_arn=names.sagemaker_execution_role_arn("test"),
         data_capture_bucket=names.data_capture_bucket("test"),
+        model_bucket=names.model_artifact_bucket("test"),
     )
 
 

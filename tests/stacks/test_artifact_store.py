@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-TARGET_ROLES = [
-    "arn:aws:iam::111111111111:role/mlops-dev-sagemaker-execution",
-    "arn:aws:iam::222222222222:role/mlops-test-sagemaker-execution",
-    "arn:aws:iam::333333333333:role/mlops-prod-sagemaker-execution",
-]
+TARGET_ROLES = sorted(
+    f"arn:aws:iam::{account_id}:role/mlops-{account}-{role}"
+    for account, account_id in (("dev", "111111111111"), ("test", "222222222222"), ("prod", "333333333333"))
+    for role in ("sagemaker-execution", "deployer")  # Model Monitor baselines; verified copies of models
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,26 @@ def test_bucket_denies_plain_http(store):
 def test_deployed_after_the_targets_whose_roles_it_names(platform):
     dependencies = {stack.stack_name for stack in platform.artifact_store.dependencies}
     assert {"mlops-dev-target", "mlops-test-target", "mlops-prod-target"} <= dependencies
+
+
+def test_only_the_pipeline_role_writes_model_artifacts_or_deletes_under_projects(store):
+    policy = next(
+        iter(
+            store.find_resources(
+                "AWS::S3::BucketPolicy", {"Properties": {"Bucket": {"Ref": Match.string_like_regexp("^Artifacts")}}}
+            ).values()
+        )
+    )
+    document = policy["Properties"]["PolicyDocument"]
+    only_the_pipeline_role = {
+        "ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/mlops-pipeline-execution"}
+    }
+    for sid, actions, suffix in (
+        ("OnlyPipelinesWriteModelArtifacts", {"s3:PutObject", "s3:PutObjectTagging"}, "/projects/*.tar.gz"),
+        ("OnlyPipelinesDeleteUnderProjects", {"s3:DeleteObject", "s3:DeleteObjectVersion"}, "/projects/*"),
+    ):
+        statement = _statement(document, sid)
+        assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+        assert set(statement["Action"]) == actions
+        assert statement["Resource"]["Fn::Join"][1][-1] == suffix
+        assert statement["Condition"] == only_the_pipeline_role

@@ -32,6 +32,8 @@ TARGET_PARAMETERS = {
     "TargetKmsKeyArn": contract.SSM_KMS_KEY_ARN,
     "DataCaptureBucketName": contract.SSM_DATA_CAPTURE_BUCKET,
 }
+#: The endpoint template alone also resolves the model bucket, where the verified model copies live.
+ENDPOINT_TARGET_PARAMETERS = {"ModelBucketName": contract.SSM_MODEL_BUCKET}
 
 
 @pytest.fixture(scope="module", params=["endpoint_template", "monitor_template"])
@@ -85,12 +87,19 @@ def test_target_resources_are_resolved_from_the_targets_ssm_parameters(template)
         }
 
 
+def test_the_endpoint_template_resolves_the_model_bucket_from_ssm(platform, template_of):
+    parameters = template_of(platform.endpoint_template).to_json()["Parameters"]
+    for name, ssm_name in ENDPOINT_TARGET_PARAMETERS.items():
+        assert parameters[name]["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert parameters[name]["Default"] == contract.target_parameter("mlops", ssm_name)
+
+
 def test_every_passed_parameter_is_validated(template):
     validations = {"AllowedValues", "AllowedPattern", "MinValue", "MaxValue", "MaxLength"}
     unvalidated = [
         name
         for name, parameter in template["Parameters"].items()
-        if name not in TARGET_PARAMETERS and not validations & set(parameter)
+        if name not in TARGET_PARAMETERS | ENDPOINT_TARGET_PARAMETERS and not validations & set(parameter)
     ]
     assert unvalidated == []
 

@@ -16,6 +16,7 @@ from mlops_constructs.model_monitoring import (
     MODEL_QUALITY,
     MONITORING_IMAGE_REGISTRIES,
 )
+from tests.iam_evaluation import Request, identity_statements, is_allowed, resource_statements_for
 
 
 @pytest.fixture(scope="module", params=["dev", "test", "prod"])
@@ -71,7 +72,7 @@ def test_execution_role_reads_dev_artifacts_through_s3_only(target):
                         [
                             Match.object_like(
                                 {
-                                    "Sid": "DecryptDevArtifactsThroughS3",
+                                    "Sid": "DecryptDevBaselinesThroughS3",
                                     "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}},
                                 }
                             )
@@ -310,3 +311,98 @@ def test_endpoints_and_monitoring_jobs_write_their_logs_and_metrics(platform, ta
         assert is_allowed(statements, Request("ecr:BatchGetImage", image)), image
         assert not is_allowed(statements, Request("ecr:BatchGetImage", image.replace(repository, "other")))
     assert is_allowed(statements, Request("ecr:GetAuthorizationToken", "*"))
+
+
+# --- The model bucket: verified copies, written only by the deploy role, never deleted ------------------------
+
+ACCOUNT_IDS = {"dev": "111111111111", "test": "222222222222", "prod": "333333333333"}
+DEV_MODEL = "arn:aws:s3:::mlops-artifacts-111111111111-eu-west-1/projects/churn/training/9f1c2ab/model.tar.gz"
+
+
+def _models_bucket(template) -> tuple[str, dict]:
+    [(logical_id, bucket)] = [
+        (logical_id, bucket)
+        for logical_id, bucket in template.find_resources("AWS::S3::Bucket").items()
+        if bucket["Properties"].get("BucketName", "").startswith("mlops-models-")
+    ]
+    return logical_id, bucket
+
+
+def test_the_model_bucket_is_named_encrypted_with_the_target_key_versioned_logged_and_retained(target):
+    account, template = target
+    logical_id, bucket = _models_bucket(template)
+    assert bucket["Properties"]["BucketName"] == f"mlops-models-{ACCOUNT_IDS[account]}-eu-west-1"
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    [rule] = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0].startswith("TargetKey")
+    assert bucket["Properties"]["LoggingConfiguration"]["LogFilePrefix"] == "Models/"
+    template.has_resource_properties(
+        "AWS::SSM::Parameter", {"Name": "/mlops/target/model-bucket", "Value": {"Ref": logical_id}}
+    )
+
+
+@pytest.fixture(scope="module")
+def model_bucket_access(target):
+    """``allowed(role_name, identity_statements, action, key)`` on the model bucket, identity and bucket policy."""
+    account, template = target
+    document = template.to_json()
+    logical_id, _ = _models_bucket(template)
+    [policy] = [
+        r
+        for r in document["Resources"].values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": logical_id}
+    ]
+    env = {"partition": "aws", "region": "eu-west-1", "account": ACCOUNT_IDS[account]}
+    objects = f"<{logical_id}.Arn>/"
+
+    def allowed(role_name: str, statements: list[dict], action: str, key: str) -> bool:
+        principal = f"arn:aws:iam::{ACCOUNT_IDS[account]}:role/{role_name}"
+        bucket_statements = resource_statements_for(policy["Properties"]["PolicyDocument"], principal, document, env)
+        context = {"aws:SecureTransport": "true"}
+        return is_allowed(statements + bucket_statements, Request(action, objects + key, context, principal))
+
+    return allowed
+
+
+def _role_statements(target, name_suffix: str) -> tuple[str, list[dict]]:
+    account, template = target
+    document = template.to_json()
+    [(logical_id, role)] = [
+        (logical_id, role)
+        for logical_id, role in document["Resources"].items()
+        if role["Type"] == "AWS::IAM::Role" and role["Properties"].get("RoleName", "").endswith(name_suffix)
+    ]
+    env = {"partition": "aws", "region": "eu-west-1", "account": ACCOUNT_IDS[account]}
+    return role["Properties"]["RoleName"], identity_statements(document, logical_id, env)
+
+
+def test_only_the_deploy_role_writes_the_model_bucket_and_nobody_deletes_from_it(target, model_bucket_access):
+    account, _ = target
+    key = "churn/prod/v4/0123456789abcdef0123456789abcdef/model.tar.gz"
+    deployer, deployer_statements = _role_statements(target, f"-{account}-deployer")
+    assert model_bucket_access(deployer, deployer_statements, "s3:PutObject", key)
+    assert not model_bucket_access(deployer, deployer_statements, "s3:DeleteObject", key)
+    everything = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
+    for other in (f"mlops-{account}-sagemaker-execution", f"mlops-{account}-cfn-execution", "Admin"):
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"):
+            assert not model_bucket_access(other, everything, action, key)
+
+
+def test_endpoints_read_the_verified_copies(target, model_bucket_access):
+    account, _ = target
+    role, statements = _role_statements(target, f"-{account}-sagemaker-execution")
+    assert model_bucket_access(role, statements, "s3:GetObject", "churn/prod/v4/e/model.tar.gz")
+    assert not model_bucket_access(role, statements, "s3:PutObject", "churn/prod/v4/e/model.tar.gz")
+
+
+def test_the_deploy_role_reads_registered_models_of_the_dev_store_to_copy_them(target):
+    account, _ = target
+    _, statements = _role_statements(target, f"-{account}-deployer")
+    assert is_allowed(statements, Request("s3:GetObject", DEV_MODEL))
+    assert not is_allowed(statements, Request("s3:GetObject", DEV_MODEL.replace("/projects/", "/data/")))
+    assert not is_allowed(statements, Request("s3:PutObject", DEV_MODEL))
+    dev_key = "arn:aws:kms:eu-west-1:111111111111:key/1234"
+    assert is_allowed(statements, Request("kms:Decrypt", dev_key, {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}))
+    assert not is_allowed(statements, Request("kms:Decrypt", dev_key))

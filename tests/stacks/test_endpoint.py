@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aws_cdk.assertions import Match
 
@@ -36,7 +38,7 @@ def logical_id(resources: dict, resource_type: str) -> str:
 
 def test_parameters_are_the_contracts(endpoint):
     contract_names = {value for name, value in vars(EndpointParameters).items() if name.isupper()}
-    target_names = {"SageMakerExecutionRoleArn", "TargetKmsKeyArn", "DataCaptureBucketName"}
+    target_names = {"SageMakerExecutionRoleArn", "TargetKmsKeyArn", "DataCaptureBucketName", "ModelBucketName"}
     assert set(endpoint.to_json()["Parameters"]) == contract_names | target_names
 
 
@@ -50,6 +52,8 @@ def test_parameter_defaults_are_the_installations_endpoint_defaults(endpoint, pl
 def test_stage_settings_cover_every_parameter_but_the_per_deployment_ones(platform):
     per_deployment = {
         EndpointParameters.MODEL_PACKAGE_ARN,
+        EndpointParameters.MODEL_DATA_KEY,
+        EndpointParameters.IMAGE,
         EndpointParameters.ENDPOINT_NAME,
         EndpointParameters.DEPLOYMENT_ID,
     }
@@ -153,15 +157,24 @@ def test_traffic_shifts_as_the_deployment_strategy_says(endpoint, platform):
     )
 
 
-def test_model_is_the_cross_account_package_named_per_deployment(endpoint):
+def test_model_serves_the_verified_copy_in_the_target_account_named_per_deployment(endpoint):
     per_deployment = {"Fn::Join": ["", [ref("EndpointName"), "-", ref("DeploymentId")]]}
     endpoint.has_resource_properties(
         "AWS::SageMaker::Model",
         {
             "ModelName": per_deployment,
             "ExecutionRoleArn": ref("SageMakerExecutionRoleArn"),
-            "PrimaryContainer": {"ModelPackageName": ref("ModelPackageArn")},
-            "Tags": Match.array_with([{"Key": "mlops:deployment-id", "Value": ref("DeploymentId")}]),
+            # only the target's model bucket: the template cannot be pointed at the dev artifact store
+            "PrimaryContainer": {
+                "Image": ref("Image"),
+                "ModelDataUrl": {"Fn::Join": ["", ["s3://", ref("ModelBucketName"), "/", ref("ModelDataKey")]]},
+            },
+            "Tags": Match.array_with(
+                [
+                    {"Key": "mlops:deployment-id", "Value": ref("DeploymentId")},
+                    {"Key": "mlops:model-package-arn", "Value": ref("ModelPackageArn")},
+                ]
+            ),
         },
     )
     endpoint.has_resource_properties("AWS::SageMaker::EndpointConfig", {"EndpointConfigName": per_deployment})
@@ -301,3 +314,20 @@ def test_outputs_name_the_endpoint_model_and_alarms(endpoint):
         "ErrorsAlarmName",
         "LatencyAlarmName",
     }
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "valid"),
+    [
+        ("ModelDataKey", "churn/prod/v4/0123456789abcdef0123456789abcdef/model.tar.gz", True),
+        ("ModelDataKey", "churn/prod/v4/0123456789abcdef0123456789abcdef-3/model.tar.gz", True),
+        ("ModelDataKey", "../projects/churn/model.tar.gz", False),
+        ("ModelDataKey", "s3://mlops-artifacts-111111111111-eu-west-1/projects/churn/model.tar.gz", False),
+        ("Image", "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1", True),
+        ("Image", "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost@sha256:" + "0" * 64, True),
+        ("Image", "docker.io/library/python:3.12", False),
+    ],
+)
+def test_the_served_model_parameters_accept_only_verified_copies_and_ecr_images(endpoint, parameter, value, valid):
+    definition = endpoint.to_json()["Parameters"][parameter]
+    assert (re.fullmatch(definition["AllowedPattern"], value) is not None) is valid

@@ -263,6 +263,7 @@ def target(request, platform, template_of):
         account=stack.account,
         execution_role_arn=names.sagemaker_execution_role_arn(request.param),
         data_capture_bucket=names.data_capture_bucket(request.param),
+        model_bucket=names.model_artifact_bucket(request.param),
     )
     template = template_of(stack).to_json()
     return target, role_statements(stack, template, stack.roles.cloudformation_role)

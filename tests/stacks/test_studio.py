@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.iam_evaluation import Request, identity_statements, is_allowed
+from tests.iam_evaluation import Request, identity_statements, is_allowed, resource_statements_for
 
 REGION, ACCOUNT = "eu-west-1", "111111111111"
 
@@ -146,3 +148,95 @@ def test_job_runners_pass_only_their_own_role_to_sagemaker(platform, persona_sta
         assert not is_allowed(
             persona_statements[persona], Request("iam:PassRole", own, {"iam:PassedToService": "ec2.amazonaws.com"})
         )
+
+
+# --- Registered model artifacts: only the pipeline role writes them ------------------------------------------
+
+BUCKET = "arn:aws:s3:::mlops-artifacts-111111111111-eu-west-1"
+REGISTERED_MODEL = f"{BUCKET}/projects/churn/training/9f1c2ab/model.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def artifact_access(platform, studio, template_of):
+    """``allowed(role_name, identity_statements, action, object_arn)``: identity and the artifact bucket's policy
+    together, as IAM evaluates a request within the dev account."""
+    store = template_of(platform.artifact_store).to_json()
+    [policy] = [
+        r
+        for r in store["Resources"].values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and "Artifacts" in r["Properties"]["Bucket"]["Ref"]
+    ]
+    env = {"partition": "aws", "region": REGION, "account": ACCOUNT}
+
+    bucket_arn = f"<{policy['Properties']['Bucket']['Ref']}.Arn>"
+
+    def allowed(role_name: str, statements: list[dict], action: str, resource: str) -> bool:
+        principal = f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+        document = policy["Properties"]["PolicyDocument"]
+        # The bucket's own policy names it by attribute; the personas' policies by its literal name.
+        bucket_statements = json.loads(
+            json.dumps(resource_statements_for(document, principal, store, env)).replace(bucket_arn, BUCKET)
+        )
+        context = {"aws:SecureTransport": "true"}
+        return is_allowed(statements + bucket_statements, Request(action, resource, context, principal))
+
+    return allowed
+
+
+@pytest.fixture(scope="module")
+def pipeline_statements(platform, studio):
+    role = platform.studio.personas.pipeline_role
+    env = {"partition": "aws", "region": REGION, "account": ACCOUNT}
+    return identity_statements(studio.to_json(), platform.studio.resolve(role.node.default_child.logical_id), env)
+
+
+@pytest.mark.parametrize("persona", ["data_engineer", "data_scientist", "mlops_engineer", "model_approver"])
+@pytest.mark.parametrize("action", ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"])
+def test_no_persona_writes_or_deletes_registered_model_artifacts(artifact_access, persona_statements, persona, action):
+    role_name = f"mlops-{persona.replace('_', '-')}"
+    assert not artifact_access(role_name, persona_statements[persona], action, REGISTERED_MODEL)
+
+
+@pytest.mark.parametrize("persona", ["data_scientist", "mlops_engineer"])
+def test_model_builders_write_scratch_and_job_code_but_no_model_artifact(artifact_access, persona_statements, persona):
+    role_name, statements = f"mlops-{persona.replace('_', '-')}", persona_statements[persona]
+    assert artifact_access(role_name, statements, "s3:GetObject", REGISTERED_MODEL)
+    assert artifact_access(role_name, statements, "s3:PutObject", f"{BUCKET}/scratch/alice/model.tar.gz")
+    assert artifact_access(role_name, statements, "s3:DeleteObject", f"{BUCKET}/scratch/alice/model.tar.gz")
+    code = f"{BUCKET}/projects/churn/churn-dev-training/code/0a1b/evaluate.py"  # what defining a pipeline uploads
+    assert artifact_access(role_name, statements, "s3:PutObject", code)
+    assert not artifact_access(role_name, statements, "s3:DeleteObject", code)
+    assert not artifact_access(role_name, statements, "s3:PutObject", f"{BUCKET}/projects/churn/other/model.tar.gz")
+    assert not artifact_access(role_name, statements, "s3:PutObject", f"{BUCKET}/data/customers.csv")
+
+
+def test_the_pipeline_role_writes_and_deletes_registered_model_artifacts(artifact_access, pipeline_statements):
+    for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObject"):
+        assert artifact_access("mlops-pipeline-execution", pipeline_statements, action, REGISTERED_MODEL)
+    assert artifact_access("mlops-pipeline-execution", pipeline_statements, "s3:GetObject", f"{BUCKET}/data/x.csv")
+
+
+def test_a_broad_policy_attached_to_a_persona_still_cannot_touch_registered_models(artifact_access):
+    everything = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
+    assert not artifact_access("mlops-data-scientist", everything, "s3:PutObject", REGISTERED_MODEL)
+    assert not artifact_access("mlops-data-scientist", everything, "s3:DeleteObjectVersion", REGISTERED_MODEL)
+
+
+def test_model_builders_may_pass_the_pipeline_role_to_sagemaker_and_data_engineers_may_not(
+    platform, persona_statements
+):
+    to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    role = platform.studio.personas.pipeline_role
+    pass_pipeline_role = Request(
+        "iam:PassRole", f"<{platform.studio.resolve(role.node.default_child.logical_id)}.Arn>", to_sagemaker
+    )
+    for persona, allowed in (("data_scientist", True), ("mlops_engineer", True), ("data_engineer", False)):
+        assert is_allowed(persona_statements[persona], pass_pipeline_role) is allowed
+
+
+def test_the_pipeline_role_arn_is_published_for_the_template(studio):
+    studio.has_resource_properties(
+        "AWS::SSM::Parameter",
+        {"Name": "/mlops/pipeline-execution-role-arn", "Value": Match.object_like({"Fn::GetAtt": Match.any_value()})},
+    )
+    studio.has_resource_properties("AWS::IAM::Role", {"RoleName": "mlops-pipeline-execution"})

@@ -6,13 +6,17 @@ locally in the tests. Writes:
 - ``evaluation/evaluation.json``: the metrics in the registry's model-quality format
   (``binary_classification_metrics.<name>.value``); the pipeline's gate reads the AUC from it;
 - ``predictions/predictions.csv``: ``label,probability,prediction`` per test row, with a header; the
-  model-quality baseline is computed from it.
+  model-quality baseline is computed from it;
+- ``evaluation/model-artifact.json``: when ``MODEL_DATA_URL`` names the evaluated ``model.tar.gz``, its
+  URL and S3 ETag; the pipeline registers the model pinned to that ETag (``ModelDataETag``), so the
+  platform deploys these bytes and nothing written over them later.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -90,6 +94,14 @@ def predict(booster, test: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def artifact_record(url: str, s3) -> dict[str, str]:
+    """The evaluated artifact's URL and current ETag (without quotes), read with ``s3`` (a boto3 client)."""
+    if not url.startswith("s3://") or "/" not in url[5:]:
+        raise ValueError(f"MODEL_DATA_URL must be an s3:// object URL, got {url!r}")
+    bucket, key = url[5:].split("/", 1)
+    return {"url": url, "etag": s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=BASE / "model")
@@ -103,6 +115,11 @@ def main(argv: list[str] | None = None) -> None:
 
     (args.output / "evaluation").mkdir(parents=True, exist_ok=True)
     (args.output / "evaluation" / "evaluation.json").write_text(json.dumps(report(values), indent=2))
+    if os.environ.get("MODEL_DATA_URL"):
+        import boto3  # in the XGBoost image; only this record needs AWS
+
+        record = artifact_record(os.environ["MODEL_DATA_URL"], boto3.client("s3"))
+        (args.output / "evaluation" / "model-artifact.json").write_text(json.dumps(record))
     (args.output / "predictions").mkdir(parents=True, exist_ok=True)
     predictions.to_csv(args.output / "predictions" / "predictions.csv", index=False)
     print(json.dumps(values))

@@ -2,7 +2,8 @@
 
 Run by CI on a push to ``prod``. The copy is a new package in ``<project>-prod`` (or, in the
 platform's advanced scenario, ``<project>-champion`` and ``<project>-challenger``) with the same
-model artifact, inference specification, metrics and drift-check baselines, pending the model
+model artifact, inference specification (image, image digest, artifact URL and its pinned ETag, exactly:
+the platform's prod gate compares them with the tested source), metrics and drift-check baselines, pending the model
 approver's decision. Its CustomerMetadataProperties are the source's (lineage and monitoring keys)
 plus ``SourceModelPackageArn``, the dev package, by which the platform's promoter checks that the
 model passed the test stage. Copying the same dev package again changes nothing.

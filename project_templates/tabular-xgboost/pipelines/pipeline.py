@@ -173,7 +173,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     skip_drift_checks = ParameterBoolean(name="SkipDriftChecks", default_value=True)
     register_new_baselines = ParameterBoolean(name="RegisterNewBaselines", default_value=True)
 
-    def processor(base_job_name: str) -> ScriptProcessor:
+    def processor(base_job_name: str, env: dict | None = None) -> ScriptProcessor:
         return ScriptProcessor(
             role=settings.role_arn,
             image_uri=image,
@@ -181,6 +181,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
             instance_type=processing_instance,
             instance_count=1,
             base_job_name=f"{settings.project}-{base_job_name}",
+            env=env,
             sagemaker_session=session,
         )
 
@@ -250,10 +251,11 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
     report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    artifact = PropertyFile(name="ModelArtifact", output_name="evaluation", path="model-artifact.json")
     evaluate = ProcessingStep(
         name="EvaluateModel",
-        description="Metrics on the test split, and the predictions the model-quality baseline uses",
-        step_args=processor("evaluate").run(
+        description="Metrics on the test split, the predictions the model-quality baseline uses, the model's ETag",
+        step_args=processor("evaluate", env={"MODEL_DATA_URL": model_data}).run(
             code=str(JOBS_DIR / "evaluate.py"),
             inputs=[
                 _input("model", model_data, "/opt/ml/processing/model"),
@@ -264,7 +266,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                 for name in ("evaluation", "predictions")
             ],
         ),
-        property_files=[report],
+        property_files=[report, artifact],
     )
     evaluation_uri = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
     predictions_uri = evaluate.properties.ProcessingOutputConfig.Outputs["predictions"].S3Output.S3Uri
@@ -378,33 +380,32 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         explainability_constraints=source(explainability.properties.BaselineUsedForDriftCheckConstraints),
     )
 
-    register = ModelStep(
-        name="RegisterModel",
-        step_args=trained_model.register(
-            model_package_group_name=group,
-            approval_status=naming.approval_status(settings.stage, settings.auto_approve_feature),
-            content_types=[CSV],
-            response_types=[CSV],
-            inference_instances=["ml.m5.large", "ml.m5.xlarge"],
-            transform_instances=["ml.m5.xlarge"],
-            model_metrics=model_metrics,
-            drift_check_baselines=drift_check_baselines,
-            metadata_properties=MetadataProperties(
-                commit_id=git_commit,
-                repository=settings.repository,
-                generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN,
-            ),
-            customer_metadata_properties=customer_metadata(
-                settings,
-                dataset_uri=input_data,
-                dataset_version=dataset_version,
-                commit=git_commit,
-                branch=git_branch,
-                hyperparameters=hyperparameters,
-                metrics={name: Join(on="", values=[metric(name)]) for name in REPORTED_METRICS},
-            ),
+    registration = trained_model.register(
+        model_package_group_name=group,
+        approval_status=naming.approval_status(settings.stage, settings.auto_approve_feature),
+        content_types=[CSV],
+        response_types=[CSV],
+        inference_instances=["ml.m5.large", "ml.m5.xlarge"],
+        transform_instances=["ml.m5.xlarge"],
+        model_metrics=model_metrics,
+        drift_check_baselines=drift_check_baselines,
+        metadata_properties=MetadataProperties(
+            commit_id=git_commit,
+            repository=settings.repository,
+            generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN,
+        ),
+        customer_metadata_properties=customer_metadata(
+            settings,
+            dataset_uri=input_data,
+            dataset_version=dataset_version,
+            commit=git_commit,
+            branch=git_branch,
+            hyperparameters=hyperparameters,
+            metrics={name: Join(on="", values=[metric(name)]) for name in REPORTED_METRICS},
         ),
     )
+    pin_model_data(registration, JsonGet(step_name=evaluate.name, property_file=artifact, json_path="etag"))
+    register = ModelStep(name="RegisterModel", step_args=registration)
 
     below_threshold = FailStep(
         name="MetricBelowThreshold",
@@ -434,6 +435,17 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         steps=[prepare, data_quality, train, evaluate, gate],
         sagemaker_session=session,
     )
+
+
+def pin_model_data(registration, etag) -> None:
+    """Register the model pinned to the bytes the pipeline evaluated: ``ModelDataETag`` on its container.
+
+    The SDK's ``register()`` has no argument for it, so it is set on the CreateModelPackage request the
+    SDK captured (a pipeline property, resolved when the step runs). The platform's promoter deploys a
+    package only while its artifact still has this ETag, and serves a verified copy of those bytes.
+    """
+    (container,) = registration.create_model_package_request["InferenceSpecification"]["Containers"]
+    container["ModelDataETag"] = etag
 
 
 def customer_metadata(

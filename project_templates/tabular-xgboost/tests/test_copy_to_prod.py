@@ -13,7 +13,12 @@ from tests.offline import BUCKET, PROJECT, REGION
 ARTIFACT = f"s3://{BUCKET}/projects/{PROJECT}/dev/exec-1/model/train-job/output/model.tar.gz"
 INFERENCE = {
     "Containers": [
-        {"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5", "ModelDataUrl": ARTIFACT}
+        {
+            "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+            "ImageDigest": "sha256:" + "0123456789abcdef" * 4,
+            "ModelDataUrl": ARTIFACT,
+            "ModelDataETag": "0123456789abcdef0123456789abcdef",  # the copy is pinned to the same bytes
+        }
     ],
     "SupportedContentTypes": ["text/csv"],
     "SupportedResponseMIMETypes": ["text/csv"],

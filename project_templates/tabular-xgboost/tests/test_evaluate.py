@@ -92,3 +92,17 @@ def test_an_archive_without_the_model_file_is_an_error(tmp_path):
         archive.addfile(info, io.BytesIO(b""))
     with pytest.raises(KeyError):
         evaluate.load_booster(tmp_path)
+
+
+def test_the_evaluated_artifact_is_recorded_with_its_etag(trained, monkeypatch):
+    class S3:
+        def head_object(self, Bucket, Key):
+            assert (Bucket, Key) == ("artifacts", "projects/churn/model.tar.gz")
+            return {"ETag": '"0123456789abcdef0123456789abcdef"'}
+
+    assert evaluate.artifact_record("s3://artifacts/projects/churn/model.tar.gz", S3()) == {
+        "url": "s3://artifacts/projects/churn/model.tar.gz",
+        "etag": "0123456789abcdef0123456789abcdef",
+    }
+    with pytest.raises(ValueError, match="s3:// object URL"):
+        evaluate.artifact_record("https://example.com/model.tar.gz", S3())

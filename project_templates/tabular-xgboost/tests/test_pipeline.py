@@ -261,8 +261,8 @@ def test_gate_compares_the_evaluated_auc_with_the_threshold_parameter(pushed):
     }
     (threshold,) = [p for p in pushed.definition["Parameters"] if p["Name"] == "MetricThreshold"]
     assert threshold == {"Name": "MetricThreshold", "Type": "Float", "DefaultValue": 0.7}
-    (report,) = pushed.steps["EvaluateModel"]["PropertyFiles"]
-    assert report == {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+    report = {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+    assert report in pushed.steps["EvaluateModel"]["PropertyFiles"]
 
 
 # -- the registration -------------------------------------------------------------------------------
@@ -280,6 +280,20 @@ def test_registration_serves_the_trained_artifact_over_csv(pushed):
     spec = pushed.registration["InferenceSpecification"]
     (container,) = spec["Containers"]
     assert container["ModelDataUrl"] == {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
+    # pinned to the bytes the evaluation read: their ETag, recorded by the evaluation job
+    assert container["ModelDataETag"] == {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.EvaluateModel.PropertyFiles.ModelArtifact"},
+            "Path": "etag",
+        }
+    }
+    evaluation = pushed.steps["EvaluateModel"]
+    assert evaluation["Arguments"]["Environment"] == {
+        "MODEL_DATA_URL": {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
+    }
+    assert {"PropertyFileName": "ModelArtifact", "OutputName": "evaluation", "FilePath": "model-artifact.json"} in (
+        evaluation["PropertyFiles"]
+    )
     assert container["Image"].endswith("/sagemaker-xgboost:3.0-5")
     # The built-in algorithm's server imports any SAGEMAKER_PROGRAM it is given, even an empty one.
     assert "SAGEMAKER_PROGRAM" not in container.get("Environment", {})
