@@ -46,7 +46,7 @@ from tracker.handler import Tracker, TrackerSettings
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "churn"
 STAGES = ("feature", "dev", "prod")
-#: The stacks the demo stands up, in deployment order (see README "Deploying").
+#: The stacks the demo stands up, in deployment order (see docs/deploying.md, "The order of `cdk deploy --all`").
 DEPLOYED_STACKS = (
     "mlops-dev-promotion",
     "mlops-dev-operations",

@@ -42,7 +42,6 @@ class DeploymentRoles(Construct):
         deploy_role_name: str,
         cloudformation_role_name: str,
         promoter_role_arn: str,
-        dev_account_id: str,
         sagemaker_role: iam.IRole,
         encryption_key: kms.IKey,
         parameter_path: str,
@@ -57,7 +56,7 @@ class DeploymentRoles(Construct):
             assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
             description="Creates the platform's endpoint and Model Monitor stacks in this account",
         )
-        for statement in self._execution_statements(sagemaker_role, encryption_key, dev_account_id, parameter_path):
+        for statement in self._execution_statements(sagemaker_role, encryption_key, parameter_path):
             self.cloudformation_role.add_to_policy(statement)
 
         self.deploy_role = iam.Role(
@@ -109,7 +108,7 @@ class DeploymentRoles(Construct):
             conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
         )
 
-    def _execution_statements(self, sagemaker_role, encryption_key, dev_account_id, parameter_path):
+    def _execution_statements(self, sagemaker_role, encryption_key, parameter_path):
         endpoint_named = [self._arn("sagemaker", kind, f"*{ENDPOINT_SUFFIX}-*") for kind in _SAGEMAKER_RESOURCES]
         yield iam.PolicyStatement(
             sid="EndpointAndMonitorResources",
@@ -147,11 +146,6 @@ class DeploymentRoles(Construct):
                 "sagemaker:ListTags",
             ],
             resources=[*endpoint_named, self._arn("sagemaker", "endpoint", f"*{ENDPOINT_SUFFIX}")],
-        )
-        yield iam.PolicyStatement(
-            sid="ReadDevModelPackages",
-            actions=["sagemaker:DescribeModelPackage"],
-            resources=[self._arn("sagemaker", "model-package", "*/*", account=dev_account_id)],
         )
         yield iam.PolicyStatement(
             sid="EndpointAlarms",
@@ -295,8 +289,6 @@ _WILDCARD_REASONS = {
     "Resource::arn:*:cloudformation:*:stack/*-monitor/*": "The platform's monitor stacks, one per project stage.",
     "Resource::arn:*:sagemaker:*-endpoint-*": "Resources the endpoint and monitor templates name after the endpoint.",
     _ENDPOINTS: "The platform's endpoints, named <project>-<stage>-endpoint.",
-    "Resource::arn:*:sagemaker:*:model-package/*/*": "Versions of the dev account's model packages (read-only); "
-    "each model package group's resource policy decides what this account may read.",
     "Resource::arn:*:cloudwatch:*:alarm:*-endpoint-*": "The endpoint and monitor templates' alarms.",
     "Resource::arn:*:cloudwatch:*:alarm:TargetTracking-endpoint/*-endpoint/variant/*": "The target-tracking "
     "alarms Application Auto Scaling keeps for the platform endpoints' variants (the scalable target's handler "

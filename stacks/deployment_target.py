@@ -115,7 +115,6 @@ class DeploymentTargetStack(Stack):
             deploy_role_name=names.deploy_role(account),
             cloudformation_role_name=names.cloudformation_role(account),
             promoter_role_arn=names.role_arn("dev", names.promoter_role),
-            dev_account_id=names.account_id("dev"),
             sagemaker_role=self.sagemaker_role,
             encryption_key=self.key,
             parameter_path=target_parameter(names.prefix, ""),
