@@ -18,7 +18,7 @@ from moto.sagemaker.models import SageMakerModelBackend
 from pipelines import copy_to_prod
 
 import contract
-from common import Clients, Environment
+from clients import Clients
 from demo.runtime import EventBridge, LambdaPollers
 from demo.synthesized import CloudAssembly, StandInDeployment
 from integration_tester.handler import IntegrationTester, TesterSettings
@@ -27,6 +27,7 @@ from project_template.handler import ProjectTemplate, serve
 from project_template.handler import Settings as ProjectSettings
 from promoter.handler import Promoter, PromoterSettings
 from scripts import integration_tests
+from settings import Environment
 from tests.lambdas.events import (
     alarm_state_change,
     endpoint_deployment_state_change,

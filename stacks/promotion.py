@@ -191,7 +191,7 @@ class PromotionStack(Stack):
 
         endpoint_template = s3_assets.Asset(self, "EndpointTemplate", path=endpoint_template_file)
         monitor_template = s3_assets.Asset(self, "MonitorTemplate", path=monitor_template_file)
-        #: What every queue-fed handler reads (``common.CommonSettings``); the operations stack's too.
+        #: What every queue-fed handler reads (``settings.CommonSettings``); the operations stack's too.
         self.handler_environment = {
             "LEDGER_TABLE": self.ledger.table_name,
             "ALERT_TOPIC_ARN": self.alerts.topic.topic_arn,

@@ -2,11 +2,12 @@
 
 :func:`install` wraps botocore's ``BaseClient._make_api_call`` once per process. A call counts as a
 handler's when the innermost frame of the project's code is a handler package's
-(``lambdas/<function>/``): calls of test set-up code, of the demo's stand-ins, of ``lambdas/common.py``
-used outside a handler and of clients a test stubs are left out. Each :class:`Call` names the
-function (the handler package), the service and operation with its parameters, the region, and the
-role it acted as: the function's own role, or a role the handler assumed (``sts:AssumeRole`` with
-the session policy it passed, recognised by the access key the assumed credentials sign with).
+(``lambdas/<function>/``): calls of test set-up code, of the demo's stand-ins, of the shared modules
+directly under ``lambdas/`` (``ledger.py``, ``alerts.py``...) used outside a handler and of clients a
+test stubs are left out. Each :class:`Call` names the function (the handler package), the service and
+operation with its parameters, the region, and the role it acted as: the function's own role, or a
+role the handler assumed (``sts:AssumeRole`` with the session policy it passed, recognised by the
+access key the assumed credentials sign with).
 
 ``python -m tests.handler_calls OUT.jsonl -- <module> <args>`` runs a module (``demo``) with the
 recorder on and writes its calls to ``OUT.jsonl``.
@@ -101,7 +102,8 @@ def _calling_function() -> str | None:
     """The handler package whose code made the call, or None when test or demo code made it.
 
     The innermost frame of the project's own code decides (libraries such as boto3 or Powertools, and
-    ``lambdas/common.py``, act for their caller): a handler package's, or a test's or the demo's.
+    every module directly under ``lambdas/``, act for their caller): a handler package's, or a test's or
+    the demo's.
     """
     frame = sys._getframe(2)  # the caller of the recording wrapper
     while frame is not None:

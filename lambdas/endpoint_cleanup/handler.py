@@ -16,19 +16,22 @@ named and tagged as a platform feature stage are selected.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, WaiterError
 
 import contract
-from common import Alerts, Clients, CommonSettings, Environment, Ledger, alert_subject, role_session_name
+from alerts import Alerts, alert_subject
+from clients import Clients
 from endpoint_cleanup.decisions import CLEANED_STAGE, ExpiredDeployment, expired_feature_deployments, stack_record
+from entry_point import EntryPoint
+from envelope import role_session_name
+from ledger import Ledger
+from settings import CommonSettings, Environment
 from tracker.decisions import annotated_deployment, package_withdrawal
 
 logger = Logger()
@@ -109,6 +112,10 @@ class EndpointCleanup:
         self.ledger = Ledger(clients.dynamodb, settings.common.ledger_table)
         self.alerts = Alerts(clients.sns, settings.common.alert_topic_arn)
         self._clock = clock or (lambda: datetime.now(UTC))
+
+    def handle(self, event: dict[str, Any], context) -> dict[str, Any]:
+        """One run per scheduled event, named by the event's id (or the invocation's request id)."""
+        return self.run(str(event.get("id") or context.aws_request_id))
 
     def run(self, run_id: str) -> dict[str, Any]:
         """Delete every expired feature stage; report and return what was deleted and what failed."""
@@ -205,13 +212,5 @@ class EndpointCleanup:
         )
 
 
-@cache
-def default_cleanup() -> EndpointCleanup:
-    """The clean-up of this Lambda environment: settings from its environment, its role's credentials."""
-    return EndpointCleanup(CleanupSettings.from_environment(os.environ), Clients())
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context) -> dict[str, Any]:
-    """Lambda entry point (``endpoint_cleanup.handler.handler``): one run per scheduled event."""
-    return default_cleanup().run(str(event.get("id") or context.aws_request_id))
+#: Lambda entry point (``endpoint_cleanup.handler.handler``): one EndpointCleanup per Lambda environment.
+handler = EntryPoint(EndpointCleanup, CleanupSettings)

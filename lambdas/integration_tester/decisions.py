@@ -16,8 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import contract
-from common import Envelope, Rejection, StageState, Status, TestRun, deployment_id_of_config, is_test_stage, upper_snake
+from envelope import Envelope, Rejection, deployment_id_of_config, upper_snake
 from integration_tester.cases import Answer, MalformedCase, TestCase, check, validation_problem
+from ledger import StageState, Status, TestRun
+from settings import is_test_stage
 
 ENDPOINT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint State Change")
 #: The endpoint status ``DescribeEndpoint`` reports when it can be invoked.

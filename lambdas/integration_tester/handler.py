@@ -17,12 +17,10 @@ fails (the gate fails closed).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -30,21 +28,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 import contract
-from common import (
-    Attempt,
-    Clients,
-    CommonSettings,
-    ConfigurationError,
-    Environment,
-    QueuedEventHandler,
-    RetryLater,
-    TestRun,
-    alert_subject,
-    is_test_stage,
-    items_with_prefix,
-    role_session_name,
-    utc_now,
-)
+from alerts import alert_subject
+from clients import Clients
+from entry_point import EntryPoint
+from envelope import role_session_name
 from integration_tester.cases import Answer, TestCase, excerpt, parse_case
 from integration_tester.decisions import (
     Later,
@@ -57,6 +44,9 @@ from integration_tester.decisions import (
     readiness,
     run_result,
 )
+from ledger import Attempt, TestRun, items_with_prefix, utc_now
+from queue_handler import QueuedEventHandler, RetryLater
+from settings import CommonSettings, ConfigurationError, Environment, is_test_stage
 
 logger = Logger()
 
@@ -251,13 +241,5 @@ def _summary(run: TestRun) -> dict[str, str]:
     return {"result": "PASSED" if run.passed else "FAILED", "summary": run.summary}
 
 
-@cache
-def default_tester() -> IntegrationTester:
-    """The tester of this Lambda environment: settings from its environment, its role's credentials."""
-    return IntegrationTester(TesterSettings.from_environment(os.environ), Clients())
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context) -> dict[str, Any]:
-    """Lambda entry point (``integration_tester.handler.handler``)."""
-    return default_tester().handle(event, context)
+#: Lambda entry point (``integration_tester.handler.handler``): one IntegrationTester per Lambda environment.
+handler = EntryPoint(IntegrationTester, TesterSettings)

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 import contract
-from common import Envelope, Rejection
+from envelope import Envelope, Rejection
 
 ALARM_STATE_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
 #: Accounts whose alarms can start retraining: feature endpoints in dev are for quick checks only.

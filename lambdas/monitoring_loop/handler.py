@@ -17,11 +17,9 @@ noted; malformed settings are reported in the alert, never a crash.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -29,16 +27,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 import contract
-from common import (
-    ACCOUNT_ID,
-    Clients,
-    CommonSettings,
-    ConfigurationError,
-    Environment,
-    QueuedEventHandler,
-    RetryLater,
-    alert_subject,
-)
+from alerts import alert_subject
+from clients import Clients
+from entry_point import EntryPoint
 from monitoring_loop.decisions import (
     AlarmRules,
     AlarmStateChange,
@@ -49,6 +40,8 @@ from monitoring_loop.decisions import (
     retraining_blocker,
     retraining_settings,
 )
+from queue_handler import QueuedEventHandler, RetryLater
+from settings import ACCOUNT_ID, CommonSettings, ConfigurationError, Environment
 
 logger = Logger()
 F = contract.RetrainingFields
@@ -230,13 +223,5 @@ class MonitoringLoop(QueuedEventHandler):
         )
 
 
-@cache
-def default_monitoring_loop() -> MonitoringLoop:
-    """The monitoring loop of this Lambda environment: settings from its environment, its role's credentials."""
-    return MonitoringLoop(MonitoringSettings.from_environment(os.environ), Clients())
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context) -> dict[str, Any]:
-    """Lambda entry point (``monitoring_loop.handler.handler``)."""
-    return default_monitoring_loop().handle(event, context)
+#: Lambda entry point (``monitoring_loop.handler.handler``): one MonitoringLoop per Lambda environment.
+handler = EntryPoint(MonitoringLoop, MonitoringSettings)

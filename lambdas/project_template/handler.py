@@ -30,7 +30,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common import Clients, ConfigurationError, Environment
+from clients import Clients
 from project_template.decisions import (
     InvalidRequest,
     Project,
@@ -43,6 +43,7 @@ from project_template.decisions import (
     sagemaker_project_problem,
 )
 from project_template.repositories import CodeCommit, GitHub, Provider, RepositoryError, RepositoryExists, github_token
+from settings import ConfigurationError, Environment
 
 logger = Logger()
 

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 import contract
-from common import Rejection
+from envelope import Rejection
 
 #: An S3 ETag without its quotes: the MD5 of a single-part upload, or ``<md5>-<parts>`` for a multipart one.
 ETAG = re.compile(r"^[0-9a-f]{32}(-[0-9]{1,5})?$")

@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import RetryLater
 from contract import CHANGE_SET_EXECUTION_WINDOW_SECONDS, CHANGE_SET_WAIT_SECONDS
 from promoter.decisions import StackView, is_empty_change_set
+from queue_handler import RetryLater
 
 #: Change set statuses that mean CloudFormation is still working on it.
 CHANGE_SET_PENDING = frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"})

@@ -22,9 +22,11 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 import contract
-from common import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, StageState, Status, is_prod_stage
 from contract import EndpointParameters, MonitorParameters
+from envelope import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection
+from ledger import StageState, Status
 from promoter.artifacts import ServedModel, content_mismatches
+from settings import is_prod_stage
 
 MODEL_PACKAGE_SOURCE = "aws.sagemaker"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"

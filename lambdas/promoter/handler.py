@@ -14,33 +14,21 @@ come back later; anything invalid is logged with a reason and dropped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 import contract
-from common import (
-    ACCOUNT_ID,
-    Attempt,
-    Clients,
-    CommonSettings,
-    ConfigurationError,
-    Environment,
-    QueuedEventHandler,
-    RetryLater,
-    StageState,
-    Status,
-    alert_subject,
-    is_prod_stage,
-    role_session_name,
-    utc_now,
-)
+from alerts import alert_subject
+from clients import Clients
 from contract import EndpointParameters
+from entry_point import EntryPoint
+from envelope import role_session_name
+from ledger import Attempt, StageState, Status, utc_now
 from promoter.artifacts import ArtifactCopier, ServedModel, copy_key, copy_request, registered_model
 from promoter.cloudformation import ChangeSetResult, ChangeSetState, TargetStacks
 from promoter.decisions import (
@@ -68,6 +56,8 @@ from promoter.decisions import (
     releases_hold,
     source_version_pattern,
 )
+from queue_handler import QueuedEventHandler, RetryLater
+from settings import ACCOUNT_ID, CommonSettings, ConfigurationError, Environment, is_prod_stage
 
 logger = Logger()
 
@@ -493,13 +483,5 @@ class Promoter(QueuedEventHandler):
         )
 
 
-@cache
-def default_promoter() -> Promoter:
-    """The promoter of this Lambda environment: settings from its environment, its role's credentials."""
-    return Promoter(PromoterSettings.from_environment(os.environ), Clients())
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context) -> dict[str, Any]:
-    """Lambda entry point (``promoter.handler.handler``)."""
-    return default_promoter().handle(event, context)
+#: Lambda entry point (``promoter.handler.handler``): one Promoter per Lambda environment.
+handler = EntryPoint(Promoter, PromoterSettings)

@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import contract
-from common import DEPLOYMENT_ID, Envelope, Rejection, StageState, Status, deployment_id_of_config, upper_snake
+from envelope import DEPLOYMENT_ID, Envelope, Rejection, deployment_id_of_config, upper_snake
+from ledger import StageState, Status
 
 STACK_STATUS_CHANGE = ("aws.cloudformation", "CloudFormation Stack Status Change")
 ENDPOINT_DEPLOYMENT_STATE_CHANGE = ("aws.sagemaker", "SageMaker Endpoint Deployment State Change")

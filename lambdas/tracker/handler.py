@@ -17,28 +17,20 @@ dropped.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 import contract
-from common import (
-    Attempt,
-    Clients,
-    CommonSettings,
-    Environment,
-    QueuedEventHandler,
-    StageState,
-    Status,
-    alert_subject,
-    is_test_stage,
-    reconcile_request,
-    utc_now,
-)
+from alerts import alert_subject
+from clients import Clients
+from entry_point import EntryPoint
+from envelope import reconcile_request
+from ledger import Attempt, StageState, Status, utc_now
+from queue_handler import QueuedEventHandler
+from settings import CommonSettings, Environment, is_test_stage
 from tracker.decisions import (
     EndpointStateChange,
     Outcome,
@@ -238,13 +230,5 @@ class Tracker(QueuedEventHandler):
         self.ledger.mark_notified(attempt, outcome.status)
 
 
-@cache
-def default_tracker() -> Tracker:
-    """The tracker of this Lambda environment: settings from its environment, its role's credentials."""
-    return Tracker(TrackerSettings.from_environment(os.environ), Clients())
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context) -> dict[str, Any]:
-    """Lambda entry point (``tracker.handler.handler``)."""
-    return default_tracker().handle(event, context)
+#: Lambda entry point (``tracker.handler.handler``): one Tracker per Lambda environment.
+handler = EntryPoint(Tracker, TrackerSettings)

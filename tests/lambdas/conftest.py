@@ -332,7 +332,7 @@ class Platform:
         self.requests.append((model.name, dict(params)))
 
     def _clients(self, session: boto3.Session | None = None):
-        from common import Clients
+        from clients import Clients
 
         return Clients(session or self.session)
 
@@ -415,14 +415,14 @@ class Platform:
 
     def new_monitoring_loop(self, session: boto3.Session | None = None, **options) -> MonitoringLoop:
         """The monitoring loop of a fresh Lambda environment (``options``: e.g. its ``clock``)."""
-        from common import Clients
+        from clients import Clients
 
         settings = MonitoringSettings.from_environment(MONITORING_ENVIRONMENT)
         return MonitoringLoop(settings, Clients(session or self.role_session("monitoring")), **options)
 
     def new_cleanup(self, session: boto3.Session | None = None, **options) -> EndpointCleanup:
         """The endpoint clean-up of a fresh Lambda environment, with the clean-up role's credentials."""
-        from common import Clients
+        from clients import Clients
 
         settings = CleanupSettings.from_environment(CLEANUP_ENVIRONMENT)
         return EndpointCleanup(settings, Clients(session or self.role_session("endpoint-cleanup")), **options)

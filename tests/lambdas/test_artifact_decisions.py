@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import contract
-from common import Rejection
+from envelope import Rejection
 from promoter.artifacts import RegisteredModel, copy_key, copy_request, registered_model
 
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"

@@ -9,9 +9,9 @@ import pytest
 from moto.cloudformation import models as cloudformation_models
 
 import contract
-from common import ConfigurationError
 from endpoint_cleanup.decisions import StackRecord, expired_feature_deployments
 from endpoint_cleanup.handler import CleanupSettings, handler, session_policy
+from settings import ConfigurationError
 from tests.iam_evaluation import Request, is_allowed
 from tests.lambdas.conftest import CLEANUP_ENVIRONMENT, cloudformation_role, deploy_role
 from tests.lambdas.events import DEV, TEST, LambdaContext
@@ -125,7 +125,7 @@ def test_a_package_that_cannot_be_read_does_not_stop_the_cleanup(platform, creat
 def test_the_entry_point_runs_the_environments_cleanup(platform, monkeypatch):
     import endpoint_cleanup.handler as module
 
-    monkeypatch.setattr(module, "default_cleanup", lambda: platform.new_cleanup())
+    monkeypatch.setattr(module.handler, "instance", lambda: platform.new_cleanup())
     scheduled = {"id": "5f4e-scheduled", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
     assert handler(scheduled, LambdaContext("mlops-endpoint-cleanup"))["deleted"] == []
 

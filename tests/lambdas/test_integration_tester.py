@@ -12,9 +12,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 import contract
-from common import ConfigurationError
 from integration_tester import handler as tester_module
 from integration_tester.handler import TesterSettings
+from settings import ConfigurationError
 from tests.lambdas.conftest import TESTER_ENVIRONMENT, TYPICAL_CASE
 from tests.lambdas.events import PROD, TEST
 
@@ -306,7 +306,7 @@ def test_a_rolled_back_deployment_is_not_tested(platform, logs):
 
 
 def test_a_pass_is_never_recorded_for_an_attempt_that_rolled_back_meanwhile(platform):
-    from common import Status, TestRun
+    from ledger import Status, TestRun
 
     package = deployed(platform)
     state = platform.state("dev")

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 import contract
-from common import StageState
 from integration_tester.cases import Answer, MalformedCase, TestCase, check, parse_case
 from integration_tester.decisions import (
     EndpointInService,
@@ -21,6 +20,7 @@ from integration_tester.decisions import (
     readiness,
     run_result,
 )
+from ledger import StageState
 from tests.lambdas.events import DEV, PROD, REGION, TEST, endpoint_deployment_state_change
 
 DEPLOYMENT = contract.Deployment("churn", "dev")

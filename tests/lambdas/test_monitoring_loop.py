@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from common import ConfigurationError
 from monitoring_loop.decisions import (
     AlarmRules,
     Rejection,
@@ -17,6 +16,7 @@ from monitoring_loop.decisions import (
     retraining_settings,
 )
 from monitoring_loop.handler import MonitoringSettings
+from settings import ConfigurationError
 from tests.lambdas.conftest import MONITORING_ENVIRONMENT
 from tests.lambdas.events import DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import alarm_state_change as alarm_event

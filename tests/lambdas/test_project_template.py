@@ -21,7 +21,7 @@ from moto import mock_aws
 from moto.codecommit.models import codecommit_backends
 
 import project_template.handler as handler_module
-from common import Clients
+from clients import Clients
 from project_template.handler import ProjectTemplate, Settings, serve
 from project_template.repositories import CodeCommit, GitHub
 from tests.conftest import ROOT

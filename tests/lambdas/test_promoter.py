@@ -12,10 +12,10 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 import contract
-from common import ConfigurationError
 from contract import EndpointParameters, MonitorParameters
 from promoter import handler as promoter_module
 from promoter.handler import PromoterSettings
+from settings import ConfigurationError
 from tests import handler_calls
 from tests.lambdas.conftest import (
     MODEL_IMAGE,
@@ -474,7 +474,7 @@ def test_a_rejection_from_before_the_rolled_back_attempt_does_not_release_it(pla
 
 
 def test_the_entry_point_delegates_to_the_environments_promoter(platform, monkeypatch):
-    monkeypatch.setattr(promoter_module, "default_promoter", lambda: platform.promoter)
+    monkeypatch.setattr(promoter_module.handler, "instance", lambda: platform.promoter)
     package = platform.register("feature")
 
     response = promoter_module.handler(sqs_event(platform.package_event(package)), LambdaContext("mlops-promoter"))

@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from common import RetryLater
 from contract import CHANGE_SET_EXECUTION_WINDOW_SECONDS
 from promoter.cloudformation import ChangeSetResult, ChangeSetState, TargetStacks, change_set_in_flight
+from queue_handler import RetryLater
 from tests.lambdas.events import REGION, TEST
 
 STACK = "churn-dev-endpoint"

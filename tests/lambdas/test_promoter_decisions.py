@@ -9,8 +9,9 @@ import botocore.session
 import pytest
 
 import contract
-from common import StageState, Status, reconcile_request
 from contract import EndpointParameters, MonitorParameters
+from envelope import reconcile_request
+from ledger import StageState, Status
 from promoter.artifacts import ServedModel
 from promoter.decisions import (
     DecisionKind,

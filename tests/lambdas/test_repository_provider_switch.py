@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from common import Environment
 from project_template.handler import CODECOMMIT_CLOSED_HINT, Settings
+from settings import Environment
 
 # The project-template function's harness and fixtures (moto, the answer catcher, the fake GitHub) are shared.
 from tests.lambdas.test_project_template import (  # noqa: F401

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import contract
-from common import ConfigurationError
+from settings import ConfigurationError
 from tests.lambdas.conftest import TRACKER_ENVIRONMENT
 from tests.lambdas.events import (
     PROD,
@@ -263,7 +263,7 @@ def test_progress_events_change_nothing(platform):
 
 
 def test_the_entry_point_delegates_to_the_environments_tracker(platform, monkeypatch):
-    monkeypatch.setattr(tracker_module, "default_tracker", lambda: platform.tracker)
+    monkeypatch.setattr(tracker_module.handler, "instance", lambda: platform.tracker)
     platform.promote(platform.package_event(platform.register("dev")))
 
     response = tracker_module.handler(sqs_event(platform.completion("dev", "CREATE_COMPLETE")), LambdaContext("t"))

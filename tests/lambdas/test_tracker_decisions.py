@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 
 import contract
-from common import OUTCOME_ORDER, StageState, Status, replaceable_by
+from ledger import OUTCOME_ORDER, StageState, Status, replaceable_by
 from tests.lambdas.events import (
     DEV,
     PROD,

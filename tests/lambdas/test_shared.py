@@ -1,4 +1,5 @@
-"""What both handlers share: environment parsing, names derived from events, alerts."""
+"""What the modules directly under ``lambdas/`` give every handler: environment parsing, names derived
+from events, alerts, the Lambda entry point."""
 
 from __future__ import annotations
 
@@ -6,19 +7,15 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 import contract
-from common import (
-    ConfigurationError,
-    Envelope,
-    Environment,
-    alert_subject,
-    event_of,
-    is_prod_stage,
-    is_test_stage,
-    role_session_name,
-)
+from alerts import alert_subject
+from entry_point import EntryPoint
+from envelope import Envelope, event_of, role_session_name
+from settings import ConfigurationError, Environment, is_prod_stage, is_test_stage
+from tests.lambdas.events import LambdaContext
 
 
 def test_environment_values_are_validated_with_the_variables_name():
@@ -103,3 +100,28 @@ def test_event_times_in_other_zones_compare_with_utc_times():
     envelope = Envelope.model_validate(ENVELOPE | {"time": "2026-12-01T12:00:00+02:00"})
     assert envelope.time == datetime(2026, 12, 1, 10, tzinfo=UTC)
     assert envelope.time < datetime(2026, 12, 1, 10, 1, tzinfo=timezone(timedelta(hours=0)))
+
+
+def test_an_entry_point_builds_one_handler_from_the_environment_of_its_first_invocation(monkeypatch):
+    built = []
+
+    class Settings:
+        @classmethod
+        def from_environment(cls, environ):
+            return environ["STAGES"]
+
+    class Handler:
+        def __init__(self, settings, clients):
+            built.append(settings)
+
+        def handle(self, event, context):
+            return {"event": event["id"], "function": Logger().get_current_keys().get("function_name")}
+
+    monkeypatch.setenv("STAGES", "at import")
+    entry_point = EntryPoint(Handler, Settings)
+    monkeypatch.setenv("STAGES", "dev")
+
+    assert entry_point({"id": "e1"}, LambdaContext("mlops-promoter")) == {"event": "e1", "function": "mlops-promoter"}
+    monkeypatch.setenv("STAGES", "dev,prod")
+    assert entry_point({"id": "e2"}, LambdaContext("mlops-promoter"))["event"] == "e2"
+    assert built == ["dev"]
