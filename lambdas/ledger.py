@@ -18,7 +18,7 @@ expire through the ``expiration`` attribute.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -277,6 +277,18 @@ def _is_condition_failure(error: ClientError) -> bool:
     return error.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
+def _applied(write: Callable[[], Any]) -> bool:
+    """Run a conditional write: True when it was applied, False when its condition (or a transaction
+    item's) did not hold; any other error propagates."""
+    try:
+        write()
+    except ClientError as error:
+        if not _is_condition_failure(error):
+            raise
+        return False
+    return True
+
+
 def items_with_prefix(dynamodb, table: str, partition: str, prefix: str) -> list[dict[str, Any]]:
     """Every item of ``partition`` whose sort key starts with ``prefix``, deserialized, in sort-key order."""
     pages = dynamodb.get_paginator("query").paginate(
@@ -375,18 +387,14 @@ class Ledger:
             condition = {"condition": "#deployment_id = :current", "current": replacing_deployment_id}
         else:
             condition = {"condition": "attribute_not_exists(#deployment_id)"}
-        try:
-            self._dynamodb.transact_write_items(
+        return _applied(
+            lambda: self._dynamodb.transact_write_items(
                 TransactItems=[
                     {"Put": {"TableName": self._table, "Item": _serialize(attempt.item())}},
                     {"Update": state.update(self._table, self._state_key(attempt.deployment), **condition)},
                 ]
             )
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
-            return False
-        return True
+        )
 
     def release_hold(self, state: StageState, *, event_id: str) -> bool:
         """Note that the team rejected the package of the stage's current, rolled-back deployment:
@@ -397,13 +405,7 @@ class Ledger:
         request = expression.update(
             self._table, self._state_key(state.deployment), "#deployment_id = :current", current=state.deployment_id
         )
-        try:
-            self._dynamodb.update_item(**request)
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
-            return False
-        return True
+        return _applied(lambda: self._dynamodb.update_item(**request))
 
     def record_refusal(self, attempt: Attempt) -> None:
         """Record a refused attempt (status REFUSED) and the decision, leaving the current deployment as is."""
@@ -471,11 +473,11 @@ class Ledger:
         state_update = self._current_stage_update(
             attempt, status=str(outcome), reason=reason, event_id=event_id, updated_at=now
         )
-        try:
-            self._dynamodb.transact_write_items(TransactItems=[{"Update": attempt_update}, {"Update": state_update}])
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
+        if not _applied(
+            lambda: self._dynamodb.transact_write_items(
+                TransactItems=[{"Update": attempt_update}, {"Update": state_update}]
+            )
+        ):
             current = self.attempt(attempt.deployment, attempt.deployment_id, None)
             if current is None or current.status not in replaceable:
                 return Transition(attempt.status, current.status if current else attempt.status)
@@ -492,11 +494,7 @@ class Ledger:
             "#deployment_id = :deployment_id",
             deployment_id=deployment_id,
         )
-        try:
-            self._dynamodb.update_item(**request)
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
+        _applied(lambda: self._dynamodb.update_item(**request))
 
     # Tester writes
 
@@ -536,17 +534,10 @@ class Ledger:
                 "updated_at": run.tested_at,
             }
             writes.append({"Put": {"TableName": self._table, "Item": _serialize(record)}})
-        try:
-            self._dynamodb.transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
+        if not _applied(lambda: self._dynamodb.transact_write_items(TransactItems=writes)):
             return False
-        try:
-            self._dynamodb.update_item(**self._current_stage_update(attempt, **run.attributes()))
-        except ClientError as error:  # a newer deployment is current: the stage shows its own tests
-            if not _is_condition_failure(error):
-                raise
+        # Not applied when a newer deployment is current: the stage shows its own tests.
+        _applied(lambda: self._dynamodb.update_item(**self._current_stage_update(attempt, **run.attributes())))
         return True
 
     def mark_notified(self, attempt: Attempt, status: Status) -> None:
@@ -562,13 +553,7 @@ class Ledger:
             .set(monitor_status=str(status), monitor_reason=reason, monitor_updated_at=utc_now())
             .update(self._table, self._state_key(deployment), "#monitor_change_set = :expected", expected=change_set)
         )
-        try:
-            self._dynamodb.update_item(**request)
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
-            return False
-        return True
+        return _applied(lambda: self._dynamodb.update_item(**request))
 
     # Helpers
 
