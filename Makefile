@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test demo deploy template-test measure-synth clean
+.PHONY: synth test demo deploy template-test measure-synth measure-test clean
 
 synth: $(VENV)/.app-installed node_modules/.installed
 	rm -rf cdk.out
@@ -47,6 +47,10 @@ template-test: $(TEMPLATE_VENV)/.installed
 
 measure-synth: $(VENV)/.app-installed node_modules/.installed
 	$(BIN)/python scripts/measure_synth.py
+
+# `make test` once installed: a warm-up, then the median of three runs (docs/development.md).
+measure-test: $(VENV)/.dev-installed $(TEMPLATE_VENV)/.installed
+	$(BIN)/python scripts/measure_test.py
 
 $(VENV)/.app-installed: requirements.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
