@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -121,7 +120,7 @@ def copy_request(
     return {
         "Bucket": bucket,
         "Key": key,
-        "CopySource": quote(f"{model.bucket}/{model.key}", safe="/"),  # the wire form: URL-encoded bucket/key
+        "CopySource": f"{model.bucket}/{model.key}",  # botocore URL-encodes the key for the wire, once
         "CopySourceIfMatch": f'"{model.etag}"',
         "IfNoneMatch": "*",
         "ExpectedSourceBucketOwner": source_account,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from botocore.handlers import handle_copy_source_param
 
 import contract
 from envelope import Rejection
@@ -84,7 +85,7 @@ def test_the_copy_is_conditional_on_the_registered_etag_and_a_new_key_between_na
     assert request == {
         "Bucket": "models",
         "Key": "k",
-        "CopySource": "mlops-artifacts-111111111111-eu-west-1/projects/churn/training/a%20b%2Bc/model.tar.gz",
+        "CopySource": "mlops-artifacts-111111111111-eu-west-1/projects/churn/training/a b+c/model.tar.gz",
         "CopySourceIfMatch": f'"{ETAG}"',
         "IfNoneMatch": "*",
         "ExpectedSourceBucketOwner": "111111111111",
@@ -92,3 +93,7 @@ def test_the_copy_is_conditional_on_the_registered_etag_and_a_new_key_between_na
         "MetadataDirective": "COPY",
         "TaggingDirective": "REPLACE",
     }
+    handle_copy_source_param(request)  # what botocore does before sending: the key URL-encoded once
+    assert (
+        request["CopySource"] == "mlops-artifacts-111111111111-eu-west-1/projects/churn/training/a%20b%2Bc/model.tar.gz"
+    )
