@@ -97,6 +97,20 @@ class EncryptedBucket(s3.Bucket):
             **_COMMON_BUCKET_SETTINGS,
         )
 
+    def deny_to_all_but(self, sid: str, actions: list[str], objects: str, principal_arn: str | None = None) -> None:
+        """Deny ``actions`` on ``objects`` to every principal but ``principal_arn`` (to everyone when None),
+        whatever their identity policies allow."""
+        self.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=actions,
+                resources=[objects],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": principal_arn}} if principal_arn else None,
+            )
+        )
+
 
 class VerifiedModelBucket(EncryptedBucket):
     """Where a deployment target keeps the verified copies of the models its endpoints serve.
@@ -122,22 +136,7 @@ class VerifiedModelBucket(EncryptedBucket):
             scope, construct_id, bucket_name=bucket_name, encryption_key=encryption_key, access_logs=access_logs
         )
         objects = self.arn_for_objects("*")
-        self.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheDeployRoleWrites",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject", "s3:PutObjectTagging"],
-                resources=[objects],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_role_arn}},
-            )
+        self.deny_to_all_but(
+            "OnlyTheDeployRoleWrites", ["s3:PutObject", "s3:PutObjectTagging"], objects, writer_role_arn
         )
-        self.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="VerifiedCopiesAreNeverDeleted",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
-                resources=[objects],
-            )
-        )
+        self.deny_to_all_but("VerifiedCopiesAreNeverDeleted", ["s3:DeleteObject", "s3:DeleteObjectVersion"], objects)

@@ -64,26 +64,17 @@ class ArtifactStoreStack(Stack):
                 conditions={"StringLike": {"s3:prefix": [f"{PROJECTS_PREFIX}*"]}},
             )
         )
-        not_the_pipeline_role = {"ArnNotEquals": {"aws:PrincipalArn": pipeline_role_arn}}
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyPipelinesWriteModelArtifacts",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject", "s3:PutObjectTagging"],
-                resources=[self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*{MODEL_ARTIFACT_SUFFIX}")],
-                conditions=not_the_pipeline_role,
-            )
+        self.bucket.deny_to_all_but(
+            "OnlyPipelinesWriteModelArtifacts",
+            ["s3:PutObject", "s3:PutObjectTagging"],
+            self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*{MODEL_ARTIFACT_SUFFIX}"),
+            pipeline_role_arn,
         )
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyPipelinesDeleteUnderProjects",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
-                resources=[registered],
-                conditions=not_the_pipeline_role,
-            )
+        self.bucket.deny_to_all_but(
+            "OnlyPipelinesDeleteUnderProjects",
+            ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            registered,
+            pipeline_role_arn,
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
