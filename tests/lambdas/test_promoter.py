@@ -391,16 +391,22 @@ def test_a_version_rolled_back_is_not_redeployed_by_a_later_event(platform):
     assert platform.state("dev")["decision"] == "HOLD"
 
 
-@pytest.mark.parametrize("rolled_back_by", ["CloudFormation", "SageMaker"])
-def test_a_rolled_back_version_is_retried_by_rejecting_it_and_approving_it_again(platform, rolled_back_by):
-    """The runbook's retry, after either kind of rollback: CloudFormation's leaves the stack
-    UPDATE_ROLLBACK_COMPLETE on v1's parameters; SageMaker's leaves it UPDATE_COMPLETE on v2's while v1 serves."""
+def v2_deploying_over_v1(platform) -> tuple[str, dict[str, str]]:
+    """churn-dev v1 deployed, then v2 approved and its deployment started: v2's ARN and v1's parameters."""
     v1, v2 = platform.register("dev"), platform.register("dev", approved=False)
     platform.promote(platform.package_event(v1))
     platform.track(platform.completion("dev", "CREATE_COMPLETE"))
     serving_v1 = platform.parameters("dev")
     platform.set_approval(v2, "Approved")
     platform.promote(platform.package_event(v2))
+    return v2, serving_v1
+
+
+@pytest.mark.parametrize("rolled_back_by", ["CloudFormation", "SageMaker"])
+def test_a_rolled_back_version_is_retried_by_rejecting_it_and_approving_it_again(platform, rolled_back_by):
+    """The runbook's retry, after either kind of rollback: CloudFormation's leaves the stack
+    UPDATE_ROLLBACK_COMPLETE on v1's parameters; SageMaker's leaves it UPDATE_COMPLETE on v2's while v1 serves."""
+    v2, serving_v1 = v2_deploying_over_v1(platform)
     rolled_back = platform.state("dev")["deployment_id"]
     if rolled_back_by == "CloudFormation":
         platform.roll_back("dev", serving_v1)
@@ -437,12 +443,7 @@ def endpoint_event(platform, status: str, serving: dict[str, str], pending_deplo
 
 
 def test_a_rollback_the_tracker_has_not_recorded_yet_is_not_redeployed(platform):
-    v1, v2 = platform.register("dev"), platform.register("dev", approved=False)
-    platform.promote(platform.package_event(v1))
-    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
-    serving_v1 = platform.parameters("dev")
-    platform.set_approval(v2, "Approved")
-    platform.promote(platform.package_event(v2))
+    v2, serving_v1 = v2_deploying_over_v1(platform)
     platform.roll_back("dev", serving_v1)  # its UPDATE_ROLLBACK_COMPLETE event is still on its way
     requests = len(platform.change_set_requests())
 
@@ -454,12 +455,7 @@ def test_a_rollback_the_tracker_has_not_recorded_yet_is_not_redeployed(platform)
 
 
 def test_a_rejection_from_before_the_rolled_back_attempt_does_not_release_it(platform):
-    v1, v2 = platform.register("dev"), platform.register("dev", approved=False)
-    platform.promote(platform.package_event(v1))
-    platform.track(platform.completion("dev", "CREATE_COMPLETE"))
-    serving_v1 = platform.parameters("dev")
-    platform.set_approval(v2, "Approved")
-    platform.promote(platform.package_event(v2))
+    v2, serving_v1 = v2_deploying_over_v1(platform)
     platform.roll_back("dev", serving_v1)
     platform.track(platform.completion("dev", "UPDATE_ROLLBACK_COMPLETE"))
     earlier = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
