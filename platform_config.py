@@ -312,6 +312,8 @@ class PlatformConfig(_Strict):
     vpc_cidr: VpcCidr = "10.20.0.0/16"
     users: tuple[StudioUser, ...] = ()
     alert_emails: tuple[Email, ...] = ()
+    #: The model approvers: subscribed to the approval topic (versions pending approval).
+    approver_emails: tuple[Email, ...] = ()
     studio_idle_timeout_minutes: int = Field(default=60, ge=60, le=525600)
     endpoint: EndpointDefaults = EndpointDefaults()
     #: Per-stage changes to ``endpoint``, e.g. ``{"prod": {"instance_count": 2, "deployment_strategy": "canary"}}``.

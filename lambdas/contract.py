@@ -91,6 +91,9 @@ META_PROBLEM_TYPE = "ProblemType"
 META_INFERENCE_ATTRIBUTE = "InferenceAttribute"
 META_PROBABILITY_ATTRIBUTE = "ProbabilityAttribute"
 META_PROBABILITY_THRESHOLD = "ProbabilityThreshold"  # a probability above it is the positive label
+META_BRANCH = "GitBranch"  # lineage the approver reviews (see the template's pipelines/naming.py)
+META_DATASET_URI = "DatasetS3Uri"
+META_METRIC_PREFIX = "Metric"  # MetricAuc, MetricF1, ... from the evaluation report
 
 #: SSM parameters the deployment-target stack publishes in its account, under ``/<prefix>/target/``;
 #: the endpoint and monitor templates resolve them at deploy time.
@@ -184,9 +187,18 @@ def training_pipeline_name(project: str, stage: str = "dev") -> str:
 #: can start retraining, unlike the endpoint's error and latency alarms.
 VIOLATIONS_ALARM_SUFFIX = "-violations"
 
+#: Stages whose versions wait for the model approver (feature versions the data scientists approve).
+APPROVER_STAGES = ("dev", "prod", "champion", "challenger")
+#: Suffix of a project's CI build project (``<project>-ci``, CodeBuild).
+CI_PROJECT_SUFFIX = "-ci"
+#: The kinds of notification the notifier sends (the ``kind`` message attribute).
+NOTIFY_APPROVAL_PENDING = "approval-pending"
+NOTIFY_PIPELINE_FAILED = "pipeline-failed"
+NOTIFY_BUILD_FAILED = "build-failed"
+
 #: SNS message attributes every platform alert carries when it concerns a project: teams subscribe to
-#: the alert topic with a filter policy on them.
-ALERT_ATTRIBUTES = ("project", "stage", "account")
+#: the alert topic with a filter policy on them (``kind`` on the notifier's notifications).
+ALERT_ATTRIBUTES = ("project", "stage", "account", "kind")
 
 
 def alarm_names(deployment: Deployment) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import contract
 
@@ -62,6 +62,13 @@ class Envelope(BaseModel):
         if not isinstance(value, str) or not RFC_3339.match(value):
             raise ValueError("must be an RFC 3339 time with a time zone, like 2026-12-01T10:00:00Z")
         return value
+
+
+def first_error(error: ValidationError) -> str:
+    """The first problem pydantic found, as ``field.path: message``: what a :class:`Rejection` reports."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "item"
+    return f"{location}: {first['msg']}"
 
 
 def event_of(body: str) -> dict[str, Any] | None:

@@ -1,6 +1,6 @@
 """The promotion ledger: what the handlers record of stages, deployment attempts and test results.
 
-The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items, built only here:
+The ledger is one DynamoDB table (keys ``pk``/``sk``) with four kinds of items, built only here:
 
 - the state of a stage, ``DEPLOYMENT#<project>#<stage>`` / ``STATE``: the current deployment, its
   status, the promoter's last decision and the current deployment's integration tests (for a
@@ -10,6 +10,8 @@ The ledger is one DynamoDB table (keys ``pk``/``sk``) with three kinds of items,
   its integration tests (``tests_*`` attributes) once the tester ran them;
 - the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate, written
   (pass or fail) only by the integration tester and revoked by the tracker on rollback.
+- a notification sent once, ``NOTIFIED#<what it was about>`` / ``NOTIFICATION`` (the notifier's claim,
+  e.g. on a version pending approval, so duplicate or later events about it notify no one again).
 
 Powertools idempotency records share the table under ``IDEMPOTENCY#<function>`` partition keys and
 expire through the ``expiration`` attribute.
@@ -59,6 +61,7 @@ def replaceable_by(outcome: Status) -> tuple[Status, ...]:
 STATE_SORT_KEY = "STATE"
 ATTEMPT_PREFIX = "ATTEMPT#"
 TEST_SORT_KEY = "TEST"
+NOTIFICATION_SORT_KEY = "NOTIFICATION"
 
 
 def deployment_partition(deployment: contract.Deployment) -> str:
@@ -554,6 +557,29 @@ class Ledger:
             .update(self._table, self._state_key(deployment), "#monitor_change_set = :expected", expected=change_set)
         )
         return _applied(lambda: self._dynamodb.update_item(**request))
+
+    # Notifier writes
+
+    def claim_notification(self, subject: str, *, kind: str, event_id: str) -> bool:
+        """Claim the one notification about ``subject``: False when an earlier event already claimed it."""
+        item = {"pk": f"NOTIFIED#{subject}", "sk": NOTIFICATION_SORT_KEY, "kind": kind, "event_id": event_id}
+        request = {
+            "TableName": self._table,
+            "Item": _serialize({**item, "claimed_at": utc_now()}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        return _applied(lambda: self._dynamodb.put_item(**request))
+
+    def release_notification(self, subject: str, *, event_id: str) -> None:
+        """Give a claim back (the notification could not be sent), if ``event_id`` still holds it."""
+        request = {
+            "TableName": self._table,
+            "Key": _serialize({"pk": f"NOTIFIED#{subject}", "sk": NOTIFICATION_SORT_KEY}),
+            "ConditionExpression": "#event_id = :event_id",
+            "ExpressionAttributeNames": {"#event_id": "event_id"},
+            "ExpressionAttributeValues": _serialize({":event_id": event_id}),
+        }
+        _applied(lambda: self._dynamodb.delete_item(**request))
 
     # Helpers
 

@@ -1,4 +1,5 @@
-"""Dev account: operations around the deployed models: feature endpoint clean-up and the monitoring loop."""
+"""Dev account: operations around the deployed models: feature endpoint clean-up, the monitoring loop and
+the notifier (approvals pending, failed pipelines and builds)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
-from lambdas.contract import TRAINING_STAGES, training_pipeline_name
+from lambdas.contract import APPROVER_STAGES, CI_PROJECT_SUFFIX, TRAINING_STAGES, training_pipeline_name
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue, WorkQueue
@@ -29,6 +30,9 @@ CLEANUP_TIMEOUT = Duration.minutes(15)
 #: A throttled retraining start comes back after this, up to MONITORING_MAX_RECEIVES times.
 MONITORING_RETRY_INTERVAL = Duration.minutes(5)
 MONITORING_MAX_RECEIVES = 6
+#: A notification that could not be published comes back after this, up to NOTIFIER_MAX_RECEIVES times.
+NOTIFIER_RETRY_INTERVAL = Duration.minutes(5)
+NOTIFIER_MAX_RECEIVES = 5
 
 
 class OperationsStack(Stack):
@@ -39,7 +43,11 @@ class OperationsStack(Stack):
       monitor stacks older than ``operations.feature_endpoint_ttl_hours`` through the dev deploy role;
     - a rule on the promotion bus sends the targets' alarms entering ALARM to the monitoring queue;
       the monitoring-loop Lambda notifies the project and, if its ``RETRAINING`` item enables it,
-      starts its training pipeline at most once per cool-down.
+      starts its training pipeline at most once per cool-down;
+    - rules on the default bus send versions pending approval in the groups the approver governs,
+      failed training pipeline executions and failed ``<project>-ci`` builds to the notification
+      queue; the notifier Lambda tells the approvers (approval topic, ``approver_emails``) once per
+      version, and the project's team (alert topic) about failures.
     """
 
     def __init__(
@@ -124,6 +132,8 @@ class OperationsStack(Stack):
             )
         )
 
+        self._add_notifier(config, key, alerts, ledger, handler_environment, function_settings)
+
         # Clean-up of feature endpoints in dev.
         self.cleanup_dead_letters = DeadLetterQueue(
             self,
@@ -193,7 +203,7 @@ class OperationsStack(Stack):
             )
         )
 
-        for function in (self.monitoring, self.cleanup):
+        for function in (self.monitoring, self.cleanup, self.notifier):
             key.grant_encrypt_decrypt(function.role)
             alerts.topic.grant_publish(function.role)
         acknowledge_wildcards(
@@ -204,7 +214,98 @@ class OperationsStack(Stack):
                 "the alarm's own project's pipeline.",
                 "Resource::arn:*:sagemaker:*:model-package/*-feature/*": "Versions of the feature groups, whose "
                 "deployed-feature annotation the clean-up removes (approval status changes are denied).",
-                "Action::kms:GenerateDataKey*": "Data keys of the promotion key only (queues, topic, tables).",
+                "Action::kms:GenerateDataKey*": "Data keys of the promotion key only (queues, topics, tables).",
                 "Action::kms:ReEncrypt*": "Re-encryption with the promotion key only (DynamoDB grant).",
             },
         )
+
+    def _add_notifier(
+        self,
+        config: PlatformConfig,
+        key: kms.IKey,
+        alerts: AlertTopic,
+        ledger: dynamodb.ITableV2,
+        handler_environment: Mapping[str, str],
+        function_settings: Mapping,
+    ) -> None:
+        """Versions pending approval -> the approvers; failed pipelines and builds -> the project's team."""
+        prefix = config.prefix
+        self.approvals = AlertTopic(
+            self,
+            "ApprovalRequests",
+            topic_name=f"{prefix}-model-approvals",
+            encryption_key=key,
+            emails=config.approver_emails,
+        )
+        self.notification_queue = WorkQueue(
+            self,
+            "NotificationQueue",
+            alarm_name=f"{prefix}-notifier-dead-letters",
+            encryption_key=key,
+            alarm_action=alerts.alarm_action,
+            visibility_timeout=NOTIFIER_RETRY_INTERVAL,
+            max_receives=NOTIFIER_MAX_RECEIVES,
+        )
+        to_queue = targets.SqsQueue(
+            self.notification_queue.queue, dead_letter_queue=self.notification_queue.dead_letters.queue
+        )
+        governed = [stage for stage in config.stages if stage in APPROVER_STAGES]
+        self.pending_approval_rule = events.Rule(
+            self,
+            "VersionsPendingApproval",
+            description="Versions pending approval in the groups the model approver governs, to the notifier",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={
+                    "ModelPackageGroupName": [{"suffix": f"-{stage}"} for stage in governed],
+                    "ModelApprovalStatus": ["PendingManualApproval"],
+                },
+            ),
+            targets=[to_queue],
+        )
+        self.failed_pipeline_rule = events.Rule(
+            self,
+            "FailedTrainingPipelines",
+            description="Failed executions of the projects' training pipelines, to the notifier",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+                detail={
+                    "currentPipelineExecutionStatus": ["Failed"],
+                    # <project>-<stage>-training: the ARN ends with the training pipeline name of any project
+                    "pipelineArn": [{"suffix": training_pipeline_name("", stage)} for stage in TRAINING_STAGES],
+                },
+            ),
+            targets=[to_queue],
+        )
+        self.failed_build_rule = events.Rule(
+            self,
+            "FailedProjectBuilds",
+            description="Failed builds of the projects' CI (<project>-ci), to the notifier",
+            event_pattern=events.EventPattern(
+                source=["aws.codebuild"],
+                detail_type=["CodeBuild Build State Change"],
+                detail={"build-status": ["FAILED"], "project-name": [{"suffix": CI_PROJECT_SUFFIX}]},
+            ),
+            targets=[to_queue],
+        )
+        self.notifier = PlatformFunction(
+            self,
+            "Notifier",
+            handler="notifier.handler.handler",
+            description="Notifies the approvers of versions pending approval, once, and teams of failed runs",
+            alarm_name=f"{prefix}-notifier-errors",
+            environment={**handler_environment, "APPROVAL_TOPIC_ARN": self.approvals.topic.topic_arn},
+            **function_settings,
+        )
+        self.notifier.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.notification_queue.queue, batch_size=5, max_concurrency=2, report_batch_item_failures=True
+            )
+        )
+        # Idempotency records and the once-per-version claims live in the ledger table.
+        ledger.grant(
+            self.notifier.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+        )
+        self.approvals.topic.grant_publish(self.notifier.role)

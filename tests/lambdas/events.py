@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DEV = "111111111111"
@@ -68,6 +68,8 @@ def model_package_state_change(package: dict[str, Any], **overrides) -> dict:
         },
         "Tags": {},
     }
+    if package.get("ModelMetrics"):
+        detail["ModelMetrics"] = package["ModelMetrics"]
     return (
         _envelope(
             source="aws.sagemaker",
@@ -209,6 +211,102 @@ def alarm_state_change(
             detail_type="CloudWatch Alarm State Change",
             account=account,
             resources=[arn],
+            detail=detail,
+        )
+        | overrides
+    )
+
+
+def pipeline_execution_status_change(
+    *, pipeline_name: str, status: str = "Failed", previous: str = "Executing", account: str = DEV, **overrides
+) -> dict:
+    """``SageMaker Model Building Pipeline Execution Status Change``: the detail carries ARNs and ISO times,
+    no failure reason (``ListPipelineExecutionSteps`` has it)."""
+    pipeline_arn = f"arn:aws:sagemaker:{REGION}:{account}:pipeline/{pipeline_name}"
+    execution_arn = f"{pipeline_arn}/execution/{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    detail = {
+        "pipelineExecutionDisplayName": f"execution-{int(now.timestamp() * 1000)}",
+        "currentPipelineExecutionStatus": status,
+        "previousPipelineExecutionStatus": previous,
+        "executionStartTime": (now - timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "executionEndTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "pipelineExecutionDescription": "Push to dev: commit 9f1c2ab",
+        "pipelineArn": pipeline_arn,
+        "pipelineExecutionArn": execution_arn,
+    }
+    return (
+        _envelope(
+            source="aws.sagemaker",
+            detail_type="SageMaker Model Building Pipeline Execution Status Change",
+            account=account,
+            resources=[pipeline_arn, execution_arn],
+            detail=detail,
+        )
+        | overrides
+    )
+
+
+def build_state_change(
+    *, project_name: str, status: str = "FAILED", branch: str = "dev", account: str = DEV, **overrides
+) -> dict:
+    """``CodeBuild Build State Change`` of a finished build; a failed one names its failed phase and why."""
+    build_uuid = str(uuid.uuid4())
+    build_arn = f"arn:aws:codebuild:{REGION}:{account}:build/{project_name}:{build_uuid}"
+    failed = status == "FAILED"
+    logs_group = f"/aws/codebuild/{project_name}"
+    phases = [
+        {
+            "phase-context": [],
+            "start-time": "Dec 3, 2026 10:00:00 AM",
+            "phase-type": "SUBMITTED",
+            "phase-status": "SUCCEEDED",
+        },
+        {"phase-context": [": "], "phase-type": "INSTALL", "phase-status": "SUCCEEDED", "duration-in-seconds": 41},
+        {
+            "phase-context": [
+                "COMMAND_EXECUTION_ERROR: Error while executing command: python -m pipelines.run. Reason: exit status 1"
+            ]
+            if failed
+            else [": "],
+            "phase-type": "BUILD",
+            "phase-status": status if failed else "SUCCEEDED",
+            "duration-in-seconds": 873,
+        },
+    ]
+    detail = {
+        "build-status": status,
+        "project-name": project_name,
+        "build-id": build_arn,
+        "additional-information": {
+            "cache": {"type": "NO_CACHE"},
+            "timeout-in-minutes": 240,
+            "build-complete": True,
+            "initiator": "rule/mlops-dev-ci-push",
+            "build-start-time": "Dec 3, 2026 10:00:00 AM",
+            "source": {
+                "type": "CODECOMMIT",
+                "location": f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/churn",
+            },
+            "source-version": f"refs/heads/{branch}",
+            "logs": {
+                "group-name": logs_group,
+                "stream-name": build_uuid,
+                "deep-link": f"https://console.aws.amazon.com/cloudwatch/home?region={REGION}#logEvent:"
+                f"group={logs_group};stream={build_uuid}",
+            },
+            "phases": phases,
+        },
+        "current-phase": "COMPLETED",
+        "current-phase-context": "[: ]",
+        "version": "1",
+    }
+    return (
+        _envelope(
+            source="aws.codebuild",
+            detail_type="CodeBuild Build State Change",
+            account=account,
+            resources=[build_arn],
             detail=detail,
         )
         | overrides

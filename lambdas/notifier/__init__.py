@@ -1,0 +1,1 @@
+"""Notifier Lambda: versions pending approval -> the model approvers; failed pipelines and builds -> the team."""
