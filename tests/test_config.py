@@ -137,6 +137,7 @@ def test_stage_accounts_follow_the_promotion_path():
         ({"platform.prefix": "Bad_Prefix"}, "prefix='Bad_Prefix': must be 1-16 lower-case"),
         ({"platform.colour": "red"}, "colour='red': Extra inputs are not permitted"),
         ({"platform.alert_emails": '["ops@example.com", "nobody"]'}, "alert_emails[1]='nobody': must be an e-mail"),
+        ({"platform.approver_emails": '["approver@"]'}, "approver_emails[0]='approver@': must be an e-mail"),
         ({"platform.users": "[{broken"}, "users='[{broken': not valid JSON"),
         (
             {"platform.endpoint.deployment_strategy": "canary"},
