@@ -23,6 +23,7 @@ from demo.runtime import EventBridge, LambdaPollers
 from demo.synthesized import CloudAssembly, StandInDeployment
 from integration_tester.handler import IntegrationTester, TesterSettings
 from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
+from notifier.handler import Notifier, NotifierSettings
 from project_template.handler import ProjectTemplate, serve
 from project_template.handler import Settings as ProjectSettings
 from promoter.handler import Promoter, PromoterSettings
@@ -68,6 +69,7 @@ HANDLERS: dict[str, Callable[[dict[str, str], Clients], Any]] = {
     "monitoring_loop.handler.handler": lambda env, clients: MonitoringLoop(
         MonitoringSettings.from_environment(env), clients
     ),
+    "notifier.handler.handler": lambda env, clients: Notifier(NotifierSettings.from_environment(env), clients),
 }
 #: The project's integration test cases: the template's example, in name order, and what the good
 #: model answers to each (the endpoint's answers are moto's, configured through its results API).
@@ -182,6 +184,8 @@ class Story:
         environment = promotion.function_environment("tracker.handler.handler")
         self.ledger = self.admin[dev].resource("dynamodb").Table(environment["LEDGER_TABLE"])
         self.inbox = self._subscribe_inbox(environment["ALERT_TOPIC_ARN"])
+        notifier = deployments["mlops-dev-operations"].function_environment("notifier.handler.handler")
+        self.approver_inbox = self._subscribe_inbox(notifier["APPROVAL_TOPIC_ARN"], "demo-approver-inbox")
         self.sagemaker = self.admin[dev].client("sagemaker")
         self._create_project(deployments["mlops-dev-projects"], sts)
         tester_environment = promotion.function_environment("integration_tester.handler.handler")
@@ -238,10 +242,10 @@ class Story:
             "dev", "", f"  groups {', '.join(groups)}; their policies let roles of {', '.join(readers)} read them"
         )
 
-    def _subscribe_inbox(self, topic_arn: str) -> str:
-        """The team's mailbox: an SQS queue subscribed to the alert topic."""
+    def _subscribe_inbox(self, topic_arn: str, name: str = "demo-team-inbox") -> str:
+        """A mailbox: an SQS queue subscribed to a topic (the team's to the alert topic)."""
         dev = self.admin[self.account_of["dev"]]
-        queue_url = dev.client("sqs").create_queue(QueueName="demo-team-inbox")["QueueUrl"]
+        queue_url = dev.client("sqs").create_queue(QueueName=name)["QueueUrl"]
         queue_arn = dev.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         dev.client("sns").subscribe(
             TopicArn=topic_arn,
@@ -297,6 +301,9 @@ class Story:
             },
         )["ModelPackageArn"]
         self._show("dev", "Data scientist (pipeline)", f"registers {_version(arn)}: commit {commit}, AUC {auc}")
+        package = self.sagemaker.describe_model_package(ModelPackageName=arn)
+        self._emit(model_package_state_change(package), account=self.account_of["dev"], emitter="SageMaker")
+        self._settle()
         return arn
 
     def _swap_artifact(self, package_arn: str) -> None:
@@ -439,8 +446,10 @@ class Story:
             if line and line != self.printed_states.get(stage):
                 self.printed_states[stage] = line
                 self._show("dev", "", f"  ledger: {line}")
-        for subject_line in self._drain_inbox():
+        for subject_line in self._drain_inbox(self.inbox):
             self._show("dev", "", f"  alert: {subject_line}")
+        for subject_line in self._drain_inbox(self.approver_inbox):
+            self._show("dev", "", f"  approvers notified: {subject_line}")
 
     def _state(self, stage: str) -> dict[str, Any]:
         key = {"pk": f"DEPLOYMENT#{PROJECT}#{stage}", "sk": "STATE"}
@@ -448,7 +457,7 @@ class Story:
 
     def _state_line(self, stage: str) -> str:
         state = self._state(stage)
-        if not state:
+        if not state.get("package_arn"):  # nothing deployed yet (a decision about a pending version)
             return ""
         version = _version(state.get("package_arn", ""))
         line = f"stage {stage}: {version} {state.get('status', '')} ({state.get('deployment_id', '')})"
@@ -460,13 +469,13 @@ class Story:
             line += f"; monitor stack: {state['monitor_decision']} {state.get('monitor_status', '')}".rstrip()
         return line
 
-    def _drain_inbox(self) -> list[str]:
+    def _drain_inbox(self, queue_url: str) -> list[str]:
         sqs = self.admin[self.account_of["dev"]].client("sqs")
         subjects = []
-        while messages := sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", []):
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
                 subjects.append(json.loads(message["Body"])["Subject"])
-                sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return subjects
 
     def _print_ledger(self) -> None:

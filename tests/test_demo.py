@@ -51,6 +51,13 @@ def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_f
     assert "churn-prod/2" in ledger and "REFUSED" in ledger
 
 
+def test_demo_notifies_the_approvers_of_each_version_registered_pending_approval_once(timeline):
+    registered = timeline.split("registers churn-dev/1", 1)[1].split("Model approver", 1)[0]
+    assert "Notifier (Lambda)" in registered
+    assert "approvers notified: [churn/dev] v1 of churn-dev awaits your approval" in registered
+    assert timeline.count("approvers notified: [churn/dev] v2 of churn-dev awaits your approval") == 1
+
+
 def test_demo_refuses_an_approved_model_whose_artifact_was_overwritten(timeline):
     assert "overwrites the artifact of churn-dev/3" in timeline
     assert "alert: [churn/dev] v3 refused: model artifact not verified" in timeline
@@ -76,6 +83,7 @@ def test_every_call_the_handlers_make_in_the_demo_is_allowed_by_their_roles(demo
         "integration_tester",
         "monitoring_loop",
         "project_template",
+        "notifier",
     }
     assert len(checked) > 40, checked  # (role, action) pairs
 

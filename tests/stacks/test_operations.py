@@ -95,7 +95,10 @@ def test_alarms_entering_alarm_on_the_promotion_bus_reach_the_monitoring_queue(o
             ],
         },
     )
-    (mapping,) = operations.find_resources("AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = operations.find_resources(
+        "AWS::Lambda::EventSourceMapping",
+        {"Properties": {"EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("^MonitoringQueue"), "Arn"]}}},
+    ).values()
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
