@@ -18,7 +18,7 @@ from mlops_constructs.compliance import acknowledge
 
 
 class AlertTopic(Construct):
-    """A KMS-encrypted, TLS-only SNS topic for operator alerts, with optional e-mail subscribers.
+    """A KMS-encrypted, TLS-only SNS topic for alerts or notifications, with optional e-mail subscribers.
 
     CloudWatch alarms publish to it, so the key lets CloudWatch use it for alarms of this account only
     (``aws:SourceAccount``, ``aws:SourceArn``); ``alarm_action`` is what an alarm adds to notify here.
