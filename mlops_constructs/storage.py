@@ -98,8 +98,8 @@ class EncryptedBucket(s3.Bucket):
         )
 
     def deny_to_all_but(self, sid: str, actions: list[str], objects: str, principal_arn: str | None = None) -> None:
-        """Deny ``actions`` on ``objects`` to every principal but ``principal_arn`` (to everyone when None),
-        whatever their identity policies allow."""
+        """Deny ``actions`` on ``objects`` to every principal but ``principal_arn`` (a role ARN, or a pattern
+        with ``*``; to everyone when None), whatever their identity policies allow."""
         self.add_to_resource_policy(
             iam.PolicyStatement(
                 sid=sid,
@@ -107,7 +107,11 @@ class EncryptedBucket(s3.Bucket):
                 principals=[iam.AnyPrincipal()],
                 actions=actions,
                 resources=[objects],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": principal_arn}} if principal_arn else None,
+                conditions=(
+                    {"ArnNotLike" if "*" in principal_arn else "ArnNotEquals": {"aws:PrincipalArn": principal_arn}}
+                    if principal_arn
+                    else None
+                ),
             )
         )
 
