@@ -14,8 +14,9 @@ into an approver.
 Registered models live under ``projects/`` of the artifact store, and no persona writes a model
 artifact there or deletes anything there: project pipelines and their jobs run as their project's
 pipeline execution role (``mlops_constructs/project_roles.py``), the only principals the artifact
-store's bucket policy lets do that, which data scientists and MLOps engineers may pass to SageMaker. They upload a pipeline's job code and
-configuration under ``projects/`` when they define it, and write their own experiments under ``scratch/``.
+store's bucket policy lets do that, which data scientists and MLOps engineers may pass to SageMaker.
+They upload a pipeline's job code and configuration under ``projects/`` when they define it, and write
+their own experiments under ``scratch/``.
 """
 
 from __future__ import annotations
