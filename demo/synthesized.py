@@ -38,6 +38,7 @@ NAME_PROPERTIES = {
     "AWS::Events::EventBus": "Name",
     "AWS::Events::Rule": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CodeBuild::Project": "Name",
     "AWS::SageMaker::Model": "ModelName",
     "AWS::SageMaker::EndpointConfig": "EndpointConfigName",
     "AWS::SageMaker::Endpoint": "EndpointName",
@@ -172,8 +173,10 @@ class PhysicalNames:
         resource_type = self.stack.body["Resources"][logical_id]["Type"]
         account, region = self.stack.account, self.stack.region
         name = None if resource_type == "AWS::KMS::Key" else self.name(logical_id)
+        path = self.resolver.resolve(self.stack.body["Resources"][logical_id].get("Properties", {}).get("Path", "/"))
         values = {
-            ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{account}:role/{name}",
+            ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{account}:role{path}{name}",
+            ("AWS::CodeBuild::Project", "Arn"): f"arn:aws:codebuild:{region}:{account}:project/{name}",
             ("AWS::SQS::Queue", "Arn"): f"arn:aws:sqs:{region}:{account}:{name}",
             ("AWS::SQS::Queue", "QueueUrl"): f"https://sqs.{region}.amazonaws.com/{account}/{name}",
             ("AWS::SQS::Queue", "QueueName"): name,

@@ -106,15 +106,17 @@ def _artifacts(scope: ProjectScope) -> Iterable[iam.PolicyStatement]:
 
 def _registration(scope: ProjectScope) -> Iterable[iam.PolicyStatement]:
     """Versions go into the project's groups pending approval; feature versions may be approved."""
+    versions = [
+        scope.arn("sagemaker", f"model-package/{scope.project}-*/*"),
+        scope.arn("sagemaker", f"model-package-group/{scope.project}-*"),
+    ]
     yield iam.PolicyStatement(
         sid="RegisterPendingVersions",
-        actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
-        resources=[
-            scope.arn("sagemaker", f"model-package/{scope.project}-*/*"),
-            scope.arn("sagemaker", f"model-package-group/{scope.project}-*"),
-        ],
+        actions=["sagemaker:CreateModelPackage"],
+        resources=versions,
         conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}},
     )
+    yield iam.PolicyStatement(sid="TagVersions", actions=["sagemaker:AddTags"], resources=versions)
 
 
 def pipeline_statements(scope: ProjectScope) -> list[iam.PolicyStatement]:

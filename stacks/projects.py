@@ -470,7 +470,7 @@ class ProjectsStack(Stack):
             iam.PolicyStatement(
                 sid="CloudWatchLogsEncryptsBuildLogs",
                 principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={
                     "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": self._arn("logs", "", f"log-group:{log_group}")}
