@@ -51,6 +51,41 @@ PROJECT_CREATORS: tuple[Persona, ...] = ("data_scientist", "mlops_engineer")
 PROD_BRANCH_MAINTAINERS: tuple[Persona, ...] = ("mlops_engineer",)
 
 
+def job_infrastructure(sagemaker_log_groups: str) -> Iterable[iam.PolicyStatement]:
+    """What a role SageMaker jobs run as needs around them: pull their images, attach them to the VPC
+    and write their logs (``sagemaker_log_groups``: the ARN of ``/aws/sagemaker/*``)."""
+    yield iam.PolicyStatement(
+        sid="PullContainerImages",
+        actions=[
+            "ecr:GetAuthorizationToken",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+        ],
+        resources=["*"],
+    )
+    yield iam.PolicyStatement(
+        sid="JobNetworkInterfaces",
+        actions=[
+            "ec2:CreateNetworkInterface",
+            "ec2:CreateNetworkInterfacePermission",
+            "ec2:DeleteNetworkInterface",
+            "ec2:DeleteNetworkInterfacePermission",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeDhcpOptions",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+        ],
+        resources=["*"],
+    )
+    yield iam.PolicyStatement(
+        sid="WriteJobLogs",
+        actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        resources=[sagemaker_log_groups],
+    )
+
+
 class PersonaRoles(Construct):
     """One SageMaker execution role per persona, used by that persona's Studio user profiles.
 
@@ -202,35 +237,8 @@ class PersonaRoles(Construct):
             resources=passed,
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
-        yield iam.PolicyStatement(
-            sid="PullContainerImages",
-            actions=[
-                "ecr:GetAuthorizationToken",
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
-            resources=["*"],
-        )
-        yield iam.PolicyStatement(
-            sid="JobNetworkInterfaces",
-            actions=[
-                "ec2:CreateNetworkInterface",
-                "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
-            ],
-            resources=["*"],
-        )
-        yield iam.PolicyStatement(
-            sid="WriteJobLogs",
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)],
+        yield from job_infrastructure(
+            self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)
         )
 
     def _registration(self) -> Iterable[iam.PolicyStatement]:

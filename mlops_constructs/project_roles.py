@@ -25,7 +25,7 @@ from aws_cdk import aws_iam as iam
 
 from lambdas.contract import CI_PROJECT_SUFFIX, PIPELINE_ROLE_SUFFIX
 from mlops_constructs.naming import DATA_PREFIX, PROJECTS_PREFIX, PlatformNames
-from mlops_constructs.personas import JOB_ACTION_NOUNS
+from mlops_constructs.personas import JOB_ACTION_NOUNS, job_infrastructure
 
 #: Model package groups a project's CI copies approved dev versions into (``pipelines/copy_to_prod.py``).
 PRODUCTION_STAGES = ("prod", "champion", "challenger")
@@ -149,36 +149,7 @@ def pipeline_statements(scope: ProjectScope) -> list[iam.PolicyStatement]:
             resources=[scope.pipeline_role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         ),
-        iam.PolicyStatement(
-            sid="PullContainerImages",
-            actions=[
-                "ecr:GetAuthorizationToken",
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
-            resources=["*"],
-        ),
-        iam.PolicyStatement(
-            sid="JobNetworkInterfaces",
-            actions=[
-                "ec2:CreateNetworkInterface",
-                "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
-            ],
-            resources=["*"],
-        ),
-        iam.PolicyStatement(
-            sid="WriteJobLogs",
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[scope.arn("logs", "log-group:/aws/sagemaker/*")],
-        ),
+        *job_infrastructure(scope.arn("logs", "log-group:/aws/sagemaker/*")),
     ]
 
 

@@ -27,6 +27,7 @@ from lambdas.contract import (
     ProjectParameters,
 )
 from mlops_constructs.compliance import acknowledge_wildcards
+from mlops_constructs.deployment_roles import RULE_HANDLER_ACTIONS
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
 from mlops_constructs.naming import PlatformNames
@@ -39,7 +40,7 @@ from mlops_constructs.project_roles import (
     project_ci_log_group,
     trigger_statements,
 )
-from mlops_constructs.storage import PlatformKey
+from mlops_constructs.storage import PlatformKey, let_cloudwatch_logs_encrypt
 from platform_config import Persona, PlatformConfig, ProjectsConfig
 
 #: The launch role SageMaker Projects expects on a project product, at the path the console creates it.
@@ -317,29 +318,33 @@ class ProjectProductStack(servicecatalog.ProductStack):
                 ),
             )
 
-        events.CfnRule(
-            self,
-            "PushTrigger",
-            name=f"{project}{CI_PROJECT_SUFFIX}-push",
-            description="Builds pushes to feature-*, dev and prod",
-            event_pattern=push_pattern(repository, project),
-            state="ENABLED",
-            targets=[
-                target(
-                    {"commit": "$.detail.commitId", "branch": "$.detail.referenceName"},
-                    {"BRANCH": "<branch>"},
-                )
-            ],
-        )
-        events.CfnRule(
-            self,
-            "PullRequestTrigger",
-            name=f"{project}{CI_PROJECT_SUFFIX}-pull-request",
-            description="Tests pull requests (their source commit); trains nothing",
-            event_pattern=pull_request_pattern(repository, project),
-            state="ENABLED",
-            targets=[target({"commit": "$.detail.sourceCommit"}, {"BRANCH": PULL_REQUEST_BRANCH})],
-        )
+        for construct_id, suffix, description, pattern, paths, branch in (
+            (
+                "PushTrigger",
+                "push",
+                "Builds pushes to feature-*, dev and prod",
+                push_pattern(repository, project),
+                {"commit": "$.detail.commitId", "branch": "$.detail.referenceName"},
+                "<branch>",
+            ),
+            (
+                "PullRequestTrigger",
+                "pull-request",
+                "Tests pull requests (their source commit); trains nothing",
+                pull_request_pattern(repository, project),
+                {"commit": "$.detail.sourceCommit"},
+                PULL_REQUEST_BRANCH,
+            ),
+        ):
+            events.CfnRule(
+                self,
+                construct_id,
+                name=f"{project}{CI_PROJECT_SUFFIX}-{suffix}",
+                description=description,
+                event_pattern=pattern,
+                state="ENABLED",
+                targets=[target(paths, {"BRANCH": branch})],
+            )
 
 
 #: Why the project roles' statements have wildcards (the same reasons hold in the boundary).
@@ -466,17 +471,8 @@ class ProjectsStack(Stack):
             retention=CI_LOG_RETENTION,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.ci_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsEncryptsBuildLogs",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={
-                    "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": self._arn("logs", "", f"log-group:{log_group}")}
-                },
-            )
-        )
+        log_group_arn = self._arn("logs", "", f"log-group:{log_group}")
+        let_cloudwatch_logs_encrypt(self.ci_key, sid="CloudWatchLogsEncryptsBuildLogs", log_groups=log_group_arn)
         self.ci_dead_letters = DeadLetterQueue(
             self,
             "CiDeadLetters",
@@ -769,17 +765,7 @@ class ProjectsStack(Stack):
             ),
             iam.PolicyStatement(
                 sid="ProjectBuildTriggers",
-                actions=[
-                    "events:PutRule",
-                    "events:DescribeRule",
-                    "events:DeleteRule",
-                    "events:PutTargets",
-                    "events:RemoveTargets",
-                    "events:ListTargetsByRule",
-                    "events:TagResource",
-                    "events:UntagResource",
-                    "events:ListTagsForResource",
-                ],
+                actions=list(RULE_HANDLER_ACTIONS),
                 resources=[f"arn:{partition}:events:{region}:{account}:rule/*{CI_PROJECT_SUFFIX}-*"],
             ),
         ]

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 import aws_cdk as cdk
+import botocore.session
 import pytest
+from botocore.validate import ParamValidator
 
 from demo.runtime import matches
 from lambdas.contract import DEV_BRANCH, FEATURE_BRANCH_PREFIX, PROD_BRANCH, ProjectParameters
@@ -133,10 +135,18 @@ def _start_build_request(target: dict, event: dict) -> dict:
     return json.loads(text)
 
 
+def _valid_start_build(request: dict) -> None:
+    """EventBridge calls StartBuild with the transformed input: it must be a valid StartBuild request."""
+    shape = botocore.session.get_session().get_service_model("codebuild").operation_model("StartBuild").input_shape
+    report = ParamValidator().validate({"projectName": "churn-ci", **request}, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
 def test_a_push_builds_the_pushed_commit_with_its_branch(deployment):
     event = codecommit_reference_change(PROJECT, "feature-better-trees")
     (target,) = _rule(deployment, "churn-ci-push")["Targets"]
     request = _start_build_request(target, event)
+    _valid_start_build(request)
     assert request["sourceVersion"] == event["detail"]["commitId"]
     assert request["environmentVariablesOverride"] == [
         {"name": "BRANCH", "value": "feature-better-trees", "type": "PLAINTEXT"}
@@ -147,6 +157,7 @@ def test_a_pull_request_builds_its_source_commit_and_only_tests(deployment):
     event = codecommit_pull_request_change(PROJECT, "feature-x")
     (target,) = _rule(deployment, "churn-ci-pull-request")["Targets"]
     request = _start_build_request(target, event)
+    _valid_start_build(request)
     assert request["sourceVersion"] == event["detail"]["sourceCommit"]
     (branch,) = request["environmentVariablesOverride"]
     # pipelines.run runs nothing for a branch other than feature-*, dev and prod: the build only tests
