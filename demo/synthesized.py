@@ -106,6 +106,10 @@ class CloudAssembly:
             stacks[name] = StackTemplate(name, account, region, body, self.directory)
         return stacks
 
+    def product_templates(self) -> list[dict[str, Any]]:
+        """The Service Catalog product templates the projects stack ships (``*.product.template.json``)."""
+        return [json.loads(path.read_text()) for path in sorted(self.directory.glob("*.product.template.json"))]
+
     def asset_file(self, object_key: str) -> Path:
         """The local file of an S3 asset, from its object key (``<hash>.json`` -> ``asset.<hash>.json``)."""
         path = self.directory / f"asset.{object_key}"
