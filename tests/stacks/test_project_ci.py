@@ -96,7 +96,7 @@ def _rule(deployment: Deployment, name: str) -> dict:
         (codecommit_reference_change(PROJECT, PROD_BRANCH), True),
         (codecommit_reference_change(PROJECT, "main"), False),
         (codecommit_reference_change(PROJECT, "features-x"), False),
-        (codecommit_reference_change(PROJECT, "v1.0", event="referenceCreated", reference_type="tag"), False),
+        (codecommit_reference_change(PROJECT, "prod", event="referenceCreated", reference_type="tag"), False),
         (codecommit_reference_change(PROJECT, "dev", event="referenceDeleted"), False),
         (codecommit_reference_change("fraud", DEV_BRANCH), False),
         (codecommit_pull_request_change(PROJECT, "feature-x"), False),
