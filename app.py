@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 
+from lambdas.contract import PIPELINE_ROLE_SUFFIX
 from mlops_constructs.compliance import apply_compliance_checks
 from mlops_constructs.naming import PlatformNames
 from platform_config import AccountName, ConfigError, PlatformConfig, load_config
@@ -95,7 +96,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             for account in targets
             for role in (names.sagemaker_execution_role(account), names.deploy_role(account))
         ],
-        pipeline_role_arn=names.role_arn("dev", names.pipeline_execution_role),
+        project_pipeline_roles=names.project_role_arn(f"*{PIPELINE_ROLE_SUFFIX}"),
         **stack_props("dev", "artifacts", "MLOps platform: artifact store (KMS key, versioned buckets)"),
     )
     for target in targets.values():

@@ -247,6 +247,17 @@ HttpsUrl = Annotated[
 ]
 
 
+OidcProviderArn = Annotated[
+    str,
+    _check(
+        lambda v: (
+            v == "" or re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9./_-]+", v) is not None
+        ),
+        "must be the ARN of an IAM OIDC provider of the dev account, "
+        "arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com, or empty to create it",
+    ),
+]
+
 #: The first Powertools release whose Lambda layer AWS publishes for the functions' runtime (python3.14)
 #: under a versioned public SSM parameter: 3.23.0 added the python3.14 layers, but its versioned
 #: parameters were written under a wrong name (aws-powertools/powertools-lambda-python#7689, fixed by
@@ -277,6 +288,12 @@ class ProjectsConfig(_Strict):
     groups are always kept). ``create_launch_role`` is false when the account already has
     ``AmazonSageMakerServiceCatalogProductsLaunchRole`` (created by the console when projects were
     enabled for a domain).
+
+    Every project gets its CI with it: on CodeCommit a CodeBuild project ``<project>-ci`` whose builds
+    may run ``ci_build_timeout_minutes`` (above a pipeline run, which ``pipelines.run --wait`` waits
+    for); on GitHub a role its workflow assumes through GitHub's OIDC provider, which the platform
+    creates in the dev account unless ``github_oidc_provider_arn`` names an existing one (an account
+    has at most one provider per URL).
     """
 
     repository_provider: RepositoryProvider = "codecommit"
@@ -286,6 +303,8 @@ class ProjectsConfig(_Strict):
     template: str = "tabular-xgboost"
     on_delete: OnProjectDelete = "retain"
     create_launch_role: bool = True
+    ci_build_timeout_minutes: int = Field(default=300, ge=5, le=2160)  # CodeBuild's limits
+    github_oidc_provider_arn: OidcProviderArn = ""
 
     @model_validator(mode="after")
     def _complete_provider_settings(self) -> ProjectsConfig:

@@ -19,8 +19,8 @@ from pipelines import copy_to_prod
 
 import contract
 from clients import Clients
-from demo.runtime import EventBridge, LambdaPollers
-from demo.synthesized import CloudAssembly, StandInDeployment
+from demo.runtime import EventBridge, LambdaPollers, matches
+from demo.synthesized import CloudAssembly, PhysicalNames, StackTemplate, StandInDeployment
 from integration_tester.handler import IntegrationTester, TesterSettings
 from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from notifier.handler import Notifier, NotifierSettings
@@ -31,6 +31,7 @@ from scripts import integration_tests
 from settings import Environment
 from tests.lambdas.events import (
     alarm_state_change,
+    codecommit_reference_change,
     endpoint_deployment_state_change,
     model_package_state_change,
     stack_status_change,
@@ -116,6 +117,7 @@ class Story:
     def _run(self) -> None:
         self._install()
         self._heading("1. A data scientist's model reaches the test account")
+        self._push("dev", commit="9f1c2ab")
         v1 = self._register("dev", commit="9f1c2ab", auc="0.912")
         self._approve(v1)
         self._endpoint_in_service("dev", answers=GOOD_ANSWERS)
@@ -256,6 +258,28 @@ class Story:
         return queue_url
 
     # People
+
+    def _push(self, branch: str, *, commit: str) -> None:
+        """A push to the project's CodeCommit repository, matched against the CI triggers of the project's
+        stack as synthesized: the push rule starts the project's build, whose pipeline run (the SageMaker
+        SDK is not installed here) is stood in for by the registration that follows."""
+        dev = self.account_of["dev"]
+        event = codecommit_reference_change(PROJECT, branch, account=dev)
+        event["detail"]["commitId"] = commit.ljust(40, "0")
+        (product,) = self.assembly.product_templates()
+        stack = StackTemplate(f"SC-{dev}-pp-{PROJECT}", dev, event["region"], product, self.assembly.directory)
+        resolver = PhysicalNames(stack, parameters={contract.ProjectParameters.PROJECT_NAME: PROJECT}).resolver
+        rules = [resolver.resolve(rule["Properties"]) for rule in stack.resources("AWS::Events::Rule").values()]
+        started = [rule["Name"] for rule in rules if matches(rule["EventPattern"], event)]
+        self._show("dev", "Data scientist", f"pushes {commit} to {branch} of the CodeCommit repository {PROJECT}")
+        self._show("dev", f"EventBridge {STAND_IN}", f"{', '.join(started) or 'no CI trigger'} matches the push")
+        if started:
+            self._show(
+                "dev",
+                f"CodeBuild {PROJECT}{contract.CI_PROJECT_SUFFIX} {STAND_IN}",
+                f"BRANCH={branch}: pytest, then pipelines.run --branch {branch} as {PROJECT}-ci "
+                f"(the pipeline run below stands in, as {PROJECT}-pipeline)",
+            )
 
     def _register(self, stage: str, *, commit: str, auc: str) -> str:
         """The project's pipeline trains a model and registers it, pinned to its ETag, with its lineage,

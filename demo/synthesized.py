@@ -38,6 +38,7 @@ NAME_PROPERTIES = {
     "AWS::Events::EventBus": "Name",
     "AWS::Events::Rule": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CodeBuild::Project": "Name",
     "AWS::SageMaker::Model": "ModelName",
     "AWS::SageMaker::EndpointConfig": "EndpointConfigName",
     "AWS::SageMaker::Endpoint": "EndpointName",
@@ -104,6 +105,10 @@ class CloudAssembly:
             name = properties.get("stackName") or artifact["displayName"]
             stacks[name] = StackTemplate(name, account, region, body, self.directory)
         return stacks
+
+    def product_templates(self) -> list[dict[str, Any]]:
+        """The Service Catalog product templates the projects stack ships (``*.product.template.json``)."""
+        return [json.loads(path.read_text()) for path in sorted(self.directory.glob("*.product.template.json"))]
 
     def asset_file(self, object_key: str) -> Path:
         """The local file of an S3 asset, from its object key (``<hash>.json`` -> ``asset.<hash>.json``)."""
@@ -172,8 +177,10 @@ class PhysicalNames:
         resource_type = self.stack.body["Resources"][logical_id]["Type"]
         account, region = self.stack.account, self.stack.region
         name = None if resource_type == "AWS::KMS::Key" else self.name(logical_id)
+        path = self.resolver.resolve(self.stack.body["Resources"][logical_id].get("Properties", {}).get("Path", "/"))
         values = {
-            ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{account}:role/{name}",
+            ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{account}:role{path}{name}",
+            ("AWS::CodeBuild::Project", "Arn"): f"arn:aws:codebuild:{region}:{account}:project/{name}",
             ("AWS::SQS::Queue", "Arn"): f"arn:aws:sqs:{region}:{account}:{name}",
             ("AWS::SQS::Queue", "QueueUrl"): f"https://sqs.{region}.amazonaws.com/{account}/{name}",
             ("AWS::SQS::Queue", "QueueName"): name,

@@ -189,8 +189,6 @@ VIOLATIONS_ALARM_SUFFIX = "-violations"
 
 #: Stages whose versions wait for the model approver (feature versions the data scientists approve).
 APPROVER_STAGES = ("dev", "prod", "champion", "challenger")
-#: Suffix of a project's CI build project (``<project>-ci``, CodeBuild).
-CI_PROJECT_SUFFIX = "-ci"
 #: The kinds of notification the notifier sends (the ``kind`` message attribute).
 NOTIFY_APPROVAL_PENDING = "approval-pending"
 NOTIFY_PIPELINE_FAILED = "pipeline-failed"
@@ -243,6 +241,8 @@ class ProjectParameters:
     RESOURCE_TYPE = "Custom::ProjectTemplate"
     NAME_PROPERTY = "ProjectName"  # properties of the custom resource
     ID_PROPERTY = "ProjectId"
+    #: GitHub only: the repository's Actions variables the workflow reads (name -> value).
+    VARIABLES_PROPERTY = "RepositoryVariables"
 
 
 #: Tags SageMaker uses to attribute resources to a project (and Studio to list them under it).
@@ -251,3 +251,11 @@ TAG_SAGEMAKER_PROJECT_ID = "sagemaker:project-id"
 #: Branches of a project's repository: ``prod`` is seeded from the template, ``dev`` starts from it.
 PROD_BRANCH = "prod"
 DEV_BRANCH = "dev"
+#: Work branches: a push to ``feature-<anything>`` trains into ``<project>-feature``.
+FEATURE_BRANCH_PREFIX = "feature-"
+#: A project's CodeBuild project is ``<project>-ci`` (its build failures are recognised by this suffix).
+CI_PROJECT_SUFFIX = "-ci"
+#: The roles a project's stack creates, ``<project><suffix>`` under the platform's project role path.
+PIPELINE_ROLE_SUFFIX = "-pipeline"
+CI_ROLE_SUFFIX = "-ci"
+CI_TRIGGER_ROLE_SUFFIX = "-ci-trigger"

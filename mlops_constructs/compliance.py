@@ -51,7 +51,8 @@ class _WildcardAcknowledger:
             documents = [Stack.of(node).resolve(node.policy_document)]
         elif isinstance(node, iam.CfnRole):
             inline = Stack.of(node).resolve(node.policies) or []
-            documents = [policy["PolicyDocument"] for policy in inline]
+            # resolved L1 properties keep their construct-side (camelCase) keys
+            documents = [policy.get("PolicyDocument") or policy["policyDocument"] for policy in inline]
         else:
             return
         for document in documents:

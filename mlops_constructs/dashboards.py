@@ -16,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambdas.contract import ENDPOINT_SUFFIX, MONITOR_SUFFIX
+from mlops_constructs.storage import let_cloudwatch_logs_encrypt
 
 #: Search term matching the platform's endpoints: CloudWatch splits dimension values into tokens at
 #: punctuation, so ``endpoint`` matches every ``<project>-<stage>-endpoint``.
@@ -68,25 +69,12 @@ class RollbackLog(Construct):
             retention=logs.RetentionDays.ONE_YEAR,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        encryption_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsEncryptsTheRollbackLog",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                # No kms:Describe*: a Describe request carries no encryption context, so under the
-                # condition below it would never be allowed.
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
+        let_cloudwatch_logs_encrypt(
+            encryption_key,
+            sid="CloudWatchLogsEncryptsTheRollbackLog",
+            log_groups=stack.format_arn(
+                service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+            ),
         )
         # EventBridge writes to a log group through the log group's resource policy (CDK's own log
         # group target would add a custom resource Lambda to write that policy).

@@ -23,6 +23,21 @@ _SAGEMAKER_RESOURCES = (
 )
 
 
+#: What CloudFormation's AWS::Events::Rule handler calls (its registry schema's handler permissions but
+#: iam:PassRole, which a stack's role is given for the roles its rules name).
+RULE_HANDLER_ACTIONS = (
+    "events:DescribeRule",
+    "events:PutRule",
+    "events:DeleteRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:ListTargetsByRule",
+    "events:TagResource",
+    "events:UntagResource",
+    "events:ListTagsForResource",
+)
+
+
 class DeploymentRoles(Construct):
     """A deploy role trusted only by the dev promoter role, and the CloudFormation execution role.
 
@@ -162,17 +177,7 @@ class DeploymentRoles(Construct):
         )
         yield iam.PolicyStatement(
             sid="MonitorViolationRules",
-            actions=[
-                "events:DescribeRule",
-                "events:PutRule",
-                "events:DeleteRule",
-                "events:PutTargets",
-                "events:RemoveTargets",
-                "events:ListTargetsByRule",
-                "events:TagResource",
-                "events:UntagResource",
-                "events:ListTagsForResource",
-            ],
+            actions=list(RULE_HANDLER_ACTIONS),
             # CloudFormation names a rule without a Name <stack name>-<logical id>-<suffix>, on the default bus.
             resources=[self._arn("events", "rule", f"*{MONITOR_SUFFIX}-*")],
         )

@@ -67,11 +67,13 @@ class DeadLetterQueue(Construct):
         alarm_name: str,
         encryption_key: kms.IKey,
         alarm_action: cloudwatch.IAlarmAction,
+        queue_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.queue = sqs.Queue(
             self,
             "Queue",
+            queue_name=queue_name,
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=encryption_key,
             enforce_ssl=True,

@@ -16,10 +16,10 @@ from platform_config import AccountName, PlatformConfig
 DATA_PREFIX = "data/"
 PROJECTS_PREFIX = "projects/"
 #: Where people (not pipelines) write their own experiments' outputs in the artifact store: only the
-#: platform's pipeline execution role writes model artifacts under ``projects/``, where registered models live.
+#: projects' pipeline execution roles write model artifacts under ``projects/``, where registered models live.
 SCRATCH_PREFIX = "scratch/"
 #: What a model artifact's key ends with (SageMaker serves ``.tar.gz`` archives): under ``projects/``,
-#: only the pipeline execution role writes such keys.
+#: only the projects' pipeline execution roles write such keys.
 MODEL_ARTIFACT_SUFFIX = ".tar.gz"
 
 
@@ -70,14 +70,23 @@ class PlatformNames:
         return f"{self.prefix}-models-{self.account_id(account)}-{self.region}"
 
     @property
-    def pipeline_execution_role(self) -> str:
-        """The dev role project pipelines and their jobs run as: the only writer of ``projects/``."""
-        return f"{self.prefix}-pipeline-execution"
+    def project_role_path(self) -> str:
+        """The IAM path of every role a project's stack creates (pipeline, CI, trigger): only roles
+        under it, with :attr:`project_role_boundary`, may be created by the projects' launch role."""
+        return f"/{self.prefix}-projects/"
+
+    def project_role_arn(self, role_name: str) -> str:
+        """The ARN of a per-project role (``role_name`` may be a pattern such as ``*-pipeline``)."""
+        return f"arn:{self.partition}:iam::{self.account_id('dev')}:role{self.project_role_path}{role_name}"
 
     @property
-    def pipeline_role_parameter(self) -> str:
-        """The dev SSM parameter holding the pipeline execution role's ARN (``SAGEMAKER_PIPELINE_ROLE_ARN``)."""
-        return f"/{self.prefix}/pipeline-execution-role-arn"
+    def project_role_boundary(self) -> str:
+        """The customer managed policy that caps every per-project role (their permissions boundary)."""
+        return f"{self.prefix}-project-role-boundary"
+
+    @property
+    def project_role_boundary_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id('dev')}:policy/{self.project_role_boundary}"
 
     def sagemaker_execution_role(self, account: AccountName) -> str:
         """The role SageMaker endpoints and monitoring jobs run as in a deployment-target account."""

@@ -12,10 +12,11 @@ broader policy attached later (say, a managed "full access" policy) cannot turn 
 into an approver.
 
 Registered models live under ``projects/`` of the artifact store, and no persona writes a model
-artifact there or deletes anything there: project pipelines and their jobs run as the platform's
-pipeline execution role, the only principal the artifact store's bucket policy lets do that, which
-data scientists and MLOps engineers may pass to SageMaker. They upload a pipeline's job code and
-configuration under ``projects/`` when they define it, and write their own experiments under ``scratch/``.
+artifact there or deletes anything there: project pipelines and their jobs run as their project's
+pipeline execution role (``mlops_constructs/project_roles.py``), the only principals the artifact
+store's bucket policy lets do that, which data scientists and MLOps engineers may pass to SageMaker.
+They upload a pipeline's job code and configuration under ``projects/`` when they define it, and write
+their own experiments under ``scratch/``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,41 @@ PROJECT_CREATORS: tuple[Persona, ...] = ("data_scientist", "mlops_engineer")
 PROD_BRANCH_MAINTAINERS: tuple[Persona, ...] = ("mlops_engineer",)
 
 
+def job_infrastructure(sagemaker_log_groups: str) -> Iterable[iam.PolicyStatement]:
+    """What a role SageMaker jobs run as needs around them: pull their images, attach them to the VPC
+    and write their logs (``sagemaker_log_groups``: the ARN of ``/aws/sagemaker/*``)."""
+    yield iam.PolicyStatement(
+        sid="PullContainerImages",
+        actions=[
+            "ecr:GetAuthorizationToken",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+        ],
+        resources=["*"],
+    )
+    yield iam.PolicyStatement(
+        sid="JobNetworkInterfaces",
+        actions=[
+            "ec2:CreateNetworkInterface",
+            "ec2:CreateNetworkInterfacePermission",
+            "ec2:DeleteNetworkInterface",
+            "ec2:DeleteNetworkInterfacePermission",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeDhcpOptions",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+        ],
+        resources=["*"],
+    )
+    yield iam.PolicyStatement(
+        sid="WriteJobLogs",
+        actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        resources=[sagemaker_log_groups],
+    )
+
+
 class PersonaRoles(Construct):
     """One SageMaker execution role per persona, used by that persona's Studio user profiles.
 
@@ -58,9 +94,9 @@ class PersonaRoles(Construct):
     never model artifacts: the bucket policy) ``projects/``, approvers read ``projects/`` (evaluation
     reports) only. ``artifact_key`` is its KMS key.
 
-    ``pipeline_role`` (named ``pipeline_role_name``) is what project pipelines and their jobs run as:
-    it runs jobs, registers pending packages, reads ``data/`` and writes ``projects/``. Job-running
-    personas may pass it, and their own role, to SageMaker.
+    ``project_pipeline_roles`` (an ARN pattern) are the projects' pipeline execution roles, which
+    project pipelines and their jobs run as: the personas that create projects may pass them, and
+    every job-running persona its own role, to SageMaker.
     """
 
     def __init__(
@@ -69,7 +105,7 @@ class PersonaRoles(Construct):
         construct_id: str,
         *,
         prefix: str,
-        pipeline_role_name: str,
+        project_pipeline_roles: str,
         artifact_bucket: s3.IBucket,
         artifact_key: kms.IKey,
         codecommit_repositories: bool = False,
@@ -77,16 +113,7 @@ class PersonaRoles(Construct):
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
         self._codecommit = codecommit_repositories
-        self.pipeline_role = iam.Role(
-            self,
-            "PipelineExecutionRole",
-            role_name=pipeline_role_name,
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Runs project pipelines and their jobs: the only writer of registered model artifacts",
-        )
-        for statement in self._pipeline_statements(artifact_bucket):
-            self.pipeline_role.add_to_policy(statement)
-        artifact_key.grant_encrypt_decrypt(self.pipeline_role)
+        self._project_pipeline_roles = project_pipeline_roles
         self.roles: dict[Persona, iam.Role] = {
             persona: iam.Role(
                 self,
@@ -122,14 +149,6 @@ class PersonaRoles(Construct):
             yield self._approval(stages=("feature", *GOVERNED_STAGES))
         else:
             yield self._approval_guardrail()
-
-    def _pipeline_statements(self, bucket: s3.IBucket) -> Iterable[iam.PolicyStatement]:
-        yield from self._discovery()
-        yield from self._artifact_access(bucket, reads=[DATA_PREFIX, PROJECTS_PREFIX], writes=[PROJECTS_PREFIX])
-        yield from self._job_running("data_scientist", self.pipeline_role)
-        yield from self._registration()
-        yield self._approval(stages=("feature",))  # AUTO_APPROVE_FEATURE registers feature packages approved
-        yield self._approval_guardrail()
 
     def _discovery(self) -> Iterable[iam.PolicyStatement]:
         yield iam.PolicyStatement(
@@ -210,43 +229,16 @@ class PersonaRoles(Construct):
             resources=[self._arn("sagemaker", "pipeline", "*"), self._arn("sagemaker", "pipeline-execution", "*")],
         )
         passed = [role.role_arn]
-        if persona in PROJECT_CREATORS and role is not self.pipeline_role:
-            passed.append(self.pipeline_role.role_arn)  # to run their projects' pipelines
+        if persona in PROJECT_CREATORS:
+            passed.append(self._project_pipeline_roles)  # to run their projects' pipelines
         yield iam.PolicyStatement(
             sid="PassRolesToSageMakerJobs",
             actions=["iam:PassRole"],
             resources=passed,
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
-        yield iam.PolicyStatement(
-            sid="PullContainerImages",
-            actions=[
-                "ecr:GetAuthorizationToken",
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
-            resources=["*"],
-        )
-        yield iam.PolicyStatement(
-            sid="JobNetworkInterfaces",
-            actions=[
-                "ec2:CreateNetworkInterface",
-                "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
-            ],
-            resources=["*"],
-        )
-        yield iam.PolicyStatement(
-            sid="WriteJobLogs",
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)],
+        yield from job_infrastructure(
+            self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)
         )
 
     def _registration(self) -> Iterable[iam.PolicyStatement]:
@@ -391,6 +383,8 @@ _WILDCARD_REASONS = {
     "Resource::arn:*:catalog:*:product/*": "Service Catalog lets a role launch only the products of portfolios "
     "shared with it: the platform's projects portfolio.",
     "Resource::arn:*:codecommit:*:*": "Project repositories are named after projects, which users name.",
+    "Resource::arn:*:iam::*:role/*-projects/*-pipeline": "The projects' pipeline execution roles, passed to "
+    "SageMaker only, to run a project's pipeline from Studio.",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -27,6 +27,22 @@ class PlatformKey(kms.Key):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+
+def let_cloudwatch_logs_encrypt(key: kms.IKey, *, sid: str, log_groups: str) -> None:
+    """Let CloudWatch Logs of the key's region encrypt and decrypt with ``key`` for the log groups
+    ``log_groups`` (an ARN, ``*`` allowed), as AWS documents for encrypted log groups."""
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal(f"logs.{Stack.of(key).region}.amazonaws.com")],
+            # No kms:Describe*: a Describe request carries no encryption context, so under the
+            # condition below it would never be allowed.
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+        )
+    )
 
 
 _COMMON_BUCKET_SETTINGS = dict(
@@ -98,8 +114,8 @@ class EncryptedBucket(s3.Bucket):
         )
 
     def deny_to_all_but(self, sid: str, actions: list[str], objects: str, principal_arn: str | None = None) -> None:
-        """Deny ``actions`` on ``objects`` to every principal but ``principal_arn`` (to everyone when None),
-        whatever their identity policies allow."""
+        """Deny ``actions`` on ``objects`` to every principal but ``principal_arn`` (a role ARN, or a pattern
+        with ``*``; to everyone when None), whatever their identity policies allow."""
         self.add_to_resource_policy(
             iam.PolicyStatement(
                 sid=sid,
@@ -107,7 +123,11 @@ class EncryptedBucket(s3.Bucket):
                 principals=[iam.AnyPrincipal()],
                 actions=actions,
                 resources=[objects],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": principal_arn}} if principal_arn else None,
+                conditions=(
+                    {"ArnNotLike" if "*" in principal_arn else "ArnNotEquals": {"aws:PrincipalArn": principal_arn}}
+                    if principal_arn
+                    else None
+                ),
             )
         )
 

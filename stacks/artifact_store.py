@@ -13,9 +13,10 @@ from mlops_constructs.storage import AccessLogBucket, EncryptedBucket, PlatformK
 class ArtifactStoreStack(Stack):
     """The KMS key and versioned buckets for datasets, pipeline outputs and model artifacts.
 
-    Only ``pipeline_role_arn`` (the role project pipelines and their jobs run as) writes model
-    artifacts (``*.tar.gz``) under ``projects/``, where registered models live, or deletes anything
-    there: the bucket policy denies it to everyone else, whatever their IAM policies say. (People and
+    Only ``project_pipeline_roles`` (an ARN pattern: the projects' pipeline execution roles, which
+    their pipelines and jobs run as) write model artifacts (``*.tar.gz``) under ``projects/``, where
+    registered models live, or delete anything there: the bucket policy denies it to everyone else,
+    whatever their IAM policies say (each pipeline role's own policy keeps it to its project's prefix). (People and
     CI still upload job code and configuration under ``projects/<project>/`` when they define a
     pipeline.) The deployment targets' deploy roles (which copy registered models, verified by ETag,
     into their accounts) and SageMaker execution roles (Model Monitor baselines) may read
@@ -30,7 +31,7 @@ class ArtifactStoreStack(Stack):
         *,
         names: PlatformNames,
         artifact_readers: list[str],
-        pipeline_role_arn: str,
+        project_pipeline_roles: str,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -68,13 +69,13 @@ class ArtifactStoreStack(Stack):
             "OnlyPipelinesWriteModelArtifacts",
             ["s3:PutObject", "s3:PutObjectTagging"],
             self.bucket.arn_for_objects(f"{PROJECTS_PREFIX}*{MODEL_ARTIFACT_SUFFIX}"),
-            pipeline_role_arn,
+            project_pipeline_roles,
         )
         self.bucket.deny_to_all_but(
             "OnlyPipelinesDeleteUnderProjects",
             ["s3:DeleteObject", "s3:DeleteObjectVersion"],
             registered,
-            pipeline_role_arn,
+            project_pipeline_roles,
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from lambdas.contract import PIPELINE_ROLE_SUFFIX
 from mlops_constructs.naming import PlatformNames
 from mlops_constructs.personas import PersonaRoles
 from mlops_constructs.storage import PlatformKey
@@ -19,8 +19,8 @@ from platform_config import PlatformConfig
 
 
 class StudioStack(Stack):
-    """The Studio domain, its KMS key, the four persona roles, the pipeline execution role (its ARN
-    published as an SSM parameter and a stack output) and the configured user profiles."""
+    """The Studio domain, its KMS key, the four persona roles and the configured user profiles.
+    (Each project's pipeline execution role comes with the project: ``stacks/projects.py``.)"""
 
     def __init__(
         self,
@@ -41,7 +41,7 @@ class StudioStack(Stack):
             self,
             "Personas",
             prefix=config.prefix,
-            pipeline_role_name=PlatformNames(config).pipeline_execution_role,
+            project_pipeline_roles=PlatformNames(config).project_role_arn(f"*{PIPELINE_ROLE_SUFFIX}"),
             # By its deterministic name, so policies stay literal ARNs rather than cross-stack tokens.
             artifact_bucket=s3.Bucket.from_bucket_name(self, "ArtifactBucket", PlatformNames(config).artifact_bucket),
             artifact_key=artifact_key,
@@ -59,13 +59,3 @@ class StudioStack(Stack):
             users=config.users,
             idle_timeout_minutes=config.studio_idle_timeout_minutes,
         )
-        # What project templates run their pipelines as (SAGEMAKER_PIPELINE_ROLE_ARN in CI and Studio).
-        pipeline_role_arn = self.personas.pipeline_role.role_arn
-        ssm.StringParameter(
-            self,
-            "PipelineRoleParameter",
-            parameter_name=PlatformNames(config).pipeline_role_parameter,
-            string_value=pipeline_role_arn,
-            description="Role project pipelines run as: set SAGEMAKER_PIPELINE_ROLE_ARN to it",
-        )
-        CfnOutput(self, "PipelineExecutionRoleArn", value=pipeline_role_arn)

@@ -2,12 +2,13 @@
 
 It implements the parts of IAM policy evaluation the platform's policies use: Allow and Deny with
 explicit deny winning, Action/NotAction and Resource/NotResource with ``*``/``?`` wildcards (actions
-are case-insensitive), Principal in resource policies (``*``, account, role ARN, service; the caller's
-``aws:PrincipalArn`` and ``aws:PrincipalAccount`` are derived from it), and the condition operators
-StringEquals, StringNotEquals, StringLike, StringEqualsIfExists, ArnLike, ArnEquals, ArnNotEquals, Bool
-and Null. Within one account, IAM allows a request that either the identity or the resource policy
-allows and no statement of either denies, which is what ``is_allowed`` computes over their
-concatenation (:func:`resource_statements_for` picks a resource policy's statements for a principal).
+are case-insensitive), Principal in resource policies and role trust policies (``*``, account, role
+ARN, service, federated identity provider; the caller's ``aws:PrincipalArn`` and
+``aws:PrincipalAccount`` are derived from it), and the condition operators StringEquals,
+StringNotEquals, StringLike, StringNotLike, StringEqualsIfExists, ArnLike, ArnNotLike, ArnEquals,
+ArnNotEquals, Bool and Null. Within one account, IAM allows a request that either the identity or
+the resource policy allows and no statement of either denies, which is what ``is_allowed`` computes
+over their concatenation (:func:`resource_statements_for` picks a resource policy's statements for a principal).
 Any other operator makes evaluation fail loudly rather than guess. Intrinsics are resolved with the
 stack's own account, region and partition, and ``Fn::GetAtt`` with the ``attributes`` given (others
 stay ``<LogicalId.Attribute>`` placeholders).
@@ -117,7 +118,7 @@ def _principal_matches(principal: Any, caller: str | None) -> bool:
         return True
     for kind, names in principal.items():
         for name in _as_list(names):
-            if kind == "Service" and name == caller:
+            if kind in ("Service", "Federated") and name == caller:
                 return True
             if kind == "AWS" and caller.startswith("arn:"):
                 account = caller.split(":")[4]
@@ -146,6 +147,8 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
                 ok = actual not in expected_values
             elif base in ("StringLike", "ArnLike"):
                 ok = any(_glob(p, actual) for p in expected_values)
+            elif base in ("StringNotLike", "ArnNotLike"):
+                ok = not any(_glob(p, actual) for p in expected_values)
             else:
                 raise NotImplementedError(f"condition operator {operator} is not evaluated by this helper")
             if not ok:

@@ -147,3 +147,39 @@ def role_statements(stack, template: dict, role) -> list[dict]:
             attributes[f"{logical_id}.Arn"] = key_arn(stack.account)
     env = {"partition": "aws", "region": stack.region, "account": stack.account}
     return identity_statements(template, stack.resolve(role.node.default_child.logical_id), env, attributes)
+
+
+@dataclass(frozen=True)
+class ProductRole:
+    """A role a project's stack creates, as deployed for :data:`PROJECT`."""
+
+    arn: str
+    statements: list[dict]
+    trust: list[dict]
+    boundary: str | None
+
+
+def product_roles(body: dict[str, Any], account: str) -> dict[str, ProductRole]:
+    """The roles of the product template deployed for :data:`PROJECT`, by role name (``churn-ci``...)."""
+    deployment = Deployment.of(body, PRODUCT_STACK_NAME, account, product_deployment())
+    roles = {}
+    for logical_id, resource in deployment.resources().items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        properties = deployment.properties(logical_id)
+        statements = [
+            statement
+            for policy in properties.get("Policies", [])
+            for statement in _as_list(policy["PolicyDocument"]["Statement"])
+        ]
+        roles[properties["RoleName"]] = ProductRole(
+            arn=f"arn:aws:iam::{account}:role{properties.get('Path', '/')}{properties['RoleName']}",
+            statements=statements,
+            trust=_as_list(properties["AssumeRolePolicyDocument"]["Statement"]),
+            boundary=properties.get("PermissionsBoundary"),
+        )
+    return roles
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]

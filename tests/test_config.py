@@ -170,6 +170,11 @@ def test_stage_accounts_follow_the_promotion_path():
         ({"platform.projects.github_api_url": "http://github.local"}, "projects.github_api_url='http://github.local'"),
         ({"platform.projects.template": "nlp"}, "projects.template='nlp': not a directory of project_templates/"),
         ({"platform.projects.on_delete": "delete"}, "projects.on_delete='delete': Input should be 'retain' or"),
+        (
+            {"platform.projects.github_oidc_provider_arn": "token.actions.githubusercontent.com"},
+            "projects.github_oidc_provider_arn='token.actions.githubusercontent.com': must be the ARN of an IAM OIDC",
+        ),
+        ({"platform.projects.ci_build_timeout_minutes": "3000"}, "projects.ci_build_timeout_minutes='3000'"),
     ],
 )
 def test_invalid_values_name_key_and_value(override, expected):

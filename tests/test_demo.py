@@ -38,6 +38,12 @@ def timeline(demo_run) -> str:
     return demo_run[0]
 
 
+def test_demo_starts_from_a_push_that_the_projects_ci_trigger_matches(timeline):
+    assert "pushes 9f1c2ab to dev of the CodeCommit repository churn" in timeline
+    assert "churn-ci-push matches the push" in timeline
+    assert timeline.index("churn-ci-push matches the push") < timeline.index("registers churn-dev/1")
+
+
 def test_demo_promotes_to_test_then_prod_rolls_back_a_bad_model_and_refuses_it_for_prod(timeline):
     assert "stage dev: churn-dev/1 DEPLOYED" in timeline
     assert "alert: [churn/dev] integration tests passed: v1" in timeline

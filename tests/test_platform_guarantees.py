@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 SENSITIVE_SERVICES = ("sagemaker", "s3", "kms", "iam")
 
@@ -98,11 +99,28 @@ def test_three_account_environments(assembly):
     }
 
 
-def test_every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm(all_templates):
+def _project_stack_dead_letter_queues(platform, assembly) -> set[str]:
+    """The queues (by name) the rules of a project's stack dead-letter into: a product template names
+    the platform's queue by ARN, not by reference."""
+    body = json.loads(Path(assembly.directory, platform.projects.product_stack.template_file).read_text())
+    targets = [
+        target
+        for resource in body["Resources"].values()
+        if resource["Type"] == "AWS::Events::Rule"
+        for target in resource["Properties"]["Targets"]
+    ]
+    assert targets and all("DeadLetterConfig" in target for target in targets)
+    return {target["DeadLetterConfig"]["Arn"].rsplit(":", 1)[1] for target in targets}
+
+
+def test_every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm(all_templates, platform, assembly):
+    project_dead_letters = _project_stack_dead_letter_queues(platform, assembly)
     for stack_name, template in all_templates.items():
         resources = template.get("Resources", {})
         queues = {lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
-        dead_letter_queues = set()
+        dead_letter_queues = {
+            lid for lid in queues if resources[lid]["Properties"].get("QueueName") in project_dead_letters
+        }
         for resource in resources.values():
             redrive = resource["Properties"].get("RedrivePolicy") if resource["Type"] == "AWS::SQS::Queue" else None
             if redrive:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import contract
@@ -28,6 +28,9 @@ PROJECT_STATES = {
     "Update": ("UpdateInProgress", "UpdateFailed"),
     "Delete": ("DeleteInProgress",),
 }
+#: GitHub's rule for an Actions variable name (letters, digits, underscores, not starting with a digit
+#: or ``GITHUB_``); the platform's are upper case.
+VARIABLE_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
 #: Physical id of a resource whose Create failed: its Delete (the rollback) must touch nothing,
 #: least of all a repository of the same name that belongs to another project.
 FAILED_CREATE_PREFIX = "failed-create-"
@@ -67,6 +70,8 @@ class Request:
     project: Project
     physical_id: str
     old_project: Project | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """The repository's CI variables (GitHub Actions variables), from the product stack."""
 
 
 def project_name_problem(name: str) -> str | None:
@@ -113,7 +118,21 @@ def parse_request(event: Mapping[str, Any]) -> Request:
             raise InvalidRequest(
                 f"a project cannot be renamed ({old.name!r} -> {project.name!r}); create a new project instead"
             )
-    return Request(request_type, project, event.get("PhysicalResourceId") or project.name, old)
+    variables = repository_variables(event.get("ResourceProperties") or {})
+    return Request(request_type, project, event.get("PhysicalResourceId") or project.name, old, variables)
+
+
+def repository_variables(properties: Mapping[str, Any]) -> dict[str, str]:
+    """The ``RepositoryVariables`` property (name -> value), validated; empty when absent."""
+    variables = properties.get(contract.ProjectParameters.VARIABLES_PROPERTY) or {}
+    if not isinstance(variables, Mapping):
+        raise InvalidRequest(f"{contract.ProjectParameters.VARIABLES_PROPERTY} must be a map of names to values")
+    for name, value in variables.items():
+        if not isinstance(name, str) or not VARIABLE_NAME.match(name) or name.startswith("GITHUB_"):
+            raise InvalidRequest(f"repository variable name {name!r}: upper-case letters, digits and _, not GITHUB_")
+        if not isinstance(value, str) or not value:
+            raise InvalidRequest(f"repository variable {name}: the value must be a non-empty string")
+    return dict(variables)
 
 
 def sagemaker_project_problem(request: Request, described: Mapping[str, Any] | None) -> str | None:

@@ -3,7 +3,8 @@
 Trigger: CloudFormation, through the ``Custom::ProjectTemplate`` resource of the project product's
 stack (Service Catalog launches it when someone creates a project in Studio). Effect on Create and
 Update (idempotent): the project's git repository, seeded from ``project_templates/<template>`` on
-``prod`` with ``dev`` branched from it (``prod`` protected where the provider can), and the model
+``prod`` with ``dev`` branched from it (``prod`` protected where the provider can; on GitHub the
+Actions variables the workflow reads, given by the project's stack), and the model
 package groups of the scenario, tagged with the project and readable by the test and prod accounts.
 On Delete the groups and the repository are kept, or the repository is archived (``ON_DELETE``).
 The request's project name and id come from the launched stack, which anyone who may launch the
@@ -177,6 +178,8 @@ class ProjectTemplate:
             project.name, self.template_files(), description=project.description, template=self.settings.template_name
         )
         self.provider.protect(project.name)
+        if request.variables:
+            self.provider.set_variables(project.name, request.variables)
         groups = self._ensure_groups(project)
         return {"RepositoryUrl": repository.url, "ModelPackageGroups": ",".join(groups)}
 

@@ -63,6 +63,8 @@ class Provider(Protocol):
 
     def protect(self, name: str) -> None: ...
 
+    def set_variables(self, name: str, variables: Mapping[str, str]) -> None: ...
+
     def archive(self, name: str) -> None: ...
 
 
@@ -112,6 +114,9 @@ class CodeCommit:
 
     def protect(self, name: str) -> None:
         """Nothing to do in CodeCommit itself: IAM policies guard ``prod`` (see the class docstring)."""
+
+    def set_variables(self, name: str, variables: Mapping[str, str]) -> None:
+        """Nothing to store in CodeCommit: the project's CodeBuild project carries the CI variables."""
 
     def archive(self, name: str) -> None:
         metadata = self._client.get_repository(repositoryName=name)["repositoryMetadata"]
@@ -281,6 +286,15 @@ class GitHub:
                 "restrictions": None,
             },
         )
+
+    def set_variables(self, name: str, variables: Mapping[str, str]) -> None:
+        """The repository's Actions variables the workflow reads: created, or updated where they exist
+        (GitHub answers 409 to creating an existing one), so a retried or updated project converges."""
+        for variable, value in sorted(variables.items()):
+            body = {"name": variable, "value": value}
+            created = self._request("POST", f"/repos/{self._org}/{name}/actions/variables", body, allow=(409, 422))
+            if created.status in (409, 422):
+                self._request("PATCH", f"/repos/{self._org}/{name}/actions/variables/{variable}", body)
 
     def archive(self, name: str) -> None:
         self._request("PATCH", f"/repos/{self._org}/{name}", {"archived": True})

@@ -313,6 +313,74 @@ def build_state_change(
     )
 
 
+def _commit_id() -> str:
+    return hashlib.sha1(uuid.uuid4().bytes).hexdigest()
+
+
+def codecommit_reference_change(
+    repository: str,
+    reference: str,
+    *,
+    event: str = "referenceUpdated",
+    reference_type: str = "branch",
+    account: str = DEV,
+) -> dict:
+    """``CodeCommit Repository State Change``: a branch or tag created, updated (pushed to) or deleted.
+    A created reference has no ``oldCommitId``, a deleted one no ``commitId``."""
+    kind = "heads" if reference_type == "branch" else "tags"
+    detail = {
+        "callerUserArn": f"arn:aws:sts::{account}:assumed-role/mlops-data-scientist/SageMaker",
+        "event": event,
+        "referenceFullName": f"refs/{kind}/{reference}",
+        "referenceName": reference,
+        "referenceType": reference_type,
+        "repositoryId": str(uuid.uuid4()),
+        "repositoryName": repository,
+    }
+    if event != "referenceDeleted":
+        detail["commitId"] = _commit_id()
+    if event != "referenceCreated":
+        detail["oldCommitId"] = _commit_id()
+    return _envelope(
+        source="aws.codecommit",
+        detail_type="CodeCommit Repository State Change",
+        account=account,
+        resources=[f"arn:aws:codecommit:{REGION}:{account}:{repository}"],
+        detail=detail,
+    )
+
+
+def codecommit_pull_request_change(
+    repository: str, source_branch: str, *, event: str = "pullRequestCreated", status: str = "Open", account: str = DEV
+) -> dict:
+    """``CodeCommit Pull Request State Change`` of a pull request from ``source_branch`` into ``dev``."""
+    detail = {
+        "author": f"arn:aws:sts::{account}:assumed-role/mlops-data-scientist/SageMaker",
+        "callerUserArn": f"arn:aws:sts::{account}:assumed-role/mlops-data-scientist/SageMaker",
+        "creationDate": datetime.now(UTC).strftime("%a %b %d %H:%M:%S UTC %Y"),
+        "destinationCommit": _commit_id(),
+        "destinationReference": "refs/heads/dev",
+        "event": event,
+        "isMerged": "False",
+        "lastModifiedDate": datetime.now(UTC).strftime("%a %b %d %H:%M:%S UTC %Y"),
+        "notificationBody": f"A pull request event occurred in the following AWS CodeCommit repository: {repository}.",
+        "pullRequestId": "7",
+        "pullRequestStatus": status,
+        "repositoryNames": [repository],
+        "revisionId": hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
+        "sourceCommit": _commit_id(),
+        "sourceReference": f"refs/heads/{source_branch}",
+        "title": "Better trees",
+    }
+    return _envelope(
+        source="aws.codecommit",
+        detail_type="CodeCommit Pull Request State Change",
+        account=account,
+        resources=[f"arn:aws:codecommit:{REGION}:{account}:{repository}"],
+        detail=detail,
+    )
+
+
 def sqs_event(*bodies: dict | str, queue: str = "mlops-promotion") -> dict:
     """The Lambda event of an SQS batch whose message bodies are ``bodies`` (events, or raw strings)."""
     records = []

@@ -242,7 +242,8 @@ class FakeGitHub(_LocalServer):
     "name already exists on this account"; 409 "Git Repository is empty" from the Git data API before
     the first commit (hence ``auto_init``); 422 "Reference already exists"; paginated branch lists
     with ``Link: <...>; rel="next"``; rate limiting as 403 with ``x-ratelimit-remaining: 0`` or 429
-    with ``retry-after``.
+    with ``retry-after``; repository Actions variables: 201 on creation, 409 "Already exists" for an
+    existing name, 204 on update (PATCH), 404 updating an unknown one.
     """
 
     def __init__(self, organization: str, token: str, page_size: int = 2) -> None:
@@ -273,6 +274,7 @@ class FakeGitHub(_LocalServer):
             "default_branch": "main",
             "branches": dict(branches or {}),
             "protection": {},
+            "variables": {},
         }
 
     # Server
@@ -312,6 +314,23 @@ class FakeGitHub(_LocalServer):
             return 200, {}, {"url": f"{self.url}{url.path}"}
         if rest[:1] == ["git"]:
             return self._git(repo, rest[1:], method, request)
+        if rest[:2] == ["actions", "variables"]:
+            return self._variables(repo, rest[2:], method, request)
+        return 404, {}, {"message": "Not Found"}
+
+    @staticmethod
+    def _variables(repo: dict, rest: list[str], method: str, request: dict) -> tuple[int, dict, Any]:
+        variables = repo["variables"]
+        if not rest and method == "POST":
+            if request["name"] in variables:
+                return 409, {}, {"message": "Already exists - Variable already exists"}
+            variables[request["name"]] = request["value"]
+            return 201, {}, {}
+        if len(rest) == 1 and method == "PATCH":
+            if rest[0] not in variables:
+                return 404, {}, {"message": "Not Found"}
+            variables[rest[0]] = request["value"]
+            return 204, {}, None
         return 404, {}, {"message": "Not Found"}
 
     def _create_repo(self, org: str, request: dict) -> tuple[int, dict, Any]:
@@ -411,10 +430,19 @@ FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{DEV}:function:mlops-project-template"
 
 
 def custom_resource_event(
-    request_type: str, *, response_url: str, name: str = "churn", project_id: str = "p-8xk2mzq0abcd", **fields
+    request_type: str,
+    *,
+    response_url: str,
+    name: str = "churn",
+    project_id: str = "p-8xk2mzq0abcd",
+    variables: dict[str, str] | None = None,
+    **fields,
 ) -> dict[str, Any]:
-    """A request as CloudFormation sends it for the product's ``Custom::ProjectTemplate`` resource."""
+    """A request as CloudFormation sends it for the product's ``Custom::ProjectTemplate`` resource
+    (``variables``: the ``RepositoryVariables`` a GitHub project's stack passes)."""
     properties = {"ServiceToken": FUNCTION_ARN, "ServiceTimeout": "600", "ProjectName": name, "ProjectId": project_id}
+    if variables is not None:
+        properties["RepositoryVariables"] = variables
     event = {
         "RequestType": request_type,
         "ServiceToken": FUNCTION_ARN,

@@ -347,6 +347,43 @@ def test_github_create_seeds_prod_protects_it_and_branches_dev(aws, catcher, git
     assert set(harness.groups()) == {"churn-feature", "churn-dev", "churn-prod"}
 
 
+CI_VARIABLES = {
+    "PROJECT_NAME": "churn",
+    "AWS_REGION": REGION,
+    "ARTIFACT_BUCKET": f"mlops-artifacts-{DEV}-{REGION}",
+    "CI_ROLE_ARN": f"arn:aws:iam::{DEV}:role/mlops-projects/churn-ci",
+    "SAGEMAKER_PIPELINE_ROLE_ARN": f"arn:aws:iam::{DEV}:role/mlops-projects/churn-pipeline",
+}
+
+
+def test_github_create_sets_the_actions_variables_the_workflow_reads(aws, catcher, github):
+    answer = github_harness(aws, catcher, github).send("Create", variables=CI_VARIABLES)
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert github.repos["churn"]["variables"] == CI_VARIABLES
+    posted = [path for method, path in github.calls if method == "POST" and path.endswith("/actions/variables")]
+    assert posted == [f"/repos/{ORG}/churn/actions/variables"] * len(CI_VARIABLES)
+
+
+def test_github_update_changes_existing_variables_in_place(aws, catcher, github):
+    harness = github_harness(aws, catcher, github)
+    harness.send("Create", variables=CI_VARIABLES)
+    moved = {**CI_VARIABLES, "CI_ROLE_ARN": f"arn:aws:iam::{DEV}:role/mlops-projects/churn-ci-2"}
+    answer = harness.send("Update", variables=moved)
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert github.repos["churn"]["variables"] == moved
+    assert ("PATCH", f"/repos/{ORG}/churn/actions/variables/CI_ROLE_ARN") in github.calls
+
+
+@pytest.mark.parametrize(
+    "variables, problem",
+    [({"github_token": "x"}, "upper-case"), ({"GITHUB_TOKEN": "x"}, "not GITHUB_"), ({"CI_ROLE_ARN": ""}, "non-empty")],
+)
+def test_bad_repository_variables_fail_the_request_and_set_nothing(aws, catcher, github, variables, problem):
+    answer = github_harness(aws, catcher, github).send("Create", variables=variables)
+    assert answer["Status"] == "FAILED" and problem in answer["Reason"]
+    assert "churn" not in github.repos
+
+
 def test_github_waits_for_a_new_repository_to_settle(aws, catcher, github, monkeypatch):
     monkeypatch.setattr(GitHub, "settle_seconds", 0.01)
     github.settling = 2  # GitHub answers 409 "Git Repository is empty" right after creating it

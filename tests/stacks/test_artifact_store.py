@@ -78,7 +78,7 @@ def test_deployed_after_the_targets_whose_roles_it_names(platform):
     assert {"mlops-dev-target", "mlops-test-target", "mlops-prod-target"} <= dependencies
 
 
-def test_only_the_pipeline_role_writes_model_artifacts_or_deletes_under_projects(store):
+def test_only_the_projects_pipeline_roles_write_model_artifacts_or_delete_under_projects(store):
     policy = next(
         iter(
             store.find_resources(
@@ -88,7 +88,7 @@ def test_only_the_pipeline_role_writes_model_artifacts_or_deletes_under_projects
     )
     document = policy["Properties"]["PolicyDocument"]
     only_the_pipeline_role = {
-        "ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/mlops-pipeline-execution"}
+        "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/mlops-projects/*-pipeline"}
     }
     for sid, actions, suffix in (
         ("OnlyPipelinesWriteModelArtifacts", {"s3:PutObject", "s3:PutObjectTagging"}, "/projects/*.tar.gz"),

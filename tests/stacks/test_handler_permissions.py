@@ -8,7 +8,8 @@ permission against that role's synthesized identity policy (``tests.iam_evaluati
 
 - the endpoint and monitor templates, through the CloudFormation execution role of each deployment
   target (dev, test, prod);
-- the Service Catalog product template, through the launch role.
+- the Service Catalog product template, through the launch role (its CodeBuild project, a resource
+  type without registry handlers, by the API calls of ``UNREGISTERED_HANDLER_PERMISSIONS``).
 
 The resource types come from the templates, so a resource added later without its permissions fails
 here. Each request names the resource the handler acts on: the ARN the resource gets from its name
@@ -52,11 +53,27 @@ from tests.template_deployments import (
 #: The handler operations a stack operation calls (see the module docstring for ``list``).
 STACK_OPERATIONS = ("create", "read", "update", "delete")
 #: Properties through which a resource names a role its handler passes to the resource's service.
-ROLE_PROPERTIES = ("RoleArn", "RoleARN", "ExecutionRoleArn")
+ROLE_PROPERTIES = ("RoleArn", "RoleARN", "ExecutionRoleArn", "ServiceRole")
 #: Properties (at any depth) through which a resource names a KMS key.
 KMS_KEY_PROPERTIES = ("KmsKeyId", "VolumeKmsKeyId")
 #: The service a resource's handler passes a role to, by the resource type's namespace.
-PASSED_TO_SERVICE = {"SageMaker": "sagemaker.amazonaws.com", "Events": "events.amazonaws.com"}
+PASSED_TO_SERVICE = {
+    "SageMaker": "sagemaker.amazonaws.com",
+    "Events": "events.amazonaws.com",
+    "CodeBuild": "codebuild.amazonaws.com",
+}
+#: Resource types whose registry schema lists no handlers (CloudFormation still serves them with its
+#: own, pre-registry implementation): the API calls that implementation makes, from the service's API
+#: reference (CodeBuild: CreateProject, UpdateProject, DeleteProject, BatchGetProjects; the service
+#: role is passed on create and update).
+UNREGISTERED_HANDLER_PERMISSIONS = {
+    "AWS::CodeBuild::Project": {
+        "create": ("codebuild:CreateProject", "codebuild:BatchGetProjects", "iam:PassRole"),
+        "read": ("codebuild:BatchGetProjects",),
+        "update": ("codebuild:UpdateProject", "codebuild:BatchGetProjects", "iam:PassRole"),
+        "delete": ("codebuild:DeleteProject",),
+    }
+}
 #: Service-linked roles Application Auto Scaling creates on registration, by service namespace.
 AUTOSCALING_SERVICE_LINKED_ROLES = {
     "sagemaker": (
@@ -91,6 +108,10 @@ def _api_permissions(resource_type: str, properties: dict) -> list[str]:
 #: Handler permissions the handler does not call for the resource as the template declares it:
 #: (resource type, action) -> (why, a check of the resource's properties that must hold).
 NOT_CALLED: dict[tuple[str, str], tuple[str, Callable[[dict], bool]]] = {
+    ("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary"): (
+        "an update removes a role's boundary only when the template drops PermissionsBoundary",
+        lambda properties: "PermissionsBoundary" in properties,
+    ),
     **{
         ("AWS::ApplicationAutoScaling::ScalableTarget", f"lambda:{action}"): (
             "provisioned concurrency is managed for Lambda scalable targets only",
@@ -107,6 +128,8 @@ NOT_CALLED: dict[tuple[str, str], tuple[str, Callable[[dict], bool]]] = {
 
 @cache
 def _handler_permissions(resource_type: str) -> dict[str, tuple[str, ...]]:
+    if resource_type in UNREGISTERED_HANDLER_PERMISSIONS:
+        return UNREGISTERED_HANDLER_PERMISSIONS[resource_type]
     schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(REGION, resource_type).schema
     handlers = schema.get("handlers")
     assert handlers, f"{resource_type}: its registry schema lists no handler permissions"
@@ -177,6 +200,7 @@ class HandledResource:
         if permission == "iam:PassRole":
             # The handler passes a role only when the resource names one.
             roles = [self.properties[name] for name in ROLE_PROPERTIES if name in self.properties]
+            roles += [target["RoleArn"] for target in self.properties.get("Targets", []) if "RoleArn" in target]
             passed_to = {"iam:PassedToService": PASSED_TO_SERVICE[self.type.split("::")[1]]} if roles else {}
             return [Request(permission, role, passed_to) for role in roles]
         if permission == "iam:CreateServiceLinkedRole":
@@ -194,7 +218,10 @@ class HandledResource:
             return [Request(permission, key, context) for key in keys]
         if not _supports_resource_level_permissions(permission):
             return [Request(permission, "*")]
-        return [Request(permission, arn) for arn in self._arns(permission)]
+        # IAM checks a role's permissions boundary (iam:PermissionsBoundary) on the calls that can change it.
+        boundary = self.properties.get("PermissionsBoundary") if self.type == "AWS::IAM::Role" else None
+        context = {"iam:PermissionsBoundary": boundary} if boundary else {}
+        return [Request(permission, arn, context) for arn in self._arns(permission)]
 
     def _arns(self, permission: str) -> list[str]:
         service = permission.split(":")[0]
@@ -223,6 +250,10 @@ class HandledResource:
             return f"arn:aws:cloudwatch:{region}:{account}:alarm:{names.name(self.logical_id)}"
         if self.type == "AWS::Events::Rule":
             return names.attribute(self.logical_id, "Arn")
+        if self.type == "AWS::IAM::Role":
+            return f"arn:aws:iam::{account}:role{self.properties.get('Path', '/')}{self.properties['RoleName']}"
+        if self.type == "AWS::CodeBuild::Project":
+            return f"arn:aws:codebuild:{region}:{account}:project/{self.properties['Name']}"
         if self.type.startswith("AWS::ApplicationAutoScaling::"):
             return f"arn:aws:application-autoscaling:{region}:{account}:scalable-target/{SCALABLE_TARGET_ID}"
         raise AssertionError(f"{self}: how is a {self.type} named? Say it in this test.")

@@ -74,7 +74,23 @@ def test_product_template_takes_sagemakers_parameters_and_calls_the_shared_funct
             ProjectParameters.ID_PROPERTY: {"Ref": ProjectParameters.PROJECT_ID},
         },
     )
-    assert set(product_template.to_json()["Resources"]) == {"ProjectTemplate"}  # nothing per project but the call
+    # CodeCommit: the repository's variables live on the build project, not in the repository
+    assert (
+        ProjectParameters.VARIABLES_PROPERTY
+        not in product_template.to_json()["Resources"]["ProjectTemplate"]["Properties"]
+    )
+
+
+def test_deleting_a_project_removes_its_roles_and_ci_and_keeps_what_the_function_keeps(product_template):
+    """Everything per project but the custom resource is a plain resource of the project's stack, deleted
+    with it; the custom resource's Delete keeps the repository and groups (the function's tests)."""
+    resources = product_template.to_json()["Resources"]
+    kinds = sorted(resource["Type"] for resource in resources.values())
+    assert kinds == sorted(
+        ["AWS::IAM::Role"] * 3
+        + ["AWS::CodeBuild::Project", "AWS::Events::Rule", "AWS::Events::Rule", ProjectParameters.RESOURCE_TYPE]
+    )
+    assert not [lid for lid, r in resources.items() if r.get("DeletionPolicy", "Delete") != "Delete"]
 
 
 def test_the_function_is_named_as_the_product_calls_it(projects):
@@ -112,8 +128,11 @@ def test_launch_role_is_scoped(projects):
         if policy["Properties"]["Roles"] == [{"Ref": next(iter(roles))}]
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert not any(a.startswith("iam:") or a.endswith("*") for a in actions)
+    allowed = [s for s in statements if s["Effect"] == "Allow"]
+    actions = {a for s in allowed for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a.endswith("*") for a in actions)
+    iam_resources = {json.dumps(s["Resource"]) for s in allowed if any(a.startswith("iam:") for a in s["Action"])}
+    assert iam_resources and all("role/mlops-projects/" in resource for resource in iam_resources)
     invoke = next(s for s in statements if s["Sid"] == "InvokeProjectTemplateFunction")
     assert invoke["Resource"] == FUNCTION_ARN
     stacks = next(s for s in statements if s["Sid"] == "ProjectStacks")

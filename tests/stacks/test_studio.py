@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match
 
 from tests.iam_evaluation import Request, identity_statements, is_allowed, resource_statements_for
+from tests.template_deployments import product_roles
 
 REGION, ACCOUNT = "eu-west-1", "111111111111"
 
@@ -150,7 +152,7 @@ def test_job_runners_pass_only_their_own_role_to_sagemaker(platform, persona_sta
         )
 
 
-# --- Registered model artifacts: only the pipeline role writes them ------------------------------------------
+# --- Registered model artifacts: only the projects' pipeline roles write them ---------------------------------------
 
 BUCKET = "arn:aws:s3:::mlops-artifacts-111111111111-eu-west-1"
 REGISTERED_MODEL = f"{BUCKET}/projects/churn/training/9f1c2ab/model.tar.gz"
@@ -184,10 +186,10 @@ def artifact_access(platform, studio, template_of):
 
 
 @pytest.fixture(scope="module")
-def pipeline_statements(platform, studio):
-    role = platform.studio.personas.pipeline_role
-    env = {"partition": "aws", "region": REGION, "account": ACCOUNT}
-    return identity_statements(studio.to_json(), platform.studio.resolve(role.node.default_child.logical_id), env)
+def project_roles(platform, assembly):
+    """The roles a project's stack creates, deployed for project ``churn``."""
+    body = json.loads(Path(assembly.directory, platform.projects.product_stack.template_file).read_text())
+    return product_roles(body, ACCOUNT)
 
 
 @pytest.mark.parametrize("persona", ["data_engineer", "data_scientist", "mlops_engineer", "model_approver"])
@@ -210,10 +212,21 @@ def test_model_builders_write_scratch_and_job_code_but_no_model_artifact(artifac
     assert not artifact_access(role_name, statements, "s3:PutObject", f"{BUCKET}/data/customers.csv")
 
 
-def test_the_pipeline_role_writes_and_deletes_registered_model_artifacts(artifact_access, pipeline_statements):
+def test_the_projects_pipeline_role_writes_and_deletes_its_registered_model_artifacts(artifact_access, project_roles):
+    pipeline = project_roles["churn-pipeline"]
+    role_name = pipeline.arn.split(":role/")[1]
     for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObject"):
-        assert artifact_access("mlops-pipeline-execution", pipeline_statements, action, REGISTERED_MODEL)
-    assert artifact_access("mlops-pipeline-execution", pipeline_statements, "s3:GetObject", f"{BUCKET}/data/x.csv")
+        assert artifact_access(role_name, pipeline.statements, action, REGISTERED_MODEL)
+    assert artifact_access(role_name, pipeline.statements, "s3:GetObject", f"{BUCKET}/data/x.csv")
+    assert not artifact_access(role_name, pipeline.statements, "s3:PutObject", f"{BUCKET}/projects/fraud/model.tar.gz")
+
+
+def test_the_projects_ci_role_uploads_job_code_but_no_model_artifact(artifact_access, project_roles):
+    ci = project_roles["churn-ci"]
+    role_name = ci.arn.split(":role/")[1]
+    assert artifact_access(role_name, ci.statements, "s3:PutObject", f"{BUCKET}/projects/churn/code/evaluate.py")
+    assert not artifact_access(role_name, ci.statements, "s3:PutObject", REGISTERED_MODEL)
+    assert not artifact_access(role_name, ci.statements, "s3:DeleteObject", REGISTERED_MODEL)
 
 
 def test_a_broad_policy_attached_to_a_persona_still_cannot_touch_registered_models(artifact_access):
@@ -222,21 +235,17 @@ def test_a_broad_policy_attached_to_a_persona_still_cannot_touch_registered_mode
     assert not artifact_access("mlops-data-scientist", everything, "s3:DeleteObjectVersion", REGISTERED_MODEL)
 
 
-def test_model_builders_may_pass_the_pipeline_role_to_sagemaker_and_data_engineers_may_not(
-    platform, persona_statements
+def test_model_builders_may_pass_the_projects_pipeline_roles_to_sagemaker_and_data_engineers_may_not(
+    persona_statements, project_roles
 ):
     to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
-    role = platform.studio.personas.pipeline_role
-    pass_pipeline_role = Request(
-        "iam:PassRole", f"<{platform.studio.resolve(role.node.default_child.logical_id)}.Arn>", to_sagemaker
-    )
+    pass_pipeline_role = Request("iam:PassRole", project_roles["churn-pipeline"].arn, to_sagemaker)
+    pass_ci_role = Request("iam:PassRole", project_roles["churn-ci"].arn, to_sagemaker)
     for persona, allowed in (("data_scientist", True), ("mlops_engineer", True), ("data_engineer", False)):
         assert is_allowed(persona_statements[persona], pass_pipeline_role) is allowed
+        assert not is_allowed(persona_statements[persona], pass_ci_role)
 
 
-def test_the_pipeline_role_arn_is_published_for_the_template(studio):
-    studio.has_resource_properties(
-        "AWS::SSM::Parameter",
-        {"Name": "/mlops/pipeline-execution-role-arn", "Value": Match.object_like({"Fn::GetAtt": Match.any_value()})},
-    )
-    studio.has_resource_properties("AWS::IAM::Role", {"RoleName": "mlops-pipeline-execution"})
+def test_no_shared_pipeline_role_is_left(studio):
+    assert not studio.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": "mlops-pipeline-execution"}})
+    assert not studio.find_resources("AWS::SSM::Parameter")
