@@ -7,7 +7,6 @@ each target account, as they do in AWS.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -225,6 +224,7 @@ class Platform:
         }
         self.session = self._session(sts, role_arn(DEV, f"{PREFIX}-promoter"))
         self.tester_session = self._session(sts, role_arn(DEV, f"{PREFIX}-integration-tester"))
+        self._admin_clients: dict[tuple[str, str], Any] = {}
         #: Requests of calls moto does not echo back (rollback triggers, tags, life cycles), as sent.
         self.requests: list[tuple[str, dict[str, Any]]] = []
         for operation in ("cloudformation.CreateChangeSet", "sagemaker.UpdateModelPackage"):
@@ -323,10 +323,12 @@ class Platform:
         core.register_component("data_loader", _LOADER)
         return boto3.Session(botocore_session=core, region_name=REGION, **credentials)
 
-    @functools.cache  # noqa: B019 - one Platform per test
     def client(self, account: str, service: str):
-        """An administrator's client in ``account``, reused."""
-        return self.admin[account].client(service)
+        """An administrator's client in ``account``, reused (by this platform only: a cache shared by the class
+        would keep every test's platform, its sessions and clients alive until the end of the run)."""
+        if (account, service) not in self._admin_clients:
+            self._admin_clients[account, service] = self.admin[account].client(service)
+        return self._admin_clients[account, service]
 
     def _record(self, params: dict[str, Any], model, **_) -> None:
         self.requests.append((model.name, dict(params)))
