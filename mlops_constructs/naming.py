@@ -79,6 +79,20 @@ class PlatformNames:
         """The dev SSM parameter holding the pipeline execution role's ARN (``SAGEMAKER_PIPELINE_ROLE_ARN``)."""
         return f"/{self.prefix}/pipeline-execution-role-arn"
 
+    @property
+    def job_subnets_parameter(self) -> str:
+        """The dev SSM parameter (StringList) with the isolated subnets project pipelines run their jobs in."""
+        return f"/{self.prefix}/jobs/subnet-ids"
+
+    @property
+    def job_security_group_parameter(self) -> str:
+        """The dev SSM parameter with the security group project pipelines run their jobs with."""
+        return f"/{self.prefix}/jobs/security-group-id"
+
+    @property
+    def job_network_parameters(self) -> tuple[str, str]:
+        return (self.job_subnets_parameter, self.job_security_group_parameter)
+
     def sagemaker_execution_role(self, account: AccountName) -> str:
         """The role SageMaker endpoints and monitoring jobs run as in a deployment-target account."""
         return f"{self.prefix}-{account}-sagemaker-execution"

@@ -16,6 +16,10 @@ artifact there or deletes anything there: project pipelines and their jobs run a
 pipeline execution role, the only principal the artifact store's bucket policy lets do that, which
 data scientists and MLOps engineers may pass to SageMaker. They upload a pipeline's job code and
 configuration under ``projects/`` when they define it, and write their own experiments under ``scratch/``.
+
+Every role that runs jobs, the pipeline role included, is denied creating a job outside the VPC
+(:func:`~mlops_constructs.job_network.jobs_stay_in_vpc`); job runners read the SSM parameters naming
+the jobs' subnets and security group.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge_wildcards
+from mlops_constructs.job_network import jobs_stay_in_vpc
 from mlops_constructs.naming import DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX
 from platform_config import Persona
 
@@ -60,7 +65,8 @@ class PersonaRoles(Construct):
 
     ``pipeline_role`` (named ``pipeline_role_name``) is what project pipelines and their jobs run as:
     it runs jobs, registers pending packages, reads ``data/`` and writes ``projects/``. Job-running
-    personas may pass it, and their own role, to SageMaker.
+    personas may pass it, and their own role, to SageMaker, and read the SSM parameters
+    ``job_network_parameters`` (the jobs' subnets and security group) when they define pipelines.
     """
 
     def __init__(
@@ -72,11 +78,13 @@ class PersonaRoles(Construct):
         pipeline_role_name: str,
         artifact_bucket: s3.IBucket,
         artifact_key: kms.IKey,
+        job_network_parameters: Iterable[str],
         codecommit_repositories: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
         self._codecommit = codecommit_repositories
+        self._job_network_parameters = list(job_network_parameters)
         self.pipeline_role = iam.Role(
             self,
             "PipelineExecutionRole",
@@ -113,6 +121,14 @@ class PersonaRoles(Construct):
         yield from self._artifact_access(bucket, **self._persona_artifact_access(persona))
         if persona in JOB_RUNNERS:
             yield from self._job_running(persona, role)
+            yield iam.PolicyStatement(
+                sid="ReadJobNetwork",
+                actions=["ssm:GetParameter", "ssm:GetParameters"],
+                resources=[
+                    self._stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/"))
+                    for name in self._job_network_parameters
+                ],
+            )
         if persona == "data_scientist":
             yield from self._registration()
             yield self._approval(stages=("feature",))
@@ -248,6 +264,7 @@ class PersonaRoles(Construct):
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)],
         )
+        yield from jobs_stay_in_vpc()
 
     def _registration(self) -> Iterable[iam.PolicyStatement]:
         yield iam.PolicyStatement(

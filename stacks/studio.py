@@ -45,6 +45,7 @@ class StudioStack(Stack):
             # By its deterministic name, so policies stay literal ARNs rather than cross-stack tokens.
             artifact_bucket=s3.Bucket.from_bucket_name(self, "ArtifactBucket", PlatformNames(config).artifact_bucket),
             artifact_key=artifact_key,
+            job_network_parameters=PlatformNames(config).job_network_parameters,
             codecommit_repositories=config.projects.repository_provider == "codecommit",
         )
         self.studio = StudioDomain(

@@ -240,3 +240,42 @@ def test_the_pipeline_role_arn_is_published_for_the_template(studio):
         {"Name": "/mlops/pipeline-execution-role-arn", "Value": Match.object_like({"Fn::GetAtt": Match.any_value()})},
     )
     studio.has_resource_properties("AWS::IAM::Role", {"RoleName": "mlops-pipeline-execution"})
+
+
+# --- Jobs stay in the VPC ------------------------------------------------------------------------------------
+
+TRAINING_JOB = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/churn-train-1"
+IN_VPC = {"sagemaker:VpcSubnets": "subnet-0a1b2c3d", "sagemaker:VpcSecurityGroupIds": "sg-0a1b2c3d"}
+
+
+@pytest.mark.parametrize("persona", ["data_scientist", "mlops_engineer", "pipeline"])
+def test_training_jobs_start_only_inside_the_vpc(persona_statements, pipeline_statements, persona):
+    statements = pipeline_statements if persona == "pipeline" else persona_statements[persona]
+    assert is_allowed(statements, Request("sagemaker:CreateTrainingJob", TRAINING_JOB, IN_VPC))
+    assert not is_allowed(statements, Request("sagemaker:CreateTrainingJob", TRAINING_JOB))
+    subnets_only = {"sagemaker:VpcSubnets": "subnet-0a1b2c3d"}
+    assert not is_allowed(statements, Request("sagemaker:CreateTrainingJob", TRAINING_JOB, subnets_only))
+
+
+def test_data_engineers_process_only_inside_the_vpc(persona_statements):
+    job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/churn-prepare-1"
+    assert is_allowed(persona_statements["data_engineer"], Request("sagemaker:CreateProcessingJob", job, IN_VPC))
+    assert not is_allowed(persona_statements["data_engineer"], Request("sagemaker:CreateProcessingJob", job))
+
+
+def test_the_vpc_guardrail_outlasts_a_broad_policy(persona_statements):
+    everything = [{"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"}]
+    statements = persona_statements["data_scientist"] + everything
+    for action in ("CreateHyperParameterTuningJob", "CreateMonitoringSchedule", "CreateModel", "CreateAutoMLJobV2"):
+        assert not is_allowed(statements, Request(f"sagemaker:{action}", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/y"))
+        assert is_allowed(
+            statements, Request(f"sagemaker:{action}", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/y", IN_VPC)
+        )
+
+
+def test_job_runners_read_the_job_network_parameters(persona_statements):
+    for name in ("subnet-ids", "security-group-id"):
+        parameter = Request("ssm:GetParameters", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops/jobs/{name}")
+        for persona in ("data_engineer", "data_scientist", "mlops_engineer"):
+            assert is_allowed(persona_statements[persona], parameter)
+        assert not is_allowed(persona_statements["model_approver"], parameter)
