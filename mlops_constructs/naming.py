@@ -93,6 +93,16 @@ class PlatformNames:
     def job_network_parameters(self) -> tuple[str, str]:
         return (self.job_subnets_parameter, self.job_security_group_parameter)
 
+    @property
+    def package_domain(self) -> str:
+        """The dev CodeArtifact domain of the private package mirror."""
+        return self.prefix
+
+    @property
+    def package_repository(self) -> str:
+        """The CodeArtifact repository people install Python packages from (PyPI behind it)."""
+        return "pypi"
+
     def sagemaker_execution_role(self, account: AccountName) -> str:
         """The role SageMaker endpoints and monitoring jobs run as in a deployment-target account."""
         return f"{self.prefix}-{account}-sagemaker-execution"

@@ -19,6 +19,10 @@ STUDIO_ENDPOINTS = {
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
     "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
     "ServiceCatalog": ec2.InterfaceVpcEndpointAwsService.SERVICE_CATALOG,
+    # The private package mirror: its API (tokens, endpoints) and its repositories (pip). CodeArtifact
+    # requires private DNS on the repositories endpoint for the usual URLs to resolve to it.
+    "CodeArtifactApi": ec2.InterfaceVpcEndpointAwsService.CODEARTIFACT_API,
+    "CodeArtifactRepositories": ec2.InterfaceVpcEndpointAwsService.CODEARTIFACT_REPOSITORIES,
 }
 
 #: Added when projects keep their code in CodeCommit: its API and git over HTTPS from Studio.

@@ -12,6 +12,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from mlops_constructs.naming import PlatformNames
+from mlops_constructs.package_mirror import PackageMirror
 from mlops_constructs.personas import PersonaRoles
 from mlops_constructs.storage import PlatformKey
 from mlops_constructs.studio import StudioDomain
@@ -20,7 +21,8 @@ from platform_config import PlatformConfig
 
 class StudioStack(Stack):
     """The Studio domain, its KMS key, the four persona roles, the pipeline execution role (its ARN
-    published as an SSM parameter and a stack output) and the configured user profiles."""
+    published as an SSM parameter and a stack output), the configured user profiles, and the private
+    package mirror (CodeArtifact, encrypted with the Studio key) that JupyterLab's pip uses."""
 
     def __init__(
         self,
@@ -48,6 +50,17 @@ class StudioStack(Stack):
             job_network_parameters=PlatformNames(config).job_network_parameters,
             codecommit_repositories=config.projects.repository_provider == "codecommit",
         )
+        self.package_mirror = PackageMirror(
+            self,
+            "PackageMirror",
+            domain_name=PlatformNames(config).package_domain,
+            repository_name=PlatformNames(config).package_repository,
+            encryption_key=self.key,
+        )
+        for role in self.personas.roles.values():
+            for statement in self.package_mirror.read_statements():
+                role.add_to_policy(statement)
+        pip_mirror = self.package_mirror.pip_lifecycle_config(self, "PipMirrorLifecycle", f"{config.prefix}-pip-mirror")
         self.studio = StudioDomain(
             self,
             "Studio",
@@ -59,6 +72,7 @@ class StudioStack(Stack):
             persona_roles=self.personas.roles,
             users=config.users,
             idle_timeout_minutes=config.studio_idle_timeout_minutes,
+            jupyter_lab_lifecycle_config_arn=pip_mirror.attr_studio_lifecycle_config_arn,
         )
         # What project templates run their pipelines as (SAGEMAKER_PIPELINE_ROLE_ARN in CI and Studio).
         pipeline_role_arn = self.personas.pipeline_role.role_arn

@@ -72,5 +72,5 @@ def test_execution_display_names_fit_the_api(branch, name):
 def test_a_missing_job_network_names_the_parameters():
     from pipelines.pipeline import JobNetwork
 
-    with mock_aws(), pytest.raises(SystemExit, match="/mlops/jobs/subnet-ids.*PLATFORM_PREFIX"):
+    with mock_aws(), pytest.raises(SystemExit, match=r"/mlops/jobs/subnet-ids.*PLATFORM_PREFIX"):
         JobNetwork.from_ssm(boto3.client("ssm", region_name=REGION), "mlops")
