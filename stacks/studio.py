@@ -16,6 +16,7 @@ from mlops_constructs.package_mirror import PackageMirror
 from mlops_constructs.personas import PersonaRoles
 from mlops_constructs.storage import PlatformKey
 from mlops_constructs.studio import StudioDomain
+from mlops_constructs.studio_teardown import StudioTeardown
 from platform_config import PlatformConfig
 
 
@@ -74,6 +75,17 @@ class StudioStack(Stack):
             idle_timeout_minutes=config.studio_idle_timeout_minutes,
             jupyter_lab_lifecycle_config_arn=pip_mirror.attr_studio_lifecycle_config_arn,
         )
+        self.teardown = StudioTeardown(
+            self,
+            "Teardown",
+            prefix=config.prefix,
+            domain=self.studio.domain,
+            user_profiles=self.studio.user_profiles,
+            encryption_key=self.key,
+            alert_emails=config.alert_emails,
+            powertools_version=config.powertools_layer_version,
+        )
+        CfnOutput(self, "HomeEfsFileSystemId", value=self.studio.domain.attr_home_efs_file_system_id)
         # What project templates run their pipelines as (SAGEMAKER_PIPELINE_ROLE_ARN in CI and Studio).
         pipeline_role_arn = self.personas.pipeline_role.role_arn
         ssm.StringParameter(

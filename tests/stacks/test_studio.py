@@ -279,3 +279,40 @@ def test_job_runners_read_the_job_network_parameters(persona_statements):
         for persona in ("data_engineer", "data_scientist", "mlops_engineer"):
             assert is_allowed(persona_statements[persona], parameter)
         assert not is_allowed(persona_statements["model_approver"], parameter)
+
+
+# --- Teardown that never blocks --------------------------------------------------------------------------------
+
+
+def test_each_profile_is_cleared_of_apps_and_spaces_before_it_is_deleted(platform, studio):
+    teardowns = studio.find_resources("Custom::StudioTeardown")
+    profiles = studio.find_resources("AWS::SageMaker::UserProfile")
+    assert len(teardowns) == len(platform.config.users) == len(profiles)
+    domain = platform.studio.resolve(platform.studio.studio.domain.logical_id)
+    for teardown in teardowns.values():
+        name = teardown["Properties"]["UserProfileName"]
+        [profile_id] = [i for i, p in profiles.items() if p["Properties"]["UserProfileName"] == name]
+        assert profile_id in teardown["DependsOn"]  # so CloudFormation deletes the teardown first
+        assert teardown["Properties"]["DomainId"] == {"Fn::GetAtt": [domain, "DomainId"]}
+        assert int(teardown["Properties"]["ServiceTimeout"]) <= 960
+
+
+def test_the_teardown_deletes_only_apps_and_spaces_of_the_domain(platform, studio):
+    env = {"partition": "aws", "region": REGION, "account": ACCOUNT}
+    role = platform.studio.teardown.function.role
+    domain = platform.studio.resolve(platform.studio.studio.domain.logical_id)
+    statements = identity_statements(
+        studio.to_json(),
+        platform.studio.resolve(role.node.default_child.logical_id),
+        env,
+        {f"{domain}.DomainId": "d-1"},
+    )
+    app = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:app/d-1/alice/jupyterlab/default"
+    assert is_allowed(statements, Request("sagemaker:DeleteApp", app))
+    assert is_allowed(
+        statements, Request("sagemaker:DeleteSpace", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:space/d-1/lab")
+    )
+    assert not is_allowed(statements, Request("sagemaker:DeleteApp", app.replace("d-1", "d-2")))
+    for action in ("DeleteUserProfile", "DeleteDomain"):
+        assert not is_allowed(statements, Request(f"sagemaker:{action}", "*"))
+    assert not any("elasticfilesystem" in json.dumps(s) for s in statements)  # home storage is never touched
