@@ -54,7 +54,12 @@ def test_idle_apps_shut_down(studio):
         "AWS::SageMaker::Domain",
         {
             "DefaultUserSettings": Match.object_like(
-                {"JupyterLabAppSettings": idle, "CodeEditorAppSettings": idle, "StudioWebPortal": "ENABLED"}
+                {
+                    "JupyterLabAppSettings": Match.object_like(idle),
+                    "CodeEditorAppSettings": idle,
+                    "StudioWebPortal": "ENABLED",
+                    "DefaultLandingUri": "studio::",
+                }
             )
         },
     )
