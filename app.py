@@ -83,6 +83,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     network = NetworkStack(
         app,
         names.stack_name("dev", "network"),
+        names=names,
         cidr=config.vpc_cidr,
         codecommit_endpoints=config.projects.repository_provider == "codecommit",
         **stack_props("dev", "network", "MLOps platform: isolated VPC with endpoints for Studio"),

@@ -49,6 +49,8 @@ NAME_PROPERTIES = {
     "AWS::SageMaker::ModelExplainabilityJobDefinition": "JobDefinitionName",
 }
 #: SageMaker resource types by their ARN's resource type; ``Ref`` returns their ARN.
+#: The id SageMaker gives a Studio domain at creation, as one deterministic stand-in.
+STUDIO_DOMAIN_ID = "d-3k4mzq0abcde"
 SAGEMAKER_ARN_TYPES = {
     "AWS::SageMaker::Model": "model",
     "AWS::SageMaker::EndpointConfig": "endpoint-config",
@@ -194,6 +196,7 @@ class PhysicalNames:
             ("AWS::SageMaker::Model", "ModelName"): name,
             ("AWS::SageMaker::EndpointConfig", "EndpointConfigName"): name,
             ("AWS::SageMaker::Endpoint", "EndpointName"): name,
+            ("AWS::SageMaker::Domain", "DomainId"): STUDIO_DOMAIN_ID,
         }
         if resource_type in SAGEMAKER_ARN_TYPES and attribute.endswith("Arn"):
             return self.arn(logical_id)

@@ -30,6 +30,14 @@ ENDPOINT_METRICS = (
     ("Invocation4XXErrors", "Sum", "4xx errors"),
     ("Invocation5XXErrors", "Sum", "5xx errors"),
 )
+#: Instance metrics SageMaker publishes per endpoint variant (percentages; CPU and memory of all the
+#: instances' cores summed, so CPU can exceed 100): (metric, graph title).
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+INSTANCE_METRICS = (
+    ("CPUUtilization", "Instance CPU utilization (%)"),
+    ("MemoryUtilization", "Instance memory utilization (%)"),
+    ("DiskUtilization", "Instance disk utilization (%)"),
+)
 #: Stack statuses meaning a deployment was rolled back (an update) or a creation failed and was undone.
 ROLLBACK_STACK_STATUSES = ["UPDATE_ROLLBACK_COMPLETE", "ROLLBACK_COMPLETE"]
 #: A blue/green deployment SageMaker rolls back, in the events' and the API's spelling.
@@ -144,7 +152,8 @@ class RollbackLog(Construct):
 
 class PlatformDashboard(Construct):
     """One dashboard per account: the platform endpoints' invocations, model latency, 4xx and 5xx
-    errors, the Model Monitor runs that found violations, and the rollbacks.
+    errors, their instances' CPU, memory and disk utilization, the Model Monitor runs that found
+    violations, and the rollbacks.
 
     Violations are the metric the monitor templates' violation alarms watch: ``MatchedEvents`` of the
     rules in the monitor stacks (``AWS/Events``, by ``RuleName``).
@@ -167,6 +176,21 @@ class PlatformDashboard(Construct):
                 width=12,
             )
             for metric, statistic, title in ENDPOINT_METRICS
+        ]
+        # The namespace has non-alphanumeric characters, which a SEARCH schema takes in double quotes.
+        widgets += [
+            cloudwatch.GraphWidget(
+                title=title,
+                left=[
+                    search(
+                        f'{{"{INSTANCE_NAMESPACE}",EndpointName,VariantName}} MetricName="{metric}" {ENDPOINT_TOKEN}',
+                        "Average",
+                        "",
+                    )
+                ],
+                width=12,
+            )
+            for metric, title in INSTANCE_METRICS
         ]
         widgets.append(
             cloudwatch.GraphWidget(

@@ -88,6 +88,30 @@ class PlatformNames:
     def project_role_boundary_arn(self) -> str:
         return f"arn:{self.partition}:iam::{self.account_id('dev')}:policy/{self.project_role_boundary}"
 
+    @property
+    def job_subnets_parameter(self) -> str:
+        """The dev SSM parameter (StringList) with the isolated subnets project pipelines run their jobs in."""
+        return f"/{self.prefix}/jobs/subnet-ids"
+
+    @property
+    def job_security_group_parameter(self) -> str:
+        """The dev SSM parameter with the security group project pipelines run their jobs with."""
+        return f"/{self.prefix}/jobs/security-group-id"
+
+    @property
+    def job_network_parameters(self) -> tuple[str, str]:
+        return (self.job_subnets_parameter, self.job_security_group_parameter)
+
+    @property
+    def package_domain(self) -> str:
+        """The dev CodeArtifact domain of the private package mirror."""
+        return self.prefix
+
+    @property
+    def package_repository(self) -> str:
+        """The CodeArtifact repository people install Python packages from (PyPI behind it)."""
+        return "pypi"
+
     def sagemaker_execution_role(self, account: AccountName) -> str:
         """The role SageMaker endpoints and monitoring jobs run as in a deployment-target account."""
         return f"{self.prefix}-{account}-sagemaker-execution"

@@ -17,6 +17,10 @@ pipeline execution role (``mlops_constructs/project_roles.py``), the only princi
 store's bucket policy lets do that, which data scientists and MLOps engineers may pass to SageMaker.
 They upload a pipeline's job code and configuration under ``projects/`` when they define it, and write
 their own experiments under ``scratch/``.
+
+Every role that runs jobs, the projects' pipeline roles included, is denied creating a job outside
+the VPC (:func:`~mlops_constructs.job_network.jobs_stay_in_vpc`); job runners read the SSM parameters
+naming the jobs' subnets and security group.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge_wildcards
+from mlops_constructs.job_network import jobs_stay_in_vpc, read_job_network
 from mlops_constructs.naming import DATA_PREFIX, PROJECTS_PREFIX, SCRATCH_PREFIX
 from platform_config import Persona
 
@@ -96,7 +101,8 @@ class PersonaRoles(Construct):
 
     ``project_pipeline_roles`` (an ARN pattern) are the projects' pipeline execution roles, which
     project pipelines and their jobs run as: the personas that create projects may pass them, and
-    every job-running persona its own role, to SageMaker.
+    every job-running persona its own role, to SageMaker. Job runners read the SSM parameters
+    ``job_network_parameters`` (the jobs' subnets and security group) when they define pipelines.
     """
 
     def __init__(
@@ -108,12 +114,14 @@ class PersonaRoles(Construct):
         project_pipeline_roles: str,
         artifact_bucket: s3.IBucket,
         artifact_key: kms.IKey,
+        job_network_parameters: Iterable[str],
         codecommit_repositories: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
         self._codecommit = codecommit_repositories
         self._project_pipeline_roles = project_pipeline_roles
+        self._job_network_parameters = list(job_network_parameters)
         self.roles: dict[Persona, iam.Role] = {
             persona: iam.Role(
                 self,
@@ -140,6 +148,12 @@ class PersonaRoles(Construct):
         yield from self._artifact_access(bucket, **self._persona_artifact_access(persona))
         if persona in JOB_RUNNERS:
             yield from self._job_running(persona, role)
+            yield read_job_network(
+                [
+                    self._stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/"))
+                    for name in self._job_network_parameters
+                ]
+            )
         if persona == "data_scientist":
             yield from self._registration()
             yield self._approval(stages=("feature",))
@@ -240,6 +254,7 @@ class PersonaRoles(Construct):
         yield from job_infrastructure(
             self._arn("logs", "log-group", "/aws/sagemaker/*", sep=ArnFormat.COLON_RESOURCE_NAME)
         )
+        yield from jobs_stay_in_vpc()
 
     def _registration(self) -> Iterable[iam.PolicyStatement]:
         yield iam.PolicyStatement(

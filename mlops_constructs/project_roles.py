@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from aws_cdk import aws_iam as iam
 
 from lambdas.contract import CI_PROJECT_SUFFIX, PIPELINE_ROLE_SUFFIX
+from mlops_constructs.job_network import jobs_stay_in_vpc, read_job_network
 from mlops_constructs.naming import DATA_PREFIX, PROJECTS_PREFIX, PlatformNames
 from mlops_constructs.personas import JOB_ACTION_NOUNS, job_infrastructure
 
@@ -150,6 +151,7 @@ def pipeline_statements(scope: ProjectScope) -> list[iam.PolicyStatement]:
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         ),
         *job_infrastructure(scope.arn("logs", "log-group:/aws/sagemaker/*")),
+        *jobs_stay_in_vpc(),
     ]
 
 
@@ -179,6 +181,7 @@ def ci_statements(scope: ProjectScope, *, codebuild: bool) -> list[iam.PolicySta
             resources=[scope.pipeline_role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         ),
+        read_job_network([scope.arn("ssm", f"parameter{name}") for name in scope.names.job_network_parameters]),
     ]
     if codebuild:
         statements += [

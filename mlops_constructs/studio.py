@@ -23,6 +23,8 @@ class StudioDomain(Construct):
     Apps idle for ``idle_timeout_minutes`` are shut down (users may choose a longer timeout up to
     eight hours, never none), which is where most Studio cost hides. Each user profile runs with its
     persona's role, so what a person can do follows from the persona they are configured with.
+    ``jupyter_lab_lifecycle_config_arn`` runs whenever a JupyterLab app starts (the platform's sets up
+    pip for the package mirror).
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class StudioDomain(Construct):
         persona_roles: Mapping[Persona, iam.IRole],
         users: Sequence[StudioUser],
         idle_timeout_minutes: int,
+        jupyter_lab_lifecycle_config_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
@@ -77,7 +80,17 @@ class StudioDomain(Construct):
                 studio_web_portal="ENABLED",
                 default_landing_uri="studio::",
                 jupyter_lab_app_settings=sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
-                    app_lifecycle_management=idle_shutdown
+                    app_lifecycle_management=idle_shutdown,
+                    **(
+                        dict(
+                            default_resource_spec=sagemaker.CfnDomain.ResourceSpecProperty(
+                                lifecycle_config_arn=jupyter_lab_lifecycle_config_arn
+                            ),
+                            lifecycle_config_arns=[jupyter_lab_lifecycle_config_arn],
+                        )
+                        if jupyter_lab_lifecycle_config_arn
+                        else {}
+                    ),
                 ),
                 code_editor_app_settings=sagemaker.CfnDomain.CodeEditorAppSettingsProperty(
                     app_lifecycle_management=idle_shutdown

@@ -184,6 +184,7 @@ class ProjectProductStack(servicecatalog.ProductStack):
             "AWS_REGION": names.region,
             "ARTIFACT_BUCKET": names.artifact_bucket,
             "SAGEMAKER_PIPELINE_ROLE_ARN": self.pipeline_role.role_arn,
+            "PLATFORM_PREFIX": names.prefix,  # its /<prefix>/jobs/* parameters: the jobs' subnets and group
         }
         self.resource = CustomResource(
             self,

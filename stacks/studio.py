@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -12,15 +12,19 @@ from constructs import Construct
 
 from lambdas.contract import PIPELINE_ROLE_SUFFIX
 from mlops_constructs.naming import PlatformNames
+from mlops_constructs.package_mirror import PackageMirror
 from mlops_constructs.personas import PersonaRoles
 from mlops_constructs.storage import PlatformKey
 from mlops_constructs.studio import StudioDomain
+from mlops_constructs.studio_teardown import StudioTeardown
 from platform_config import PlatformConfig
 
 
 class StudioStack(Stack):
-    """The Studio domain, its KMS key, the four persona roles and the configured user profiles.
-    (Each project's pipeline execution role comes with the project: ``stacks/projects.py``.)"""
+    """The Studio domain, its KMS key, the four persona roles, the configured user profiles (with the
+    teardown of their apps and spaces), and the private package mirror (CodeArtifact, encrypted with the
+    Studio key) that JupyterLab's pip uses. (Each project's pipeline execution role comes with the
+    project: ``stacks/projects.py``.)"""
 
     def __init__(
         self,
@@ -34,6 +38,7 @@ class StudioStack(Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        names = PlatformNames(config)
         self.key = PlatformKey(
             self, "StudioKey", alias=f"alias/{config.prefix}/studio", description="Encrypts Studio home storage"
         )
@@ -41,12 +46,24 @@ class StudioStack(Stack):
             self,
             "Personas",
             prefix=config.prefix,
-            project_pipeline_roles=PlatformNames(config).project_role_arn(f"*{PIPELINE_ROLE_SUFFIX}"),
+            project_pipeline_roles=names.project_role_arn(f"*{PIPELINE_ROLE_SUFFIX}"),
             # By its deterministic name, so policies stay literal ARNs rather than cross-stack tokens.
-            artifact_bucket=s3.Bucket.from_bucket_name(self, "ArtifactBucket", PlatformNames(config).artifact_bucket),
+            artifact_bucket=s3.Bucket.from_bucket_name(self, "ArtifactBucket", names.artifact_bucket),
             artifact_key=artifact_key,
+            job_network_parameters=names.job_network_parameters,
             codecommit_repositories=config.projects.repository_provider == "codecommit",
         )
+        self.package_mirror = PackageMirror(
+            self,
+            "PackageMirror",
+            domain_name=names.package_domain,
+            repository_name=names.package_repository,
+            encryption_key=self.key,
+        )
+        for role in self.personas.roles.values():
+            for statement in self.package_mirror.read_statements():
+                role.add_to_policy(statement)
+        pip_mirror = self.package_mirror.pip_lifecycle_config(self, "PipMirrorLifecycle", f"{config.prefix}-pip-mirror")
         self.studio = StudioDomain(
             self,
             "Studio",
@@ -58,4 +75,16 @@ class StudioStack(Stack):
             persona_roles=self.personas.roles,
             users=config.users,
             idle_timeout_minutes=config.studio_idle_timeout_minutes,
+            jupyter_lab_lifecycle_config_arn=pip_mirror.attr_studio_lifecycle_config_arn,
         )
+        self.teardown = StudioTeardown(
+            self,
+            "Teardown",
+            prefix=config.prefix,
+            domain=self.studio.domain,
+            user_profiles=self.studio.user_profiles,
+            encryption_key=self.key,
+            alert_emails=config.alert_emails,
+            powertools_version=config.powertools_layer_version,
+        )
+        CfnOutput(self, "HomeEfsFileSystemId", value=self.studio.domain.attr_home_efs_file_system_id)

@@ -103,6 +103,14 @@ RESOURCES: dict[tuple[str, str], Callable[[Call, Mapping[str, Any], str], str]] 
     ("sagemaker", "PutModelPackageGroupPolicy"): _sagemaker_arn("model-package-group"),
     ("sagemaker", "StartPipelineExecution"): _sagemaker_arn("pipeline"),
     ("sagemaker", "DescribeProject"): _sagemaker_arn("project"),
+    ("sagemaker", "DeleteApp"): lambda call, params, account: (
+        f"arn:aws:sagemaker:{call.region}:{account}:app/{params['DomainId']}/"
+        f"{(params.get('SpaceName') or params['UserProfileName']).lower()}/{params['AppType'].lower()}/"
+        f"{params['AppName'].lower()}"
+    ),
+    ("sagemaker", "DeleteSpace"): lambda call, params, account: (
+        f"arn:aws:sagemaker:{call.region}:{account}:space/{params['DomainId']}/{params['SpaceName'].lower()}"
+    ),
     ("sns", "Publish"): lambda call, params, account: params["TopicArn"],
     ("sqs", "SendMessage"): _queue_arn,
     ("sts", "AssumeRole"): lambda call, params, account: params["RoleArn"],

@@ -63,3 +63,9 @@ def test_retraining_starts_the_pipelines_the_template_creates(naming):
     for stage in set(contract.STAGES) - set(contract.TRAINING_STAGES):
         with pytest.raises(ValueError):
             naming.pipeline_name("churn", stage)
+
+
+def test_pipelines_read_the_job_network_the_platform_publishes(naming, platform):
+    from mlops_constructs.naming import PlatformNames
+
+    assert naming.job_network_parameters("mlops") == PlatformNames(platform.config).job_network_parameters

@@ -40,6 +40,15 @@ def test_each_account_has_a_dashboard_of_its_endpoints_with_search_expressions(t
         assert expressions[title] == [
             f"SEARCH('{{AWS/SageMaker,EndpointName,VariantName}} MetricName=\"{metric}\" endpoint', '{statistic}', 300)"
         ]
+    for title, metric in (
+        ("Instance CPU utilization (%)", "CPUUtilization"),
+        ("Instance memory utilization (%)", "MemoryUtilization"),
+        ("Instance disk utilization (%)", "DiskUtilization"),
+    ):
+        assert expressions[title] == [
+            f'SEARCH(\'{{"/aws/sagemaker/Endpoints",EndpointName,VariantName}} MetricName="{metric}" endpoint\', '
+            "'Average', 300)"
+        ]
     # the metric the monitor templates' violation alarms watch, for the rules of the monitor stacks
     assert expressions["Model Monitor runs with violations"] == [
         "SEARCH('{AWS/Events,RuleName} MetricName=\"MatchedEvents\" monitor', 'Sum', 300)"

@@ -58,3 +58,46 @@ def test_endpoints_accept_https_from_the_vpc_only(network, platform):
 def test_flow_logs_capture_all_traffic(network):
     network.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "ResourceType": "VPC"})
     network.has_resource("AWS::Logs::LogGroup", {"DeletionPolicy": "Retain"})
+
+
+def test_jobs_run_in_the_isolated_subnets_with_their_own_security_group(network, platform):
+    subnets = network.find_resources("AWS::EC2::Subnet")
+    network.has_resource_properties(
+        "AWS::SSM::Parameter",
+        {"Name": "/mlops/jobs/subnet-ids", "Type": "StringList", "Value": Match.any_value()},
+    )
+    [subnet_list] = [
+        p["Properties"]["Value"]
+        for p in network.find_resources("AWS::SSM::Parameter").values()
+        if p["Properties"]["Name"] == "/mlops/jobs/subnet-ids"
+    ]
+    assert sorted(ref["Ref"] for ref in subnet_list["Fn::Join"][1]) == sorted(subnets)
+    jobs_group = platform.network.resolve(platform.network.jobs.security_group.security_group_id)
+    network.has_resource_properties(
+        "AWS::SSM::Parameter", {"Name": "/mlops/jobs/security-group-id", "Type": "String", "Value": jobs_group}
+    )
+
+
+def test_job_instances_talk_to_each_other_and_to_nothing_else_but_https(network, platform):
+    group_id = platform.network.resolve(platform.network.jobs.security_group.node.default_child.logical_id)
+    group = network.find_resources("AWS::EC2::SecurityGroup")[group_id]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert group["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "VPC and S3 gateway endpoints",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
+    rules = [
+        r["Properties"]
+        for kind in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+        for r in network.find_resources(kind).values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    ]
+    assert len(rules) == 2
+    for rule in rules:
+        peer = rule.get("SourceSecurityGroupId") or rule.get("DestinationSecurityGroupId")
+        assert peer == {"Fn::GetAtt": [group_id, "GroupId"]} and rule["IpProtocol"] == "-1"

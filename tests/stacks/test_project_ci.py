@@ -198,6 +198,7 @@ def test_the_build_runs_the_repositorys_buildspec_as_the_ci_role(deployment, pla
         "AWS_REGION": REGION,
         "ARTIFACT_BUCKET": f"mlops-artifacts-{DEV_ACCOUNT}-{REGION}",
         "SAGEMAKER_PIPELINE_ROLE_ARN": f"{ROLES}/churn-pipeline",
+        "PLATFORM_PREFIX": "mlops",
     }
 
 
@@ -371,6 +372,7 @@ def test_github_projects_get_their_actions_variables_and_no_codebuild(github_pro
         "PROJECT_NAME": "churn",
         "AWS_REGION": REGION,
         "ARTIFACT_BUCKET": f"mlops-artifacts-{DEV_ACCOUNT}-{REGION}",
+        "PLATFORM_PREFIX": "mlops",
     }
     assert variables["CI_ROLE_ARN"] == f"{ROLES}/churn-ci"
     assert variables["SAGEMAKER_PIPELINE_ROLE_ARN"] == f"{ROLES}/churn-pipeline"

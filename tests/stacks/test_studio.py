@@ -56,7 +56,12 @@ def test_idle_apps_shut_down(studio):
         "AWS::SageMaker::Domain",
         {
             "DefaultUserSettings": Match.object_like(
-                {"JupyterLabAppSettings": idle, "CodeEditorAppSettings": idle, "StudioWebPortal": "ENABLED"}
+                {
+                    "JupyterLabAppSettings": Match.object_like(idle),
+                    "CodeEditorAppSettings": idle,
+                    "StudioWebPortal": "ENABLED",
+                    "DefaultLandingUri": "studio::",
+                }
             )
         },
     )
@@ -249,3 +254,79 @@ def test_model_builders_may_pass_the_projects_pipeline_roles_to_sagemaker_and_da
 def test_no_shared_pipeline_role_is_left(studio):
     assert not studio.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": "mlops-pipeline-execution"}})
     assert not studio.find_resources("AWS::SSM::Parameter")
+
+
+# --- Jobs stay in the VPC ------------------------------------------------------------------------------------
+
+TRAINING_JOB = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/churn-train-1"
+IN_VPC = {"sagemaker:VpcSubnets": "subnet-0a1b2c3d", "sagemaker:VpcSecurityGroupIds": "sg-0a1b2c3d"}
+
+
+@pytest.mark.parametrize("persona", ["data_scientist", "mlops_engineer", "churn-pipeline"])
+def test_training_jobs_start_only_inside_the_vpc(persona_statements, project_roles, persona):
+    statements = project_roles[persona].statements if persona == "churn-pipeline" else persona_statements[persona]
+    assert is_allowed(statements, Request("sagemaker:CreateTrainingJob", TRAINING_JOB, IN_VPC))
+    assert not is_allowed(statements, Request("sagemaker:CreateTrainingJob", TRAINING_JOB))
+    subnets_only = {"sagemaker:VpcSubnets": "subnet-0a1b2c3d"}
+    assert not is_allowed(statements, Request("sagemaker:CreateTrainingJob", TRAINING_JOB, subnets_only))
+
+
+def test_data_engineers_process_only_inside_the_vpc(persona_statements):
+    job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/churn-prepare-1"
+    assert is_allowed(persona_statements["data_engineer"], Request("sagemaker:CreateProcessingJob", job, IN_VPC))
+    assert not is_allowed(persona_statements["data_engineer"], Request("sagemaker:CreateProcessingJob", job))
+
+
+def test_the_vpc_guardrail_outlasts_a_broad_policy(persona_statements):
+    everything = [{"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"}]
+    statements = persona_statements["data_scientist"] + everything
+    for action in ("CreateHyperParameterTuningJob", "CreateMonitoringSchedule", "CreateModel", "CreateAutoMLJobV2"):
+        assert not is_allowed(statements, Request(f"sagemaker:{action}", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/y"))
+        assert is_allowed(
+            statements, Request(f"sagemaker:{action}", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/y", IN_VPC)
+        )
+
+
+def test_job_runners_read_the_job_network_parameters(persona_statements):
+    for name in ("subnet-ids", "security-group-id"):
+        parameter = Request("ssm:GetParameters", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops/jobs/{name}")
+        for persona in ("data_engineer", "data_scientist", "mlops_engineer"):
+            assert is_allowed(persona_statements[persona], parameter)
+        assert not is_allowed(persona_statements["model_approver"], parameter)
+
+
+# --- Teardown that never blocks --------------------------------------------------------------------------------
+
+
+def test_each_profile_is_cleared_of_apps_and_spaces_before_it_is_deleted(platform, studio):
+    teardowns = studio.find_resources("Custom::StudioTeardown")
+    profiles = studio.find_resources("AWS::SageMaker::UserProfile")
+    assert len(teardowns) == len(platform.config.users) == len(profiles)
+    domain = platform.studio.resolve(platform.studio.studio.domain.logical_id)
+    for teardown in teardowns.values():
+        name = teardown["Properties"]["UserProfileName"]
+        [profile_id] = [i for i, p in profiles.items() if p["Properties"]["UserProfileName"] == name]
+        assert profile_id in teardown["DependsOn"]  # so CloudFormation deletes the teardown first
+        assert teardown["Properties"]["DomainId"] == {"Fn::GetAtt": [domain, "DomainId"]}
+        assert int(teardown["Properties"]["ServiceTimeout"]) <= 960
+
+
+def test_the_teardown_deletes_only_apps_and_spaces_of_the_domain(platform, studio):
+    env = {"partition": "aws", "region": REGION, "account": ACCOUNT}
+    role = platform.studio.teardown.function.role
+    domain = platform.studio.resolve(platform.studio.studio.domain.logical_id)
+    statements = identity_statements(
+        studio.to_json(),
+        platform.studio.resolve(role.node.default_child.logical_id),
+        env,
+        {f"{domain}.DomainId": "d-1"},
+    )
+    app = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:app/d-1/alice/jupyterlab/default"
+    assert is_allowed(statements, Request("sagemaker:DeleteApp", app))
+    assert is_allowed(
+        statements, Request("sagemaker:DeleteSpace", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:space/d-1/lab")
+    )
+    assert not is_allowed(statements, Request("sagemaker:DeleteApp", app.replace("d-1", "d-2")))
+    for action in ("DeleteUserProfile", "DeleteDomain"):
+        assert not is_allowed(statements, Request(f"sagemaker:{action}", "*"))
+    assert not any("elasticfilesystem" in json.dumps(s) for s in statements)  # home storage is never touched

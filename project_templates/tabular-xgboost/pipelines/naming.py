@@ -88,3 +88,8 @@ def hyperparameters_value(hyperparameters: Mapping[str, object]) -> str:
 def artifact_prefix(project: str) -> str:
     """Where everything of the project lives in the artifact bucket; the deployment targets can read it."""
     return f"projects/{check_project(project)}"
+
+
+def job_network_parameters(platform_prefix: str) -> tuple[str, str]:
+    """The platform's SSM parameters naming the subnets (a StringList) and the security group every job runs with."""
+    return f"/{platform_prefix}/jobs/subnet-ids", f"/{platform_prefix}/jobs/security-group-id"

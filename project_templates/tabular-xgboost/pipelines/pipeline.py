@@ -6,6 +6,12 @@ the model-quality, bias and explainability baselines against it, and registers t
 ``<project>-<stage>`` with those baselines as drift-check baselines and model metrics, plus lineage
 metadata. Below the threshold the pipeline fails with the metric in the message.
 
+Every job (processing, training, the checks, and the model Clarify's shadow endpoint and batch
+transforms use) runs in the platform's isolated subnets with its jobs security group and encrypted
+traffic between instances (``JobNetwork``, read from the platform's SSM parameters); the platform
+refuses to create jobs without them. Jobs that call nothing (preparation, training) also run
+network-isolated.
+
 Defining the pipeline calls no SageMaker API, but it uploads the job scripts, the job configuration
 and Clarify's analysis configs to the artifact bucket.
 """
@@ -24,9 +30,10 @@ from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.metadata_properties import MetadataProperties
 from sagemaker.core.model_metrics import FileSource, MetricsSource, ModelMetrics
 from sagemaker.core.model_monitor.dataset_format import DatasetFormat
+from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import ScriptProcessor
 from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
-from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
+from sagemaker.core.training.configs import Compute, InputData, Networking, OutputDataConfig
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
@@ -73,6 +80,63 @@ JSON = "application/json"
 
 
 @dataclass(frozen=True)
+class JobNetwork:
+    """The subnets and security groups every job of the pipeline runs in (the platform's dev VPC)."""
+
+    subnets: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    @classmethod
+    def from_ssm(cls, ssm, platform_prefix: str) -> JobNetwork:
+        """Read the platform's parameters (``naming.job_network_parameters``) with ``ssm``, a boto3 client."""
+        subnets_name, group_name = naming.job_network_parameters(platform_prefix)
+        response = ssm.get_parameters(Names=[subnets_name, group_name])
+        if response["InvalidParameters"]:
+            raise SystemExit(
+                f"SSM parameters {', '.join(response['InvalidParameters'])} not found: is the platform's network "
+                f"stack deployed in this account and region, and is PLATFORM_PREFIX={platform_prefix!r} right?"
+            )
+        values = {parameter["Name"]: parameter["Value"] for parameter in response["Parameters"]}
+        return cls(subnets=tuple(values[subnets_name].split(",")), security_group_ids=(values[group_name],))
+
+    def network_config(self, *, isolated: bool = False) -> NetworkConfig:
+        """For processing and check jobs; ``isolated`` when the job's code calls nothing."""
+        return NetworkConfig(
+            subnets=list(self.subnets),
+            security_group_ids=list(self.security_group_ids),
+            encrypt_inter_container_traffic=True,
+            enable_network_isolation=isolated,
+        )
+
+    def check_network_config(self) -> NetworkConfig:
+        """For check jobs (quality and Clarify): the SDK puts their ``network_config`` into the request
+        as it is, so it must also be the request's dict."""
+        return _RequestNetworkConfig(
+            subnets=list(self.subnets),
+            security_group_ids=list(self.security_group_ids),
+            encrypt_inter_container_traffic=True,
+            enable_network_isolation=False,
+        )
+
+    def networking(self, *, isolated: bool = False) -> Networking:
+        """For training jobs and models (ModelTrainer, ModelBuilder)."""
+        return Networking(
+            subnets=list(self.subnets),
+            security_group_ids=list(self.security_group_ids),
+            enable_inter_container_traffic_encryption=True,
+            enable_network_isolation=isolated,
+        )
+
+
+class _RequestNetworkConfig(NetworkConfig, dict):
+    """A NetworkConfig that is also its CreateProcessingJob request dict (see ``check_network_config``)."""
+
+    def __init__(self, **settings) -> None:
+        NetworkConfig.__init__(self, **settings)
+        dict.__init__(self, self._to_request_dict())
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     """What differs between projects, stages and runs at definition time."""
 
@@ -80,6 +144,7 @@ class PipelineSettings:
     stage: str  # feature or dev
     role_arn: str
     bucket: str
+    job_network: JobNetwork
     auto_approve_feature: bool = False
     repository: str | None = None  # git remote, recorded in MetadataProperties
     ground_truth_s3_uri: str | None = None  # where the team puts labels for model-quality monitoring
@@ -173,7 +238,9 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     skip_drift_checks = ParameterBoolean(name="SkipDriftChecks", default_value=True)
     register_new_baselines = ParameterBoolean(name="RegisterNewBaselines", default_value=True)
 
-    def processor(base_job_name: str, env: dict | None = None) -> ScriptProcessor:
+    network = settings.job_network
+
+    def processor(base_job_name: str, env: dict | None = None, *, isolated: bool = False) -> ScriptProcessor:
         return ScriptProcessor(
             role=settings.role_arn,
             image_uri=image,
@@ -182,6 +249,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
             instance_count=1,
             base_job_name=f"{settings.project}-{base_job_name}",
             env=env,
+            network_config=network.network_config(isolated=isolated),
             sagemaker_session=session,
         )
 
@@ -190,6 +258,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
             role=settings.role_arn,
             instance_type="ml.m5.xlarge",
             base_job_name=f"{settings.project}-{base_job_name}",
+            network_config=network.check_network_config(),
             sagemaker_session=session,
         )
 
@@ -198,7 +267,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     prepare = ProcessingStep(
         name="PrepareData",
         description="Select and cast columns, drop or hash PII, write Parquet splits",
-        step_args=processor("prepare").run(
+        step_args=processor("prepare", isolated=True).run(
             code=str(JOBS_DIR / "preprocess.py"),
             inputs=[
                 _input("dataset", input_data, "/opt/ml/processing/input"),
@@ -236,6 +305,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         output_data_config=OutputDataConfig(s3_output_path=_run_path(settings, "model")),
         base_job_name=f"{settings.project}-train",
         role=settings.role_arn,
+        networking=network.networking(isolated=True),
         sagemaker_session=session,
     )
     train = TrainingStep(
@@ -281,7 +351,11 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     # register() then reuses (a fresh builder's register() adds empty script-mode variables, such as
     # SAGEMAKER_PROGRAM, which make the built-in algorithm's server look for a user script).
     trained_model = ModelBuilder(
-        s3_model_data_url=model_data, image_uri=image, role_arn=settings.role_arn, sagemaker_session=session
+        s3_model_data_url=model_data,
+        image_uri=image,
+        role_arn=settings.role_arn,
+        network=network.networking(),
+        sagemaker_session=session,
     )
     model = ModelStep(name="CreateModel", step_args=trained_model.build())
 

@@ -19,6 +19,7 @@ Actions, CodeBuild and a Studio terminal:
 | ``PROD_STAGES`` | no | groups a prod push copies into: ``prod`` (default) or ``champion,challenger`` |
 | ``GROUND_TRUTH_S3_URI`` | no | where labels for model-quality monitoring arrive; recorded on the package |
 | ``GIT_REPOSITORY`` | no | the repository's URL, recorded on the package |
+| ``PLATFORM_PREFIX`` | no | the platform's prefix (default ``mlops``): its ``/<prefix>/jobs/*`` SSM parameters |
 """
 
 from __future__ import annotations
@@ -74,19 +75,20 @@ def display_name(branch: str, commit: str) -> str:
 
 def train(stage: str, branch: str, commit: str, wait: bool) -> None:
     """Upsert the stage's pipeline and start it with this push's lineage."""
-    from pipelines.pipeline import PipelineSettings, get_pipeline, pipeline_session  # the SDK loads slowly
+    from pipelines.pipeline import JobNetwork, PipelineSettings, get_pipeline, pipeline_session  # the SDK loads slowly
 
+    boto_session = boto3.Session(region_name=env("AWS_REGION"))
     settings = PipelineSettings(
         project=naming.check_project(env("PROJECT_NAME")),
         stage=stage,
         role_arn=env("SAGEMAKER_PIPELINE_ROLE_ARN"),
         bucket=env("ARTIFACT_BUCKET"),
+        job_network=JobNetwork.from_ssm(boto_session.client("ssm"), env("PLATFORM_PREFIX", "mlops")),
         auto_approve_feature=env("AUTO_APPROVE_FEATURE", "false").lower() == "true",
         repository=os.environ.get("GIT_REPOSITORY") or None,
         ground_truth_s3_uri=os.environ.get("GROUND_TRUTH_S3_URI") or None,
         default_dataset_uri=os.environ.get("DATASET_S3_URI") or None,
     )
-    boto_session = boto3.Session(region_name=env("AWS_REGION"))
     pipeline = get_pipeline(settings, pipeline_session(settings.bucket, settings.project, boto_session))
     pipeline.upsert(role_arn=settings.role_arn, description=f"Training pipeline of {settings.project} ({stage})")
     lineage = {

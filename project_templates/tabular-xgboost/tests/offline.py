@@ -16,6 +16,9 @@ BUCKET = f"mlops-artifacts-{ACCOUNT}-{REGION}"
 PROJECT = "churn"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mlops-data-scientist"
 ROOT = Path(__file__).resolve().parents[1]
+#: What the platform's network stack publishes under ``/mlops/jobs/``.
+JOB_SUBNETS = ("subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002")
+JOB_SECURITY_GROUP = "sg-0a1b2c3d4e5f60003"
 
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",

@@ -19,7 +19,7 @@ from moto import mock_aws
 from sagemaker.core.telemetry import telemetry_logging
 
 from pipelines import naming, run
-from tests.offline import BUCKET, PROJECT, REGION, ROLE_ARN, ROOT
+from tests.offline import BUCKET, JOB_SECURITY_GROUP, JOB_SUBNETS, PROJECT, REGION, ROLE_ARN, ROOT
 
 GROUND_TRUTH = f"s3://{BUCKET}/projects/{PROJECT}/ground-truth/"
 REPOSITORY = "https://git.example.com/churn.git"
@@ -81,6 +81,10 @@ def push(branch: str, monkeypatch, **environment: str) -> Push:
         s3.put_object(
             Bucket=BUCKET, Key=f"data/{PROJECT}/dataset.csv", Body=(ROOT / "data" / "sample.csv").read_bytes()
         )
+        ssm = boto3.client("ssm", region_name=REGION)
+        subnets_parameter, group_parameter = naming.job_network_parameters("mlops")
+        ssm.put_parameter(Name=subnets_parameter, Type="StringList", Value=",".join(JOB_SUBNETS))
+        ssm.put_parameter(Name=group_parameter, Type="String", Value=JOB_SECURITY_GROUP)
         calls.clear()
 
         run.main(["--branch", branch, "--commit", "0123456789abcdef0123456789abcdef01234567"])
@@ -148,9 +152,10 @@ def test_the_execution_carries_the_push_lineage(pushes):
 
 def test_a_push_calls_only_s3_and_the_pipeline_apis(pushed):
     """Generating the definition calls no SageMaker, IAM or STS API (role validation and telemetry
-    are off): only the SDK's look-up and uploads to the artifact bucket. The push then reads the
-    dataset's version, creates the pipeline and starts it."""
+    are off): only the platform's job network parameters, the SDK's look-up and uploads to the artifact
+    bucket. The push then reads the dataset's version, creates the pipeline and starts it."""
     assert pushed.calls == {
+        "ssm:GetParameters",
         "s3:ListBuckets",
         "s3:PutObject",
         "s3:HeadObject",
@@ -408,3 +413,32 @@ def test_checks_compute_baselines_in_the_branch_group(pushed):
         assert step["RegisterNewBaseline"] == {"Get": "Parameters.RegisterNewBaselines"}
     for name in ("ModelBiasBaseline", "ExplainabilityBaseline"):
         assert pushed.steps[name]["ModelName"] == {"Get": "Steps.CreateModel.ModelName"}
+
+
+# -- the network ---------------------------------------------------------------------------------------
+
+JOB_STEP_TYPES = {"Processing", "Training", "Transform", "QualityCheck", "ClarifyCheck"}
+#: Steps whose jobs need no network: their code calls nothing, SageMaker moves their data.
+NETWORK_ISOLATED = {"PrepareData", "TrainModel"}
+
+
+def test_every_job_runs_in_the_platform_vpc_with_encrypted_traffic(pushed):
+    """The subnets and security group are the ones the platform published in SSM (moto here); the
+    platform denies creating any job, or the model Clarify and batch transforms use, without them."""
+    in_vpc = {"Subnets": list(JOB_SUBNETS), "SecurityGroupIds": [JOB_SECURITY_GROUP]}
+    jobs = {name: step["Arguments"] for name, step in pushed.steps.items() if step["Type"] in JOB_STEP_TYPES}
+    assert set(jobs) == {
+        "PrepareData",
+        "DataQualityBaseline",
+        "TrainModel",
+        "EvaluateModel",
+        "ModelQualityBaseline",
+        "ModelBiasBaseline",
+        "ExplainabilityBaseline",
+    }
+    for name, arguments in jobs.items():
+        network = arguments.get("NetworkConfig") or arguments  # training requests carry the keys at the top
+        assert network["VpcConfig"] == in_vpc, name
+        assert network["EnableInterContainerTrafficEncryption"] is True, name
+        assert network["EnableNetworkIsolation"] is (name in NETWORK_ISOLATED), name
+    assert pushed.steps["CreateModel"]["Arguments"]["VpcConfig"] == in_vpc

@@ -67,3 +67,10 @@ def test_an_empty_dataset_prefix_is_an_error(s3):
 )
 def test_execution_display_names_fit_the_api(branch, name):
     assert run.display_name(branch, "0123456789abcdef") == name
+
+
+def test_a_missing_job_network_names_the_parameters():
+    from pipelines.pipeline import JobNetwork
+
+    with mock_aws(), pytest.raises(SystemExit, match=r"/mlops/jobs/subnet-ids.*PLATFORM_PREFIX"):
+        JobNetwork.from_ssm(boto3.client("ssm", region_name=REGION), "mlops")
