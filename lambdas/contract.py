@@ -239,3 +239,24 @@ TAG_SAGEMAKER_PROJECT_ID = "sagemaker:project-id"
 #: Branches of a project's repository: ``prod`` is seeded from the template, ``dev`` starts from it.
 PROD_BRANCH = "prod"
 DEV_BRANCH = "dev"
+
+
+#: The stage whose approvals are promotions of a challenger, and the stage that serves challengers.
+CHAMPION_STAGE = "champion"
+CHALLENGER_STAGE = "challenger"
+
+
+class ComparisonFields:
+    """Attributes of a champion/challenger comparison in the ledger (``PACKAGE#<dev package>`` / ``COMPARISON#``)."""
+
+    PROJECT = "project"
+    SOURCE_PACKAGE_ARN = "source_package_arn"  # the tested dev package both the challenger and its promotion copy
+    CHAMPION_PACKAGE_ARN = "champion_package_arn"  # the champion it was compared with
+    CHALLENGER_PACKAGE_ARN = "challenger_package_arn"
+    MODE = "evaluation_mode"  # shadow | split | separate
+    VERDICT = "verdict"  # BETTER_OR_EQUAL | WORSE | INSUFFICIENT_EVIDENCE
+    REASONS = "reasons"
+    NUMBERS = "numbers"  # per variant: requests, error rate, latency, labelled, metric; paired, agreement
+    WINDOW_START = "window_start"
+    WINDOW_END = "window_end"
+    EVALUATED_AT = "evaluated_at"
