@@ -17,6 +17,7 @@ from mlops_constructs.compliance import apply_compliance_checks
 from mlops_constructs.naming import PlatformNames
 from platform_config import AccountName, ConfigError, PlatformConfig, load_config
 from stacks.artifact_store import ArtifactStoreStack
+from stacks.champion_challenger_endpoint import ChampionChallengerEndpointStack
 from stacks.deployment_target import DeploymentTargetStack
 from stacks.endpoint import EndpointStack
 from stacks.model_monitor import ModelMonitorStack
@@ -41,6 +42,7 @@ class Platform:
     endpoint_template: EndpointStack
     monitor_template: ModelMonitorStack
     targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
+    champion_challenger_template: ChampionChallengerEndpointStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
@@ -127,6 +129,14 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         prefix=config.prefix,
         description="MLOps platform: a project's Model Monitor schedules with violation alarms",
     )
+    champion_challenger_template = ChampionChallengerEndpointStack(
+        templates,
+        "ChampionChallengerEndpoint",
+        prefix=config.prefix,
+        defaults=config.endpoint_for("prod"),
+        evaluation=config.champion_challenger,
+        description="MLOps platform: a champion's endpoint with its challenger as a shadow or weighted variant",
+    )
 
     # Tags added to the app do not reach into a nested stage, so the stage is tagged on its own.
     for scope in (app, templates):
@@ -178,6 +188,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         endpoint_template=endpoint_template,
         monitor_template=monitor_template,
         targets=targets,
+        champion_challenger_template=champion_challenger_template,
     )
 
 

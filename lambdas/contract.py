@@ -260,3 +260,15 @@ class ComparisonFields:
     WINDOW_START = "window_start"
     WINDOW_END = "window_end"
     EVALUATED_AT = "evaluated_at"
+
+
+class ChallengerParameters:
+    """Parameters the champion/challenger endpoint template adds to ``EndpointParameters``
+    (``stacks/champion_challenger_endpoint.py``): the challenger's served model and the evaluation mode."""
+
+    EVALUATION_MODE = "EvaluationMode"  # SHADOW | SPLIT (SEPARATE deploys two endpoint templates instead)
+    MODEL_PACKAGE_ARN = "ChallengerModelPackageArn"
+    MODEL_DATA_KEY = "ChallengerModelDataKey"
+    IMAGE = "ChallengerImage"
+    CHAMPION_WEIGHT = "ChampionVariantWeight"  # split mode: live traffic in proportion to the two weights
+    CHALLENGER_WEIGHT = "ChallengerVariantWeight"
