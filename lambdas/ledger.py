@@ -315,6 +315,12 @@ def items_with_prefix(dynamodb, table: str, partition: str, prefix: str) -> list
     return [_deserialize(item) for page in pages for item in page["Items"]]
 
 
+def item_by_key(dynamodb, table: str, key: Mapping[str, str]) -> dict[str, Any] | None:
+    """One item by its string keys (consistent read), deserialized, or None."""
+    item = dynamodb.get_item(TableName=table, Key=_serialize(key), ConsistentRead=True).get("Item")
+    return _deserialize(item) if item else None
+
+
 class Ledger:
     """The promotion ledger: reads and writes of stage states, attempts and test-stage results."""
 

@@ -16,12 +16,13 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+import contract
 from envelope import Rejection
 
 #: Metrics a project may be judged on, and whether higher is better.
@@ -466,3 +467,104 @@ def judge(comparison: Comparison, rule: ComparisonRule) -> Judgement:
     if failures:
         return Judgement(Verdict.WORSE, tuple(failures))
     return Judgement(Verdict.BETTER_OR_EQUAL, tuple(passes))
+
+
+# --- Where the two variants serve and capture -----------------------------------------------------------
+
+
+#: The champion's variant (``mlops_constructs.endpoint.VARIANT_NAME``) and the challenger's beside it
+#: (``mlops_constructs.variants.CHALLENGER_VARIANT_NAME``).
+CHAMPION_VARIANT = "AllTraffic"
+CHALLENGER_VARIANT = "Challenger"
+EVALUATION_MODES = ("shadow", "split", "separate")
+
+
+@dataclass(frozen=True)
+class VariantLocation:
+    """Where a variant serves: its endpoint and variant name, the CloudWatch dimensions and capture prefix."""
+
+    endpoint_name: str
+    variant_name: str
+
+    @property
+    def capture_prefix(self) -> str:
+        """Data capture writes ``<endpoint>/<variant>/yyyy/mm/dd/hh/...jsonl`` under the bucket's root."""
+        return f"{self.endpoint_name}/{self.variant_name}/"
+
+
+def variant_locations(project: str, mode: str) -> tuple[VariantLocation, VariantLocation]:
+    """Champion and challenger: both on the champion's endpoint (shadow, split), or each on its own (separate)."""
+    champion = contract.Deployment(project, contract.CHAMPION_STAGE).endpoint_name
+    if mode == "separate":
+        challenger = contract.Deployment(project, contract.CHALLENGER_STAGE).endpoint_name
+        return VariantLocation(champion, CHAMPION_VARIANT), VariantLocation(challenger, CHAMPION_VARIANT)
+    return VariantLocation(champion, CHAMPION_VARIANT), VariantLocation(champion, CHALLENGER_VARIANT)
+
+
+def day_prefixes(start: datetime, end: datetime) -> list[str]:
+    """``yyyy/mm/dd/`` of every UTC day the window touches (data capture and ground truth are laid out by hour)."""
+    day, last, days = start.astimezone(UTC).date(), end.astimezone(UTC).date(), []
+    while day <= last:
+        days.append(day.strftime("%Y/%m/%d/"))
+        day += timedelta(days=1)
+    return days
+
+
+def key_hour(key: str) -> datetime | None:
+    """The hour a capture or ground-truth key was written in (``.../yyyy/mm/dd/hh/file.jsonl``), if it says."""
+    parts = key.split("/")
+    if len(parts) < 5 or not key.endswith(".jsonl"):
+        return None
+    try:
+        return datetime.strptime("/".join(parts[-5:-1]), "%Y/%m/%d/%H").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def in_window(key: str, start: datetime, end: datetime) -> bool:
+    """The key's hour overlaps the window."""
+    hour = key_hour(key)
+    return hour is not None and hour + timedelta(hours=1) > start and hour <= end
+
+
+def comparison_window(champion_started: datetime | None, challenger_started: datetime | None, now: datetime):
+    """From when both variants serve their current models until ``now`` (None if one never started)."""
+    if champion_started is None or challenger_started is None:
+        return None
+    return max(champion_started, challenger_started), now
+
+
+def comparison_record(
+    *,
+    project: str,
+    mode: str,
+    champion_arn: str,
+    challenger_arn: str,
+    source_arn: str,
+    comparison: Comparison,
+    judgement: Judgement,
+    evaluated_at: str,
+) -> dict[str, Any]:
+    """The comparison as the ledger keeps it (``contract.ComparisonFields``) and the alert tells it."""
+    fields = contract.ComparisonFields
+
+    def side(result: VariantResult) -> dict[str, Any]:
+        return {name: value for name, value in result.__dict__.items() if value is not None}
+
+    numbers = {"champion": side(comparison.champion), "challenger": side(comparison.challenger)}
+    numbers["paired"] = comparison.paired
+    if comparison.agreement is not None:
+        numbers["agreement"] = comparison.agreement
+    return {
+        fields.PROJECT: project,
+        fields.MODE: mode,
+        fields.SOURCE_PACKAGE_ARN: source_arn,
+        fields.CHAMPION_PACKAGE_ARN: champion_arn,
+        fields.CHALLENGER_PACKAGE_ARN: challenger_arn,
+        fields.VERDICT: str(judgement.verdict),
+        fields.REASONS: list(judgement.reasons),
+        fields.NUMBERS: {**numbers, "metric": comparison.metric},
+        fields.WINDOW_START: comparison.window_start.isoformat(timespec="seconds"),
+        fields.WINDOW_END: comparison.window_end.isoformat(timespec="seconds"),
+        fields.EVALUATED_AT: evaluated_at,
+    }
