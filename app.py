@@ -77,6 +77,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             account=account,
             alert_emails=config.alert_emails,
             cleanup_role_arn=names.role_arn("dev", names.endpoint_cleanup_role) if account == "dev" else None,
+            comparison_role_arn=names.role_arn("dev", names.challenger_comparison_role) if account == "prod" else None,
             **stack_props(account, "target", f"MLOps platform: deployment target in the {account} account"),
         )
         for account in ("dev", "test", "prod")
@@ -167,6 +168,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         **stack_props("dev", "operations", "MLOps platform: feature endpoint clean-up and the monitoring loop"),
     )
     targets["dev"].add_stack_dependency(operations, "the dev deploy role trusts the clean-up role, which must exist")
+    targets["prod"].add_stack_dependency(operations, "the evaluator role trusts the comparison role, which must exist")
     projects = ProjectsStack(
         app,
         names.stack_name("dev", "projects"),

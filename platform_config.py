@@ -317,7 +317,8 @@ class ChampionChallengerSettings(_Strict):
     ``COMPARISON`` item in the project-settings table may override.
     """
 
-    evaluation_mode: EvaluationMode = "shadow"
+    #: ``separate`` until the promoter deploys a challenger into its champion's stack (shadow, split).
+    evaluation_mode: EvaluationMode = "separate"
     project_modes: dict[str, EvaluationMode] = {}
     split_challenger_percent: int = Field(default=10, ge=1, le=50)
     comparison_interval_hours: int = Field(default=24, ge=1, le=168)

@@ -38,7 +38,7 @@ class ChampionChallengerEndpointStack(EndpointStack):
         mode = CfnParameter(
             self,
             ChallengerParameters.EVALUATION_MODE,
-            default="SHADOW" if evaluation.evaluation_mode == "shadow" else "SPLIT",
+            default="SPLIT" if evaluation.evaluation_mode == "split" else "SHADOW",
             allowed_values=list(EVALUATION_MODES),
             description="SHADOW: the challenger answers copies of requests (captured only); SPLIT: weighted traffic",
         ).value_as_string

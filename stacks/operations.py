@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from lambdas.contract import TRAINING_STAGES, training_pipeline_name
+from mlops_constructs.comparison import ChallengerComparisonJob
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue, WorkQueue
@@ -191,6 +192,17 @@ class OperationsStack(Stack):
                 resources=[feature_packages],
                 conditions={"Null": {"sagemaker:ModelApprovalStatus": "false"}},
             )
+        )
+
+        self.challenger_comparison = ChallengerComparisonJob(
+            self,
+            "ChallengerComparison",
+            config=config,
+            key=key,
+            alerts=alerts,
+            ledger=ledger,
+            project_settings=project_settings,
+            handler_environment=handler_environment,
         )
 
         for function in (self.monitoring, self.cleanup):

@@ -161,8 +161,7 @@ class Prod:
 
 
 @pytest.fixture
-def prod(platform, request):
-    request.node.add_marker(pytest.mark.other_configuration("the advanced scenario's comparison is not synthesized"))
+def prod(platform):
     return Prod(platform)
 
 

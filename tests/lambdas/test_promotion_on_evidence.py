@@ -8,10 +8,12 @@ out-of-order events during a promotion.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 import contract
+from challenger_comparison.decisions import Comparison, Judgement, VariantResult, Verdict, comparison_record
 from contract import ComparisonFields, EndpointParameters
 from ledger import Ledger
 from promoter.evidence import NO_EVIDENCE, NOT_BETTER, STALE, evidence_refusal
@@ -243,3 +245,25 @@ def test_rejecting_the_promoted_champion_brings_the_former_one_back_without_new_
 
     assert advanced.parameters("champion")[EndpointParameters.MODEL_PACKAGE_ARN] == champion
     assert not any(attempt["status"] == "REFUSED" for attempt in advanced.attempts("champion"))
+
+
+def test_the_record_the_comparison_writes_is_the_evidence_the_gate_reads():
+    side = VariantResult(2000, 0.0, 10.0, 500, 0.9)
+    compared = Comparison(
+        datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC), side, side, 1800, 0.98, "accuracy"
+    )
+
+    def written(verdict: Verdict) -> dict:
+        return comparison_record(
+            project=PROJECT,
+            mode="shadow",
+            champion_arn=SERVING,
+            challenger_arn=f"arn:aws:sagemaker:{REGION}:{DEV}:model-package/churn-challenger/1",
+            source_arn=SOURCE,
+            comparison=compared,
+            judgement=Judgement(verdict, ("accuracy 0.9000 vs 0.9000",)),
+            evaluated_at="2026-12-02T00:05:00+00:00",
+        )
+
+    assert refusal(comparison=written(Verdict.BETTER_OR_EQUAL)) is None
+    assert refusal(comparison=written(Verdict.WORSE)).headline == NOT_BETTER

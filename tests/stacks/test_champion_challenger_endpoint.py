@@ -102,7 +102,9 @@ def test_the_champion_keeps_blue_green_rollback_on_its_alarms_and_autoscaling(te
 def test_parameters_default_to_the_installations_evaluation_settings(template, platform):
     parameters = template.to_json()["Parameters"]
     settings = platform.config.champion_challenger
-    assert parameters[ChallengerParameters.EVALUATION_MODE]["Default"] == settings.evaluation_mode.upper()
+    assert parameters[ChallengerParameters.EVALUATION_MODE]["Default"] == (
+        "SPLIT" if settings.evaluation_mode == "split" else "SHADOW"
+    )
     assert parameters[ChallengerParameters.EVALUATION_MODE]["AllowedValues"] == ["SHADOW", "SPLIT"]
     assert parameters[ChallengerParameters.CHALLENGER_WEIGHT]["Default"] == settings.split_challenger_percent
     assert parameters[ChallengerParameters.CHAMPION_WEIGHT]["Default"] == 100 - settings.split_challenger_percent
