@@ -14,18 +14,15 @@ from collections.abc import Mapping
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lambdas.contract import CHALLENGER_STAGE, CHAMPION_STAGE, ENDPOINT_SUFFIX
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.dashboards import search
-from mlops_constructs.functions import PlatformFunction
+from mlops_constructs.functions import PlatformFunction, run_on_schedule
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
 from mlops_constructs.naming import PlatformNames
 from platform_config import PlatformConfig
@@ -159,25 +156,14 @@ class ChallengerComparisonJob(Construct):
             powertools_version=config.powertools_layer_version,
             alarm_action=alerts.alarm_action,
         )
-        self.function.function.configure_async_invoke(
-            retry_attempts=2,
-            max_event_age=Duration.hours(1),
-            on_failure=destinations.SqsDestination(self.dead_letters.queue),
-        )
-        self.schedule = events.Rule(
+        self.schedule = run_on_schedule(
             self,
             "Schedule",
+            function=self.function.function,
+            rate=Duration.hours(settings.comparison_interval_hours),
+            dead_letters=self.dead_letters.queue,
             description="Runs the champion/challenger comparison",
             enabled=config.scenario == "advanced",
-            schedule=events.Schedule.rate(Duration.hours(settings.comparison_interval_hours)),
-            targets=[
-                targets.LambdaFunction(
-                    self.function.function,
-                    retry_attempts=4,
-                    max_event_age=Duration.hours(1),
-                    dead_letter_queue=self.dead_letters.queue,
-                )
-            ],
         )
         role = self.function.role
         role.add_to_policy(

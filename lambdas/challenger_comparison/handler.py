@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 import contract
-from alerts import Alerts, alert_subject
+from alerts import alert_subject
 from challenger_comparison.decisions import (
     EVALUATION_MODES,
     ComparisonRule,
@@ -42,10 +42,10 @@ from challenger_comparison.decisions import (
     judge,
     variant_locations,
 )
-from clients import Clients
 from entry_point import EntryPoint
 from envelope import Rejection, role_session_name
-from ledger import Ledger, Status, item_by_key
+from ledger import Status, item_by_key
+from scheduled import ScheduledHandler
 from settings import CommonSettings, ConfigurationError, Environment
 
 logger = Logger()
@@ -172,21 +172,8 @@ def _read_jsonl(s3, bucket: str, prefix: str, start: datetime, end: datetime, pa
     return parsed, rejected
 
 
-class ChallengerComparison:
+class ChallengerComparison(ScheduledHandler):
     """Compares champions and challengers. One instance per Lambda environment (clients are reused)."""
-
-    def __init__(
-        self, settings: ComparisonSettings, clients: Clients, *, clock: Callable[[], datetime] | None = None
-    ) -> None:
-        self.settings = settings
-        self.clients = clients
-        self.ledger = Ledger(clients.dynamodb, settings.common.ledger_table)
-        self.alerts = Alerts(clients.sns, settings.common.alert_topic_arn)
-        self._clock = clock or (lambda: datetime.now(UTC))
-
-    def handle(self, event: dict[str, Any], context) -> dict[str, Any]:
-        """One run per scheduled event, named by the event's id (or the invocation's request id)."""
-        return self.run(str(event.get("id") or context.aws_request_id))
 
     def run(self, run_id: str) -> dict[str, Any]:
         """Compare every project's challenger with its champion; return the verdicts and what was skipped."""

@@ -23,7 +23,7 @@ from tests.lambdas.conftest import (
     PROJECT_SETTINGS_TABLE,
     role_arn,
 )
-from tests.lambdas.events import DEV, PROD, REGION, LambdaContext
+from tests.lambdas.events import DEV, PROD, REGION, LambdaContext, data_capture_line
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 CHAMPION_STARTED = NOW - timedelta(days=2)
@@ -48,34 +48,11 @@ HOUR = NOW - timedelta(hours=3)
 
 
 def capture_file(answers: list[tuple[str, str, str]]) -> str:
-    """A data-capture JSONL file: (event id, request CSV, answer CSV) per line, as SageMaker writes it."""
-    lines = []
-    for index, (event_id, request, answer) in enumerate(answers):
-        lines.append(
-            json.dumps(
-                {
-                    "captureData": {
-                        "endpointInput": {
-                            "observedContentType": "text/csv",
-                            "mode": "INPUT",
-                            "data": request,
-                            "encoding": "CSV",
-                        },
-                        "endpointOutput": {
-                            "observedContentType": "text/csv; charset=utf-8",
-                            "mode": "OUTPUT",
-                            "data": answer,
-                            "encoding": "CSV",
-                        },
-                    },
-                    "eventMetadata": {
-                        "eventId": event_id,
-                        "inferenceTime": (HOUR + timedelta(seconds=index)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    },
-                    "eventVersion": "0",
-                }
-            )
-        )
+    """A data-capture JSONL file: (event id, request CSV, answer CSV) per line, a second apart."""
+    lines = [
+        data_capture_line(event_id, request, answer, at=HOUR + timedelta(seconds=index))
+        for index, (event_id, request, answer) in enumerate(answers)
+    ]
     return "\n".join(lines) + "\n"
 
 

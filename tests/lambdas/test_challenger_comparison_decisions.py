@@ -26,6 +26,7 @@ from challenger_comparison.decisions import (
     pair_requests,
 )
 from envelope import Rejection
+from tests.lambdas.events import data_capture_line
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 END = START + timedelta(hours=48)
@@ -33,30 +34,7 @@ RULE = ComparisonRule(minimum_requests=100, minimum_duration_hours=24, minimum_l
 
 
 def capture_line(event_id: str, request: str, answer: str, *, at: datetime = START, inference_id: str = "") -> str:
-    """One line of a data-capture file, as SageMaker writes it for a CSV endpoint."""
-    metadata = {"eventId": event_id, "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    if inference_id:
-        metadata["inferenceId"] = inference_id
-    return json.dumps(
-        {
-            "captureData": {
-                "endpointInput": {
-                    "observedContentType": "text/csv",
-                    "mode": "INPUT",
-                    "data": request,
-                    "encoding": "CSV",
-                },
-                "endpointOutput": {
-                    "observedContentType": "text/csv; charset=utf-8",
-                    "mode": "OUTPUT",
-                    "data": answer,
-                    "encoding": "CSV",
-                },
-            },
-            "eventMetadata": metadata,
-            "eventVersion": "0",
-        }
-    )
+    return data_capture_line(event_id, request, answer, at=at, inference_id=inference_id)
 
 
 def inference(event_id: str, prediction: float, *, request: str = "", at: datetime = START, inference_id: str = ""):

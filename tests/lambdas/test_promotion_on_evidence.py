@@ -17,15 +17,8 @@ from challenger_comparison.decisions import Comparison, Judgement, VariantResult
 from contract import ComparisonFields, EndpointParameters
 from ledger import Ledger
 from promoter.evidence import NO_EVIDENCE, NOT_BETTER, STALE, evidence_refusal
-from tests.lambdas.conftest import (
-    LEDGER_TABLE,
-    PROJECT,
-    cloudformation_role,
-    deploy_role,
-    model_bucket,
-    stage_settings,
-)
-from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, REGION
+from tests.lambdas.conftest import LEDGER_TABLE, PROJECT, PROMOTER_ENVIRONMENT
+from tests.lambdas.events import DEV, REGION
 from tracker.handler import Tracker, TrackerSettings
 
 ADVANCED_STAGES = ("feature", "dev", "prod", "champion", "challenger")
@@ -117,20 +110,14 @@ def advanced(platform, request):
     sagemaker = platform.client(DEV, "sagemaker")
     for stage in ("champion", "challenger"):
         sagemaker.create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
-    targets = {
-        stage: {
-            "account_id": ACCOUNT_OF_STAGE[stage],
-            "region": REGION,
-            "deploy_role_arn": deploy_role(ACCOUNT_OF_STAGE[stage]),
-            "cloudformation_role_arn": cloudformation_role(ACCOUNT_OF_STAGE[stage]),
-            "model_bucket": model_bucket(ACCOUNT_OF_STAGE[stage]),
-        }
-        for stage in ADVANCED_STAGES
+    baseline = {name: json.loads(PROMOTER_ENVIRONMENT[name]) for name in ("STAGE_TARGETS", "ENDPOINT_SETTINGS")}
+    # champion and challenger deploy to prod like the prod stage, with its settings
+    advanced_values = {
+        name: {**value, "champion": value["prod"], "challenger": value["prod"]} for name, value in baseline.items()
     }
     platform.promoter_environment.update(
         STAGES=",".join(ADVANCED_STAGES),
-        STAGE_TARGETS=json.dumps(targets),
-        ENDPOINT_SETTINGS=json.dumps({stage: stage_settings(stage) for stage in ADVANCED_STAGES}),
+        **{name: json.dumps(value) for name, value in advanced_values.items()},
     )
     platform.promoter = platform.new_promoter()
     platform.tracker_environment["STAGES"] = ",".join(ADVANCED_STAGES)
