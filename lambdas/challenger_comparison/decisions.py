@@ -527,11 +527,16 @@ def in_window(key: str, start: datetime, end: datetime) -> bool:
     return hour is not None and hour + timedelta(hours=1) > start and hour <= end
 
 
+#: The longest window compared: CloudWatch keeps one-minute data for 15 days, and the capture read stays bounded.
+LONGEST_WINDOW = timedelta(days=14)
+
+
 def comparison_window(champion_started: datetime | None, challenger_started: datetime | None, now: datetime):
-    """From when both variants serve their current models until ``now`` (None if one never started)."""
+    """From when both variants serve their current models (at most :data:`LONGEST_WINDOW` ago) until ``now``;
+    None if one never started."""
     if champion_started is None or challenger_started is None:
         return None
-    return max(champion_started, challenger_started), now
+    return max(champion_started, challenger_started, now - LONGEST_WINDOW), now
 
 
 def comparison_record(

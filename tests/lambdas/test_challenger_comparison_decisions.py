@@ -19,11 +19,15 @@ from challenger_comparison.decisions import (
     captured_inference,
     compare,
     comparison_rule,
+    comparison_window,
+    day_prefixes,
     first_number,
     ground_truth_label,
+    in_window,
     judge,
     metric_value,
     pair_requests,
+    variant_locations,
 )
 from envelope import Rejection
 from tests.lambdas.events import data_capture_line
@@ -313,3 +317,28 @@ def test_a_bad_field_of_the_projects_rule_is_named(item, reason):
     rule = comparison_rule(item, RULE)
 
     assert isinstance(rule, Rejection) and rule.reason.startswith(reason)
+
+
+def test_the_window_starts_when_both_serve_and_reaches_back_two_weeks_at_most():
+    now = START + timedelta(days=30)
+
+    assert comparison_window(START, START + timedelta(days=20), now) == (START + timedelta(days=20), now)
+    assert comparison_window(START, START + timedelta(days=1), now) == (now - timedelta(days=14), now)
+    assert comparison_window(None, START, now) is None
+
+
+def test_variants_are_found_on_the_champions_endpoint_or_on_their_own():
+    champion, challenger = variant_locations("churn", "shadow")
+    assert (champion.capture_prefix, challenger.capture_prefix) == (
+        "churn-champion-endpoint/AllTraffic/",
+        "churn-champion-endpoint/Challenger/",
+    )
+    assert variant_locations("churn", "separate")[1].capture_prefix == "churn-challenger-endpoint/AllTraffic/"
+
+
+def test_capture_keys_are_read_by_the_hour_of_the_window():
+    key = "churn-champion-endpoint/AllTraffic/2026/12/01/09/05-12-123-abc.jsonl"
+    assert day_prefixes(START, START + timedelta(hours=30)) == ["2026/12/01/", "2026/12/02/"]
+    assert in_window(key, START + timedelta(minutes=30), END)
+    assert not in_window(key, START + timedelta(hours=1), END)
+    assert not in_window("churn-champion-endpoint/AllTraffic/2026/12/01/09/readme.txt", START, END)
