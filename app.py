@@ -18,6 +18,7 @@ from mlops_constructs.compliance import apply_compliance_checks
 from mlops_constructs.naming import PlatformNames
 from platform_config import AccountName, ConfigError, PlatformConfig, load_config
 from stacks.artifact_store import ArtifactStoreStack
+from stacks.champion_challenger_endpoint import ChampionChallengerEndpointStack
 from stacks.deployment_target import DeploymentTargetStack
 from stacks.endpoint import EndpointStack
 from stacks.model_monitor import ModelMonitorStack
@@ -42,6 +43,7 @@ class Platform:
     endpoint_template: EndpointStack
     monitor_template: ModelMonitorStack
     targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
+    champion_challenger_template: ChampionChallengerEndpointStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
@@ -76,6 +78,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             account=account,
             alert_emails=config.alert_emails,
             cleanup_role_arn=names.role_arn("dev", names.endpoint_cleanup_role) if account == "dev" else None,
+            comparison_role_arn=names.role_arn("dev", names.challenger_comparison_role) if account == "prod" else None,
             **stack_props(account, "target", f"MLOps platform: deployment target in the {account} account"),
         )
         for account in ("dev", "test", "prod")
@@ -129,6 +132,14 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         prefix=config.prefix,
         description="MLOps platform: a project's Model Monitor schedules with violation alarms",
     )
+    champion_challenger_template = ChampionChallengerEndpointStack(
+        templates,
+        "ChampionChallengerEndpoint",
+        prefix=config.prefix,
+        defaults=config.endpoint_for("prod"),
+        evaluation=config.champion_challenger,
+        description="MLOps platform: a champion's endpoint with its challenger as a shadow or weighted variant",
+    )
 
     # Tags added to the app do not reach into a nested stage, so the stage is tagged on its own.
     for scope in (app, templates):
@@ -159,6 +170,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         **stack_props("dev", "operations", "MLOps platform: feature endpoint clean-up and the monitoring loop"),
     )
     targets["dev"].add_stack_dependency(operations, "the dev deploy role trusts the clean-up role, which must exist")
+    targets["prod"].add_stack_dependency(operations, "the evaluator role trusts the comparison role, which must exist")
     projects = ProjectsStack(
         app,
         names.stack_name("dev", "projects"),
@@ -180,6 +192,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         endpoint_template=endpoint_template,
         monitor_template=monitor_template,
         targets=targets,
+        champion_challenger_template=champion_challenger_template,
     )
 
 

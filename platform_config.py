@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lambdas.contract import STAGE_ACCOUNTS
+from lambdas.contract import PROJECT_NAME, STAGE_ACCOUNTS
 
 Scenario = Literal["baseline", "advanced"]
 Persona = Literal["data_engineer", "data_scientist", "mlops_engineer", "model_approver"]
@@ -322,6 +322,45 @@ class ProjectsConfig(_Strict):
         return PROJECT_TEMPLATES / self.template
 
 
+EvaluationMode = Literal["shadow", "split", "separate"]
+ComparisonMetric = Literal["accuracy", "f1", "mae", "rmse"]
+
+
+class ChampionChallengerSettings(_Strict):
+    """How the advanced scenario evaluates a challenger against the champion in prod, and the default rule.
+
+    ``evaluation_mode``: ``shadow`` (the challenger is a shadow variant of the champion's endpoint: copies
+    of live requests, answers captured, never returned), ``split`` (a second production variant taking
+    ``split_challenger_percent`` of live traffic) or ``separate`` (two endpoints; clients choose).
+    ``project_modes`` overrides the mode per project. The rule fields are the defaults a project's
+    ``COMPARISON`` item in the project-settings table may override.
+    """
+
+    #: ``separate`` until the promoter deploys a challenger into its champion's stack (shadow, split).
+    evaluation_mode: EvaluationMode = "separate"
+    project_modes: dict[str, EvaluationMode] = {}
+    split_challenger_percent: int = Field(default=10, ge=1, le=50)
+    comparison_interval_hours: int = Field(default=24, ge=1, le=168)
+    minimum_requests: int = Field(default=1000, ge=1, le=100_000_000)
+    minimum_duration_hours: int = Field(default=24, ge=0, le=2160)
+    metric: ComparisonMetric = "accuracy"
+    metric_tolerance: float = Field(default=0.01, ge=0, le=1_000_000)
+    require_labels: bool = True
+
+    @model_validator(mode="after")
+    def _project_names(self) -> ChampionChallengerSettings:
+        for project in self.project_modes:
+            if not PROJECT_NAME.match(project):
+                raise ConfigError(
+                    f"project_modes.{project}: not a project name (2-24 lower-case letters, digits, single hyphens)"
+                )
+        return self
+
+    def mode_of(self, project: str) -> EvaluationMode:
+        """The evaluation mode of a project: its own, or the platform's."""
+        return self.project_modes.get(project, self.evaluation_mode)
+
+
 class PlatformConfig(_Strict):
     """Everything an installation decides: accounts, scenario, naming, people and endpoint sizing."""
 
@@ -340,6 +379,7 @@ class PlatformConfig(_Strict):
     operations: OperationsSettings = OperationsSettings()
     powertools_layer_version: PowertoolsVersion = "3.37.0"
     projects: ProjectsConfig = ProjectsConfig()
+    champion_challenger: ChampionChallengerSettings = ChampionChallengerSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -374,6 +414,15 @@ class PlatformConfig(_Strict):
                     f"({', '.join(self.stages)})"
                 )
             self.endpoint_for(stage)
+        return self
+
+    @model_validator(mode="after")
+    def _champion_challenger_in_advanced_scenario(self) -> PlatformConfig:
+        if self.champion_challenger.project_modes and self.scenario != "advanced":
+            raise ConfigError(
+                "champion_challenger.project_modes: only the advanced scenario has champions and challengers "
+                f"(scenario is {self.scenario!r})"
+            )
         return self
 
     @property

@@ -259,3 +259,36 @@ CI_PROJECT_SUFFIX = "-ci"
 PIPELINE_ROLE_SUFFIX = "-pipeline"
 CI_ROLE_SUFFIX = "-ci"
 CI_TRIGGER_ROLE_SUFFIX = "-ci-trigger"
+
+
+#: The stage whose approvals are promotions of a challenger, and the stage that serves challengers.
+CHAMPION_STAGE = "champion"
+CHALLENGER_STAGE = "challenger"
+
+
+class ComparisonFields:
+    """Attributes of a champion/challenger comparison in the ledger (``PACKAGE#<dev package>`` / ``COMPARISON#``)."""
+
+    PROJECT = "project"
+    SOURCE_PACKAGE_ARN = "source_package_arn"  # the tested dev package both the challenger and its promotion copy
+    CHAMPION_PACKAGE_ARN = "champion_package_arn"  # the champion it was compared with
+    CHALLENGER_PACKAGE_ARN = "challenger_package_arn"
+    MODE = "evaluation_mode"  # shadow | split | separate
+    VERDICT = "verdict"  # BETTER_OR_EQUAL | WORSE | INSUFFICIENT_EVIDENCE
+    REASONS = "reasons"
+    NUMBERS = "numbers"  # per variant: requests, error rate, latency, labelled, metric; paired, agreement
+    WINDOW_START = "window_start"
+    WINDOW_END = "window_end"
+    EVALUATED_AT = "evaluated_at"
+
+
+class ChallengerParameters:
+    """Parameters the champion/challenger endpoint template adds to ``EndpointParameters``
+    (``stacks/champion_challenger_endpoint.py``): the challenger's served model and the evaluation mode."""
+
+    EVALUATION_MODE = "EvaluationMode"  # SHADOW | SPLIT (SEPARATE deploys two endpoint templates instead)
+    MODEL_PACKAGE_ARN = "ChallengerModelPackageArn"
+    MODEL_DATA_KEY = "ChallengerModelDataKey"
+    IMAGE = "ChallengerImage"
+    CHAMPION_WEIGHT = "ChampionVariantWeight"  # split mode: live traffic in proportion to the two weights
+    CHALLENGER_WEIGHT = "ChallengerVariantWeight"

@@ -9,9 +9,12 @@ The ledger is one DynamoDB table (keys ``pk``/``sk``) with four kinds of items, 
 - its attempts, ``DEPLOYMENT#<project>#<stage>`` / ``ATTEMPT#<iso time>#<deployment id>``, each with
   its integration tests (``tests_*`` attributes) once the tester ran them;
 - the test-stage result of a package, ``PACKAGE#<package arn>`` / ``TEST``: the prod gate, written
-  (pass or fail) only by the integration tester and revoked by the tracker on rollback.
+  (pass or fail) only by the integration tester and revoked by the tracker on rollback;
 - a notification sent once, ``NOTIFIED#<what it was about>`` / ``NOTIFICATION`` (the notifier's claim,
-  e.g. on a version pending approval, so duplicate or later events about it notify no one again).
+  e.g. on a version pending approval, so duplicate or later events about it notify no one again);
+- the champion/challenger comparisons of a tested dev package served as challenger,
+  ``PACKAGE#<dev package arn>`` / ``COMPARISON#<iso time>``: the evidence the promoter requires
+  before that model becomes the champion, written only by the comparison.
 
 Powertools idempotency records share the table under ``IDEMPOTENCY#<function>`` partition keys and
 expire through the ``expiration`` attribute.
@@ -23,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +66,7 @@ STATE_SORT_KEY = "STATE"
 ATTEMPT_PREFIX = "ATTEMPT#"
 TEST_SORT_KEY = "TEST"
 NOTIFICATION_SORT_KEY = "NOTIFICATION"
+COMPARISON_PREFIX = "COMPARISON#"
 
 
 def deployment_partition(deployment: contract.Deployment) -> str:
@@ -276,6 +281,17 @@ def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
+def _decimal_numbers(value: Any) -> Any:
+    """Floats as DynamoDB takes them (``Decimal``, six decimals), inside maps and lists too."""
+    if isinstance(value, float):
+        return Decimal(str(round(value, 6)))
+    if isinstance(value, Mapping):
+        return {name: _decimal_numbers(item) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_decimal_numbers(item) for item in value]
+    return value
+
+
 def _is_condition_failure(error: ClientError) -> bool:
     return error.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
@@ -300,6 +316,12 @@ def items_with_prefix(dynamodb, table: str, partition: str, prefix: str) -> list
         ExpressionAttributeValues=_serialize({":pk": partition, ":prefix": prefix}),
     )
     return [_deserialize(item) for page in pages for item in page["Items"]]
+
+
+def item_by_key(dynamodb, table: str, key: Mapping[str, str]) -> dict[str, Any] | None:
+    """One item by its string keys (consistent read), deserialized, or None."""
+    item = dynamodb.get_item(TableName=table, Key=_serialize(key), ConsistentRead=True).get("Item")
+    return _deserialize(item) if item else None
 
 
 class Ledger:
@@ -345,6 +367,38 @@ class Ledger:
             for item in page["Items"]:
                 return Attempt.from_item(_deserialize(item))
         return None
+
+    def latest_comparison(self, source_package_arn: str) -> dict[str, Any] | None:
+        """The newest champion/challenger comparison recorded for a dev package, if any."""
+        response = self._dynamodb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=_serialize(
+                {":pk": package_partition(source_package_arn), ":prefix": COMPARISON_PREFIX}
+            ),
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        return _deserialize(response["Items"][0]) if response["Items"] else None
+
+    def served_before(self, deployment: contract.Deployment, package_arn: str) -> bool:
+        """Whether an attempt of the stage deployed ``package_arn`` successfully (a former live version)."""
+        for item in items_with_prefix(self._dynamodb, self._table, deployment_partition(deployment), ATTEMPT_PREFIX):
+            if item.get("package_arn") == package_arn and item.get("status") == str(Status.DEPLOYED):
+                return True
+        return False
+
+    # Comparison writes
+
+    def record_comparison(self, source_package_arn: str, record: Mapping[str, Any]) -> None:
+        """Add a comparison of the challenger serving ``source_package_arn`` (its ``evaluated_at`` orders them)."""
+        item = {
+            "pk": package_partition(source_package_arn),
+            "sk": f"{COMPARISON_PREFIX}{record['evaluated_at']}",
+            **{name: _decimal_numbers(value) for name, value in record.items()},
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=_serialize(item))
 
     # Promoter writes
 

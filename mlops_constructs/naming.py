@@ -152,6 +152,20 @@ class PlatformNames:
         return f"{self.prefix}-endpoint-cleanup"
 
     @property
+    def challenger_comparison_role(self) -> str:
+        """The dev champion/challenger comparison Lambda's role: the only principal the evaluator role trusts."""
+        return f"{self.prefix}-challenger-comparison"
+
+    def challenger_evaluator_role(self, account: AccountName) -> str:
+        """The role the comparison assumes in prod to read the variants' metrics and data capture."""
+        return f"{self.prefix}-{account}-challenger-evaluator"
+
+    @property
+    def champion_challenger_namespace(self) -> str:
+        """The CloudWatch namespace of the comparison's numbers on the prod dashboard."""
+        return f"{self.prefix}/ChampionChallenger"
+
+    @property
     def project_settings_table(self) -> str:
         """The dev table of per-project operational settings (integration test cases, retraining)."""
         return f"{self.prefix}-project-settings"

@@ -17,6 +17,7 @@ from lambdas.contract import (
     SSM_MODEL_BUCKET,
     target_parameter,
 )
+from mlops_constructs.comparison import ChallengerEvaluatorRole, comparison_widgets
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.dashboards import PlatformDashboard, RollbackLog
 from mlops_constructs.deployment_roles import DeploymentRoles, EndpointTesterRole
@@ -54,6 +55,7 @@ class DeploymentTargetStack(Stack):
         account: AccountName,
         alert_emails: Sequence[str],
         cleanup_role_arn: str | None = None,
+        comparison_role_arn: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -127,6 +129,16 @@ class DeploymentTargetStack(Stack):
             role_name=names.endpoint_tester_role(account),
             tester_role_arn=names.role_arn("dev", names.integration_tester_role),
         )
+        if comparison_role_arn:
+            self.challenger_evaluator = ChallengerEvaluatorRole(
+                self,
+                "ChallengerEvaluator",
+                role_name=names.challenger_evaluator_role(account),
+                comparison_role_arn=comparison_role_arn,
+                data_capture=self.data_capture,
+                key=self.key,
+                namespace=names.champion_challenger_namespace,
+            )
         self.alerts = AlertTopic(
             self,
             "Alerts",
@@ -159,6 +171,8 @@ class DeploymentTargetStack(Stack):
         self.dashboard = PlatformDashboard(
             self, "Dashboard", dashboard_name=f"{names.prefix}-{account}-models", rollbacks=self.rollbacks.metric
         )
+        if comparison_role_arn:
+            self.dashboard.dashboard.add_widgets(*comparison_widgets(names.champion_challenger_namespace))
         acknowledge_wildcards(
             self.sagemaker_role,
             {

@@ -12,13 +12,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from lambdas.contract import APPROVER_STAGES, CI_PROJECT_SUFFIX, TRAINING_STAGES, training_pipeline_name
+from mlops_constructs.comparison import ChallengerComparisonJob
 from mlops_constructs.compliance import acknowledge_wildcards
-from mlops_constructs.functions import PlatformFunction
+from mlops_constructs.functions import PlatformFunction, run_on_schedule
 from mlops_constructs.messaging import AlertTopic, DeadLetterQueue, WorkQueue
 from mlops_constructs.naming import PlatformNames
 from platform_config import PlatformConfig
@@ -159,25 +159,13 @@ class OperationsStack(Stack):
             },
             **function_settings,
         )
-        # A run that fails (after Lambda's own retries) lands in the dead-letter queue too.
-        self.cleanup.function.configure_async_invoke(
-            retry_attempts=2,
-            max_event_age=Duration.hours(1),
-            on_failure=destinations.SqsDestination(self.cleanup_dead_letters.queue),
-        )
-        self.cleanup_schedule = events.Rule(
+        self.cleanup_schedule = run_on_schedule(
             self,
             "CleanupSchedule",
+            function=self.cleanup.function,
+            rate=CLEANUP_RATE,
+            dead_letters=self.cleanup_dead_letters.queue,
             description="Runs the feature endpoint clean-up every hour",
-            schedule=events.Schedule.rate(CLEANUP_RATE),
-            targets=[
-                targets.LambdaFunction(
-                    self.cleanup.function,
-                    retry_attempts=4,
-                    max_event_age=Duration.hours(1),
-                    dead_letter_queue=self.cleanup_dead_letters.queue,
-                )
-            ],
         )
         self.cleanup.role.add_to_policy(
             iam.PolicyStatement(
@@ -201,6 +189,17 @@ class OperationsStack(Stack):
                 resources=[feature_packages],
                 conditions={"Null": {"sagemaker:ModelApprovalStatus": "false"}},
             )
+        )
+
+        self.challenger_comparison = ChallengerComparisonJob(
+            self,
+            "ChallengerComparison",
+            config=config,
+            key=key,
+            alerts=alerts,
+            ledger=ledger,
+            project_settings=project_settings,
+            handler_environment=handler_environment,
         )
 
         for function in (self.monitoring, self.cleanup, self.notifier):

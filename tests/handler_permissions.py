@@ -131,6 +131,9 @@ RESOURCES: dict[tuple[str, str], Callable[[Call, Mapping[str, Any], str], str]] 
     },
 }
 
+#: IAM's service prefix where it differs from the client's signing name.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
+
 #: DynamoDB operations on one table, and the action of each item kind of a transaction.
 _TABLE_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
 _TRANSACTION_ITEMS = {
@@ -146,6 +149,7 @@ _CONTEXT_KEYS = {
     "cloudformation": {"RoleARN": "cloudformation:RoleArn", "ChangeSetName": "cloudformation:ChangeSetName"},
     "sagemaker": {"ModelApprovalStatus": "sagemaker:ModelApprovalStatus"},
     "s3": {"Prefix": "s3:prefix"},
+    "cloudwatch": {"Namespace": "cloudwatch:namespace"},
 }
 
 
@@ -155,7 +159,7 @@ class UnmappedCall(LookupError):
 
 def iam_requests(call: Call, account: str) -> list[Request]:
     """The IAM requests AWS authorizes for ``call``, made in ``account``."""
-    service, operation, params = call.service, call.operation, call.params
+    service, operation, params = IAM_PREFIXES.get(call.service, call.service), call.operation, call.params
     if service == "dynamodb" and operation in _TABLE_OPERATIONS:
         table = _table_arn(call, params["TableName"], account)
         index = params.get("IndexName")
@@ -174,6 +178,8 @@ def iam_requests(call: Call, account: str) -> list[Request]:
         ]
     if (service, operation) == ("s3", "HeadObject"):  # authorized as GetObject
         return [Request("s3:GetObject", _object_arn(call, params, account))]
+    if (service, operation) == ("s3", "ListObjectsV2"):  # authorized as ListBucket, with the prefix asked for
+        return [Request("s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}", {"s3:prefix": params.get("Prefix", "")})]
     action = f"{service}:{operation}"
     context = {"aws:RequestedRegion": call.region}
     context.update({key: params[name] for name, key in _CONTEXT_KEYS.get(service, {}).items() if name in params})

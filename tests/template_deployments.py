@@ -15,7 +15,8 @@ from typing import Any
 
 from demo.synthesized import PhysicalNames, StackTemplate
 from lambdas import contract
-from lambdas.contract import EndpointParameters, MonitorParameters, ProjectParameters
+from lambdas.contract import ChallengerParameters, EndpointParameters, MonitorParameters, ProjectParameters
+from stacks.champion_challenger_endpoint import EVALUATION_MODES
 from stacks.endpoint import DEPLOYMENT_STRATEGIES, parameter_values
 from stacks.model_monitor import PROBLEM_TYPES
 from tests.iam_evaluation import identity_statements
@@ -78,6 +79,24 @@ def endpoint_deployments(settings, target: TargetAccount) -> dict[str, dict[str,
     }
     deployments["serverless"] = {**given, EndpointParameters.SERVERLESS_MEMORY_MB: "2048"}
     return deployments
+
+
+#: The challenger's verified copy and pinned image (another version than the champion's).
+CHALLENGER_PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{DEV_ACCOUNT}:model-package/{PROJECT}-dev/4"
+CHALLENGER_DATA_KEY = f"{PROJECT}/dev/v4/fedcba9876543210fedcba9876543210/model.tar.gz"
+
+
+def champion_challenger_deployments(settings, target: TargetAccount) -> dict[str, dict[str, str]]:
+    """The champion/challenger template's parameters in each evaluation mode (autoscaled champion)."""
+    given = endpoint_deployments(settings, target)["ALL_AT_ONCE"]
+    challenger = {
+        ChallengerParameters.MODEL_PACKAGE_ARN: CHALLENGER_PACKAGE_ARN,
+        ChallengerParameters.MODEL_DATA_KEY: CHALLENGER_DATA_KEY,
+        ChallengerParameters.IMAGE: IMAGE,
+        ChallengerParameters.CHAMPION_WEIGHT: "90",
+        ChallengerParameters.CHALLENGER_WEIGHT: "10",
+    }
+    return {mode: {**given, **challenger, ChallengerParameters.EVALUATION_MODE: mode} for mode in EVALUATION_MODES}
 
 
 def monitor_deployment(target: TargetAccount) -> dict[str, str]:

@@ -257,3 +257,44 @@ def test_app_stops_before_synthesis_with_one_line(tmp_path):
         "Invalid configuration: accounts.test.account_id='not-an-account': must be a 12-digit AWS account id"
     ]
     assert not (outdir / "manifest.json").exists()
+
+
+def test_champion_challenger_defaults_to_separate_endpoints_and_a_project_may_choose_its_mode():
+    config = load_config(
+        {
+            **default_context(),
+            "platform.scenario": "advanced",
+            "platform.champion_challenger.project_modes": '{"churn": "split"}',
+        }
+    )
+
+    assert config.champion_challenger.mode_of("fraud") == "separate"
+    assert config.champion_challenger.mode_of("churn") == "split"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"platform.champion_challenger.evaluation_mode": "canary"},
+            "champion_challenger.evaluation_mode='canary': Input should be 'shadow', 'split' or 'separate'",
+        ),
+        (
+            {"platform.scenario": "advanced", "platform.champion_challenger.project_modes": '{"Churn": "split"}'},
+            "champion_challenger.project_modes.Churn: not a project name",
+        ),
+        (
+            {"platform.champion_challenger.project_modes": '{"churn": "split"}'},
+            "champion_challenger.project_modes: only the advanced scenario has champions and challengers",
+        ),
+        (
+            {"platform.champion_challenger.split_challenger_percent": "60"},
+            "champion_challenger.split_challenger_percent='60': Input should be less than or equal to 50",
+        ),
+    ],
+)
+def test_a_bad_champion_challenger_setting_is_named(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config({**default_context(), **overrides})
+
+    assert str(error.value).startswith(message)

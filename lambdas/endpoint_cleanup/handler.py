@@ -16,21 +16,20 @@ named and tagged as a platform feature stage are selected.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, WaiterError
 
 import contract
-from alerts import Alerts, alert_subject
-from clients import Clients
+from alerts import alert_subject
 from endpoint_cleanup.decisions import CLEANED_STAGE, ExpiredDeployment, expired_feature_deployments, stack_record
 from entry_point import EntryPoint
 from envelope import role_session_name
-from ledger import Ledger
+from scheduled import ScheduledHandler
 from settings import CommonSettings, Environment
 from tracker.decisions import annotated_deployment, package_withdrawal
 
@@ -101,21 +100,8 @@ def session_policy(cloudformation_role_arn: str) -> str:
     )
 
 
-class EndpointCleanup:
+class EndpointCleanup(ScheduledHandler):
     """Deletes expired feature stages. One instance per Lambda environment (clients are reused)."""
-
-    def __init__(
-        self, settings: CleanupSettings, clients: Clients, *, clock: Callable[[], datetime] | None = None
-    ) -> None:
-        self.settings = settings
-        self.clients = clients
-        self.ledger = Ledger(clients.dynamodb, settings.common.ledger_table)
-        self.alerts = Alerts(clients.sns, settings.common.alert_topic_arn)
-        self._clock = clock or (lambda: datetime.now(UTC))
-
-    def handle(self, event: dict[str, Any], context) -> dict[str, Any]:
-        """One run per scheduled event, named by the event's id (or the invocation's request id)."""
-        return self.run(str(event.get("id") or context.aws_request_id))
 
     def run(self, run_id: str) -> dict[str, Any]:
         """Delete every expired feature stage; report and return what was deleted and what failed."""

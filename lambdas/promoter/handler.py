@@ -36,6 +36,7 @@ from promoter.decisions import (
     Decision,
     DecisionKind,
     Deploy,
+    GateRefusal,
     PackageVersion,
     PromotionRequest,
     Rejection,
@@ -56,6 +57,7 @@ from promoter.decisions import (
     releases_hold,
     source_version_pattern,
 )
+from promoter.evidence import evidence_refusal
 from queue_handler import QueuedEventHandler, RetryLater
 from settings import ACCOUNT_ID, CommonSettings, ConfigurationError, Environment, is_prod_stage
 
@@ -254,6 +256,7 @@ class Promoter(QueuedEventHandler):
             source_arn = source["ModelPackageArn"] if source else ""
             passed = self.ledger.passed_tests([source_arn]) if source_arn else set()
             refusal = prod_gate_refusal(deployment, package, source, passed, self.settings.rules)
+            refusal = refusal or self._evidence_refusal(deployment, desired.arn, source_arn, endpoint)
             if refusal:
                 return self._refuse(request, target, attempt, refusal.headline, refusal.reason)
         served = self._verified_copy(request, target, package, desired)
@@ -306,6 +309,22 @@ class Promoter(QueuedEventHandler):
             extra={"deployment_id": attempt.deployment_id, "change_set": change_set.change_set_id},
         )
         return decision
+
+    def _evidence_refusal(
+        self, deployment: contract.Deployment, candidate_arn: str, source_arn: str, endpoint: StackView | None
+    ) -> GateRefusal | None:
+        """Promotion on evidence (champion stage only): the ledger's newest comparison of the candidate's model."""
+        serving = endpoint.package_arn if endpoint else ""
+        if deployment.stage != contract.CHAMPION_STAGE or not serving or candidate_arn == serving:
+            return None
+        return evidence_refusal(
+            deployment,
+            candidate_arn=candidate_arn,
+            source_arn=source_arn,
+            serving_arn=serving,
+            served_before=self.ledger.served_before(deployment, candidate_arn),
+            comparison=self.ledger.latest_comparison(source_arn) if source_arn else None,
+        )
 
     def _refuse(
         self, request: PromotionRequest, target: StageTarget, attempt: Attempt, headline: str, reason: str

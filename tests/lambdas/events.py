@@ -424,3 +424,20 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 120_000
+
+
+def data_capture_line(event_id: str, request: str, answer: str, *, at: datetime, inference_id: str = "") -> str:
+    """One line of a data-capture file as SageMaker writes it for a CSV endpoint (``<endpoint>/<variant>/...jsonl``)."""
+    metadata = {"eventId": event_id, "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if inference_id:
+        metadata["inferenceId"] = inference_id
+    payloads = {
+        "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": request, "encoding": "CSV"},
+        "endpointOutput": {
+            "observedContentType": "text/csv; charset=utf-8",
+            "mode": "OUTPUT",
+            "data": answer,
+            "encoding": "CSV",
+        },
+    }
+    return json.dumps({"captureData": payloads, "eventMetadata": metadata, "eventVersion": "0"})

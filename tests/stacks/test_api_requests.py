@@ -29,6 +29,7 @@ from tests.template_deployments import (
     MONITOR_STACK,
     Deployment,
     TargetAccount,
+    champion_challenger_deployments,
     endpoint_deployments,
     monitor_deployment,
 )
@@ -182,6 +183,16 @@ def test_endpoint_requests_are_valid(platform, template_of, target, variant):
     deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
     errors, validated = validation_errors(deployment)
     assert validated >= 5 if variant != "serverless" else validated >= 4
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("mode", ["SHADOW", "SPLIT"])
+def test_champion_challenger_requests_are_valid(platform, template_of, target, mode):
+    body = template_of(platform.champion_challenger_template).to_json()
+    parameters = champion_challenger_deployments(platform.config.endpoint_for("prod"), target)[mode]
+    deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
+    errors, validated = validation_errors(deployment)
+    assert validated >= 6  # both models, the configuration with the challenger, the endpoint, autoscaling
     assert not errors, "\n".join(errors)
 
 

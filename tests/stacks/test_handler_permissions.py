@@ -44,6 +44,7 @@ from tests.template_deployments import (
     REGION,
     Deployment,
     TargetAccount,
+    champion_challenger_deployments,
     endpoint_deployments,
     monitor_deployment,
     product_deployment,
@@ -317,6 +318,15 @@ def test_the_execution_role_may_deploy_every_variant_of_the_endpoint_template(pl
         denied, evaluated = evaluate(deployment, statements)
         assert evaluated
         assert not denied, "\n".join([variant, *denied])
+
+
+def test_the_execution_role_may_deploy_the_champion_challenger_template_in_each_mode(platform, target, template_of):
+    account, statements = target
+    body = template_of(platform.champion_challenger_template).to_json()
+    for mode, parameters in champion_challenger_deployments(platform.config.endpoint_for("prod"), account).items():
+        denied, evaluated = evaluate(Deployment.of(body, ENDPOINT_STACK, account.account, parameters), statements)
+        assert evaluated
+        assert not denied, "\n".join([mode, *denied])
 
 
 def test_the_execution_role_may_deploy_the_monitor_template(target, monitor_body):

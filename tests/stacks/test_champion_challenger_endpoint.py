@@ -1,0 +1,125 @@
+"""The champion/challenger endpoint template: the challenger as a shadow variant or a weighted production variant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+from lambdas import contract
+from lambdas.contract import ChallengerParameters, EndpointParameters
+from mlops_constructs.variants import CHALLENGER_VARIANT_NAME
+from tests.template_deployments import (
+    CHALLENGER_DATA_KEY,
+    ENDPOINT_STACK,
+    Deployment,
+    TargetAccount,
+    champion_challenger_deployments,
+)
+
+TEMPLATE_BODY_LIMIT = 51_200
+
+
+@pytest.fixture(scope="module")
+def template(platform, template_of):
+    return template_of(platform.champion_challenger_template)
+
+
+@pytest.fixture(scope="module")
+def deployments(platform, template) -> dict[str, Deployment]:
+    target = TargetAccount("333333333333", "arn:aws:iam::333333333333:role/x", "capture-bucket", "model-bucket")
+    return {
+        mode: Deployment.of(template.to_json(), ENDPOINT_STACK, target.account, parameters)
+        for mode, parameters in champion_challenger_deployments(platform.config.endpoint_for("prod"), target).items()
+    }
+
+
+def configuration(deployment: Deployment) -> dict:
+    (logical_id,) = [
+        name for name, r in deployment.resources().items() if r["Type"] == "AWS::SageMaker::EndpointConfig"
+    ]
+    return deployment.properties(logical_id)
+
+
+def test_in_shadow_mode_the_champion_takes_all_traffic_and_the_challenger_gets_every_request_copied(deployments):
+    config = configuration(deployments["SHADOW"])
+
+    [champion] = config["ProductionVariants"]
+    [shadow] = config["ShadowProductionVariants"]
+    assert (champion["VariantName"], champion["InitialVariantWeight"]) == ("AllTraffic", 1)
+    assert (shadow["VariantName"], shadow["InitialVariantWeight"]) == (CHALLENGER_VARIANT_NAME, 1)
+    assert shadow["ModelName"] != champion["ModelName"]
+    assert (shadow["InstanceType"], shadow["InitialInstanceCount"]) == (
+        champion["InstanceType"],
+        champion["InitialInstanceCount"],
+    )
+
+
+def test_in_split_mode_live_traffic_divides_by_the_two_weights_and_there_is_no_shadow(deployments):
+    config = configuration(deployments["SPLIT"])
+
+    weights = {variant["VariantName"]: variant["InitialVariantWeight"] for variant in config["ProductionVariants"]}
+    assert weights == {"AllTraffic": "90", CHALLENGER_VARIANT_NAME: "10"}
+    assert "ShadowProductionVariants" not in config
+
+
+@pytest.mark.parametrize("mode", ["SHADOW", "SPLIT"])
+def test_data_capture_of_both_variants_is_on_and_encrypted(deployments, mode):
+    capture = configuration(deployments[mode])["DataCaptureConfig"]
+
+    assert capture["EnableCapture"] is True
+    assert capture["KmsKeyId"].startswith("arn:aws:kms:")
+    assert capture["DestinationS3Uri"] == f"s3://capture-bucket/{contract.Deployment('churn', 'test').endpoint_name}/"
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+
+
+def test_the_challenger_serves_its_verified_copy_network_isolated_named_per_deployment(deployments):
+    deployment = deployments["SHADOW"]
+    models = {
+        name: deployment.properties(name)
+        for name, r in deployment.resources().items()
+        if r["Type"] == "AWS::SageMaker::Model"
+    }
+    [challenger] = [m for m in models.values() if m["ModelName"].endswith("-c")]
+    assert challenger["PrimaryContainer"]["ModelDataUrl"] == f"s3://model-bucket/{CHALLENGER_DATA_KEY}"
+    assert challenger["EnableNetworkIsolation"] is True
+    assert challenger["ModelName"] == "churn-test-endpoint-v3-0123abcd-c"
+    longest = len(contract.Deployment("p" * 24, "champion").endpoint_name) + len("-v99999-0123abcd-c")
+    assert longest <= 63
+
+
+def test_the_champion_keeps_blue_green_rollback_on_its_alarms_and_autoscaling(template, deployments):
+    template.has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {"DeploymentConfig": {"AutoRollbackConfiguration": {"Alarms": Match.any_value()}}},
+    )
+    deployment = deployments["SPLIT"]
+    scalable = [name for name, r in deployment.resources().items() if r["Type"].endswith("ScalableTarget")]
+    assert [deployment.exists(name) for name in scalable] == [True]
+
+
+def test_parameters_default_to_the_installations_evaluation_settings(template, platform):
+    parameters = template.to_json()["Parameters"]
+    settings = platform.config.champion_challenger
+    assert parameters[ChallengerParameters.EVALUATION_MODE]["Default"] == (
+        "SPLIT" if settings.evaluation_mode == "split" else "SHADOW"
+    )
+    assert parameters[ChallengerParameters.EVALUATION_MODE]["AllowedValues"] == ["SHADOW", "SPLIT"]
+    assert parameters[ChallengerParameters.CHALLENGER_WEIGHT]["Default"] == settings.split_challenger_percent
+    assert parameters[ChallengerParameters.CHAMPION_WEIGHT]["Default"] == 100 - settings.split_challenger_percent
+    assert (
+        parameters[EndpointParameters.INSTANCE_COUNT]["Default"] == platform.config.endpoint_for("prod").instance_count
+    )
+
+
+def test_a_serverless_champion_challenger_endpoint_is_refused_by_a_rule(template):
+    [assertion] = template.to_json()["Rules"]["InstanceBackedOnly"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": EndpointParameters.SERVERLESS_MEMORY_MB}, "0"]}
+
+
+def test_the_template_stands_alone_and_fits_a_template_body(template):
+    body = template.to_json()
+    assert len(json.dumps(body, separators=(",", ":"))) < TEMPLATE_BODY_LIMIT
+    assert not [r["Type"] for r in body["Resources"].values() if r["Type"].startswith("AWS::IAM::")]
+    assert "CDKMetadata" not in body["Resources"] and "cdk-hnb659fds" not in json.dumps(body)
