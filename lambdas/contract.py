@@ -171,6 +171,23 @@ class RetrainingFields:
     LAST_EXECUTION_ARN = "last_execution_arn"  # written by the monitoring loop
 
 
+#: How a project stage serves its model: an instance-backed, serverless or asynchronous endpoint (the
+#: endpoint template), or scheduled batch transforms (the batch template). Both stacks are the stage's
+#: ``<project>-<stage>-endpoint`` stack, so every handler follows any kind the same way.
+DEPLOYMENT_KINDS = ("realtime", "serverless", "async", "batch")
+ENDPOINT_KINDS = ("realtime", "serverless", "async")
+#: Sort key of a project's deployment settings in the project-settings table: they choose the kind
+#: over the platform's per-stage ``deployment_kind`` (``endpoint_overrides``).
+DEPLOYMENT_SORT_KEY = "DEPLOYMENT"
+
+
+class DeploymentFields:
+    """Attributes of a project's ``DEPLOYMENT`` item; a stage's entry in ``stages`` wins over ``kind``."""
+
+    KIND = "kind"  # optional: one of DEPLOYMENT_KINDS, for every stage
+    STAGES = "stages"  # optional map of stage -> one of DEPLOYMENT_KINDS
+
+
 #: Stages whose project template trains (``<project>-<stage>-training``, see the tabular-xgboost template).
 TRAINING_STAGES = ("feature", "dev")
 
