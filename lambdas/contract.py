@@ -98,6 +98,8 @@ SSM_EXECUTION_ROLE_ARN = "sagemaker-execution-role-arn"
 SSM_KMS_KEY_ARN = "kms-key-arn"
 SSM_DATA_CAPTURE_BUCKET = "data-capture-bucket"
 SSM_MODEL_BUCKET = "model-bucket"
+SSM_ASYNC_SUCCESS_TOPIC = "async-success-topic-arn"
+SSM_ASYNC_ERROR_TOPIC = "async-error-topic-arn"
 
 
 def target_parameter(prefix: str, name: str) -> str:
@@ -124,6 +126,9 @@ class EndpointParameters:
     LATENCY_THRESHOLD_MS = "LatencyThresholdMs"
     SERVERLESS_MEMORY_MB = "ServerlessMemorySizeMB"  # 0: instance-backed endpoint
     SERVERLESS_MAX_CONCURRENCY = "ServerlessMaxConcurrency"
+    DEPLOYMENT_KIND = "DeploymentKind"  # realtime | serverless | async (ENDPOINT_KINDS)
+    ASYNC_MAX_CONCURRENT_INVOCATIONS = "AsyncMaxConcurrentInvocations"
+    ASYNC_BACKLOG_PER_INSTANCE = "AsyncBacklogPerInstanceTarget"
 
 
 class MonitorParameters:

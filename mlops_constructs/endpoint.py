@@ -50,7 +50,9 @@ class EndpointModes:
     linear_steps: CfnCondition
     """Instance-backed and the LINEAR strategy: equal steps."""
     autoscaled: CfnCondition
-    """Instance-backed with a maximum instance count above the minimum."""
+    """Instance-backed, not asynchronous, with a maximum instance count above the minimum."""
+    asynchronous: CfnCondition
+    """The ``async`` kind: an ``AsyncInferenceConfig`` and backlog-based autoscaling (``async_inference``)."""
 
 
 class RollbackAlarms(Construct):

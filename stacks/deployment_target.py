@@ -6,11 +6,14 @@ from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from lambdas.contract import (
     ENDPOINT_SUFFIX,
+    SSM_ASYNC_ERROR_TOPIC,
+    SSM_ASYNC_SUCCESS_TOPIC,
     SSM_DATA_CAPTURE_BUCKET,
     SSM_EXECUTION_ROLE_ARN,
     SSM_KMS_KEY_ARN,
@@ -38,6 +41,8 @@ class DeploymentTargetStack(Stack):
       read access without a cross-account reference;
     - the deploy role (trusted only by the dev promoter role) and the CloudFormation execution role;
     - the endpoint-tester role (trusted only by the dev integration tester role);
+    - the topics asynchronous endpoints notify of each result and failure (KMS, TLS only), which teams
+      and the integration tester's successors may subscribe to;
     - SSM parameters the endpoint and monitor templates resolve at deploy time;
     - forwarding of stack, endpoint and alarm events to the dev promotion bus, with a dead-letter
       queue and an alarm, notifying this account's alert topic;
@@ -106,6 +111,23 @@ class DeploymentTargetStack(Stack):
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
                 ],
+            )
+        )
+        self.async_topics = {
+            outcome: sns.Topic(
+                self,
+                f"Async{outcome.title()}Topic",
+                topic_name=f"{names.prefix}-{account}-async-{outcome}",
+                master_key=self.key,
+                enforce_ssl=True,
+            )
+            for outcome in ("success", "error")
+        }
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NotifyAsyncResults",
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn for topic in self.async_topics.values()],
             )
         )
         self._publish_parameters(names.prefix)
@@ -189,6 +211,8 @@ class DeploymentTargetStack(Stack):
             (SSM_KMS_KEY_ARN, self.key.key_arn),
             (SSM_DATA_CAPTURE_BUCKET, self.data_capture.bucket_name),
             (SSM_MODEL_BUCKET, self.models.bucket_name),
+            (SSM_ASYNC_SUCCESS_TOPIC, self.async_topics["success"].topic_arn),
+            (SSM_ASYNC_ERROR_TOPIC, self.async_topics["error"].topic_arn),
         ):
             ssm.StringParameter(
                 self,

@@ -5,7 +5,14 @@ from __future__ import annotations
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn, Token
 from constructs import Construct
 
-from lambdas.contract import SSM_MODEL_BUCKET, EndpointParameters
+from lambdas.contract import (
+    ENDPOINT_KINDS,
+    SSM_ASYNC_ERROR_TOPIC,
+    SSM_ASYNC_SUCCESS_TOPIC,
+    SSM_MODEL_BUCKET,
+    EndpointParameters,
+)
+from mlops_constructs.async_inference import AsyncOutput, BacklogAutoscaling, add_async_inference_config
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.deployable_template import DeployableTemplateStack
 from mlops_constructs.endpoint import (
@@ -153,8 +160,29 @@ class EndpointStack(DeployableTemplateStack):
             200,
             "Concurrent invocations of a serverless endpoint",
         )
+        deployment_kind = CfnParameter(
+            self,
+            EndpointParameters.DEPLOYMENT_KIND,
+            default=endpoint_kind(defaults),
+            allowed_values=list(ENDPOINT_KINDS),
+            description="realtime (instances), serverless (ServerlessMemorySizeMB) or async (queued requests)",
+        ).value_as_string
+        async_max_concurrent_invocations = self._number(
+            EndpointParameters.ASYNC_MAX_CONCURRENT_INVOCATIONS,
+            defaults.async_max_concurrent_invocations,
+            1,
+            1000,
+            "Requests one instance of an asynchronous endpoint works on at once",
+        )
+        async_backlog_per_instance = self._number(
+            EndpointParameters.ASYNC_BACKLOG_PER_INSTANCE,
+            defaults.async_backlog_per_instance_target,
+            1,
+            10_000,
+            "Autoscaling target of an asynchronous endpoint: queued requests per instance",
+        )
 
-        modes = self._modes(serverless_memory_mb, deployment_strategy, instance_count, max_instance_count)
+        modes = self._modes(deployment_kind, deployment_strategy, instance_count, max_instance_count)
         alarms = RollbackAlarms(
             self, "RollbackAlarms", endpoint_name=endpoint_name, latency_threshold_ms=latency_threshold_ms
         )
@@ -192,6 +220,31 @@ class EndpointStack(DeployableTemplateStack):
             invocations_per_instance=invocations_per_instance,
             condition=modes.autoscaled,
         )
+        add_async_inference_config(
+            endpoint.endpoint_config,
+            endpoint_name=endpoint_name,
+            output=AsyncOutput(
+                bucket=self.data_capture_bucket,
+                kms_key_arn=self.kms_key_arn,
+                success_topic_arn=self._target_parameter(
+                    "AsyncSuccessTopicArn", prefix, SSM_ASYNC_SUCCESS_TOPIC, "Topic of asynchronous results (SSM)"
+                ),
+                error_topic_arn=self._target_parameter(
+                    "AsyncErrorTopicArn", prefix, SSM_ASYNC_ERROR_TOPIC, "Topic of asynchronous failures (SSM)"
+                ),
+            ),
+            max_concurrent_invocations=async_max_concurrent_invocations,
+            condition=modes.asynchronous,
+        )
+        BacklogAutoscaling(
+            self,
+            "BacklogAutoscaling",
+            endpoint=endpoint.endpoint,
+            endpoint_name=endpoint_name,
+            max_capacity=max_instance_count,
+            backlog_per_instance=async_backlog_per_instance,
+            condition=modes.asynchronous,
+        )
 
         CfnOutput(self, "DeployedEndpointName", value=endpoint.endpoint.attr_endpoint_name)
         CfnOutput(self, "ModelName", value=endpoint.model.attr_model_name)
@@ -204,13 +257,10 @@ class EndpointStack(DeployableTemplateStack):
         ).value_as_number
 
     def _modes(
-        self, serverless_memory_mb: CfnParameter, deployment_strategy: str, instance_count, max_instance_count
+        self, deployment_kind: str, deployment_strategy: str, instance_count, max_instance_count
     ) -> EndpointModes:
-        serverless = CfnCondition(
-            self,
-            "Serverless",
-            expression=Fn.condition_not(Fn.condition_equals(serverless_memory_mb.value_as_string, "0")),
-        )
+        serverless = CfnCondition(self, "Serverless", expression=Fn.condition_equals(deployment_kind, "serverless"))
+        asynchronous = CfnCondition(self, "Asynchronous", expression=Fn.condition_equals(deployment_kind, "async"))
         instance_backed = Fn.condition_not(serverless)
         canary_steps = CfnCondition(
             self,
@@ -226,7 +276,8 @@ class EndpointStack(DeployableTemplateStack):
             self,
             "Autoscaled",
             expression=Fn.condition_and(
-                instance_backed, Fn.condition_not(Fn.condition_equals(max_instance_count, instance_count))
+                Fn.condition_equals(deployment_kind, "realtime"),
+                Fn.condition_not(Fn.condition_equals(max_instance_count, instance_count)),
             ),
         )
         acknowledge(
@@ -240,7 +291,14 @@ class EndpointStack(DeployableTemplateStack):
             canary_steps=canary_steps,
             linear_steps=linear_steps,
             autoscaled=autoscaled,
+            asynchronous=asynchronous,
         )
+
+
+def endpoint_kind(settings: EndpointDefaults) -> str:
+    """The endpoint template's ``DeploymentKind`` for a stage; a batch stage's endpoint settings are used only
+    by projects that choose an endpoint kind, so they default to ``realtime``."""
+    return settings.kind if settings.kind in ENDPOINT_KINDS else "realtime"
 
 
 def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
@@ -258,4 +316,7 @@ def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
         EndpointParameters.LATENCY_THRESHOLD_MS: str(settings.latency_threshold_ms),
         EndpointParameters.SERVERLESS_MEMORY_MB: str(settings.serverless_memory_mb),
         EndpointParameters.SERVERLESS_MAX_CONCURRENCY: str(settings.serverless_max_concurrency),
+        EndpointParameters.DEPLOYMENT_KIND: endpoint_kind(settings),
+        EndpointParameters.ASYNC_MAX_CONCURRENT_INVOCATIONS: str(settings.async_max_concurrent_invocations),
+        EndpointParameters.ASYNC_BACKLOG_PER_INSTANCE: str(settings.async_backlog_per_instance_target),
     }

@@ -3,7 +3,7 @@
 A deployment is a template with every parameter given a value (as the promoter or Service Catalog
 would pass it, the SSM-typed ones as the target account stores them) and its intrinsics resolved by
 the demo's stand-in resolver (:mod:`demo.synthesized`), conditions included. The endpoint template
-is deployed once per traffic-shifting strategy and once serverless; the monitor template with every
+is deployed once per traffic-shifting strategy, once serverless and once asynchronous; the monitor template with every
 baseline given, so every monitor exists.
 """
 
@@ -58,6 +58,8 @@ class TargetAccount:
             "TargetKmsKeyArn": key_arn(self.account),
             "DataCaptureBucketName": self.data_capture_bucket,
             "ModelBucketName": self.model_bucket,
+            "AsyncSuccessTopicArn": f"arn:aws:sns:{REGION}:{self.account}:mlops-target-async-success",
+            "AsyncErrorTopicArn": f"arn:aws:sns:{REGION}:{self.account}:mlops-target-async-error",
         }
 
 
@@ -76,7 +78,12 @@ def endpoint_deployments(settings, target: TargetAccount) -> dict[str, dict[str,
     deployments = {
         strategy: {**given, EndpointParameters.DEPLOYMENT_STRATEGY: strategy} for strategy in DEPLOYMENT_STRATEGIES
     }
-    deployments["serverless"] = {**given, EndpointParameters.SERVERLESS_MEMORY_MB: "2048"}
+    deployments["serverless"] = {
+        **given,
+        EndpointParameters.DEPLOYMENT_KIND: "serverless",
+        EndpointParameters.SERVERLESS_MEMORY_MB: "2048",
+    }
+    deployments["async"] = {**given, EndpointParameters.DEPLOYMENT_KIND: "async"}
     return deployments
 
 

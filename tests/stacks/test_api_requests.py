@@ -3,7 +3,7 @@
 cfn-lint checks a template against the resource schemas, but a handler turns the properties into an
 API request that AWS validates against its own model, which can be stricter (a member the API marks
 required, a type the schema leaves open). This test builds, for every resource of the endpoint
-template (each traffic-shifting strategy, and serverless) and of the monitor template (every
+template (each traffic-shifting strategy, serverless and asynchronous) and of the monitor template (every
 baseline given), the request its create handler sends (and the update request where the template
 relies on updates): SageMaker's, Application Auto Scaling's, the alarms' and the rules'. Parameters
 are substituted and conditions evaluated (``tests.template_deployments``), and each request is validated
@@ -175,14 +175,48 @@ def target(platform) -> TargetAccount:
     )
 
 
-@pytest.mark.parametrize("variant", ["ALL_AT_ONCE", "CANARY", "LINEAR", "serverless"])
+#: Requests at least validated per variant: model, configuration, endpoint (create, update), two alarms;
+#: autoscaled variants add a scalable target and a policy, the async one a second policy and its alarm.
+VALIDATED_AT_LEAST = {"ALL_AT_ONCE": 8, "CANARY": 8, "LINEAR": 8, "serverless": 6, "async": 10}
+
+
+@pytest.mark.parametrize("variant", sorted(VALIDATED_AT_LEAST))
 def test_endpoint_requests_are_valid(platform, template_of, target, variant):
     body = template_of(platform.endpoint_template).to_json()
     parameters = endpoint_deployments(platform.config.endpoint, target)[variant]
     deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
     errors, validated = validation_errors(deployment)
-    assert validated >= 5 if variant != "serverless" else validated >= 4
+    assert validated >= VALIDATED_AT_LEAST[variant]
     assert not errors, "\n".join(errors)
+
+
+def test_the_async_scale_out_from_zero_policy_is_a_valid_step_scaling_request(platform, template_of, target):
+    body = template_of(platform.endpoint_template).to_json()
+    parameters = endpoint_deployments(platform.config.endpoint, target)["async"]
+    deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
+    policies = [
+        logical_id
+        for logical_id, resource in body["Resources"].items()
+        if resource["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy" and deployment.exists(logical_id)
+    ]
+    requests = [
+        request(deployment, policy, API_CALLS["AWS::ApplicationAutoScaling::ScalingPolicy"][0]) for policy in policies
+    ]
+    by_type = {params["PolicyType"]: params for params, _ in requests}
+    assert set(by_type) == {"TargetTrackingScaling", "StepScaling"}
+    assert by_type["StepScaling"]["ResourceId"] == "endpoint/churn-test-endpoint/variant/AllTraffic"
+    # ParamValidator does not check enumerations: the step policy's are checked against the model here.
+    model = _SESSION.get_service_model("application-autoscaling")
+    step = by_type["StepScaling"]["StepScalingPolicyConfiguration"]
+    assert step["AdjustmentType"] in model.shape_for("AdjustmentType").enum
+    assert step["MetricAggregationType"] in model.shape_for("MetricAggregationType").enum
+    assert {"StepScaling", "TargetTrackingScaling"} <= set(model.shape_for("PolicyType").enum)
+    (registered,) = [
+        deployment.properties(logical_id)
+        for logical_id, resource in body["Resources"].items()
+        if resource["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget" and deployment.exists(logical_id)
+    ]
+    assert registered["MinCapacity"] == 0
 
 
 def test_monitor_requests_are_valid(platform, template_of, target):
