@@ -305,6 +305,8 @@ class Platform:
             (contract.SSM_KMS_KEY_ARN, f"arn:aws:kms:{REGION}:{account}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e"),
             (contract.SSM_DATA_CAPTURE_BUCKET, f"{PREFIX}-data-capture-{account}-{REGION}"),
             (contract.SSM_MODEL_BUCKET, model_bucket(account)),
+            (contract.SSM_ASYNC_SUCCESS_TOPIC, f"arn:aws:sns:{REGION}:{account}:{PREFIX}-{name}-async-success"),
+            (contract.SSM_ASYNC_ERROR_TOPIC, f"arn:aws:sns:{REGION}:{account}:{PREFIX}-{name}-async-error"),
         ):
             ssm.put_parameter(Name=contract.target_parameter(PREFIX, parameter), Value=value, Type="String")
 
