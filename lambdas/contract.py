@@ -100,6 +100,7 @@ SSM_DATA_CAPTURE_BUCKET = "data-capture-bucket"
 SSM_MODEL_BUCKET = "model-bucket"
 SSM_ASYNC_SUCCESS_TOPIC = "async-success-topic-arn"
 SSM_ASYNC_ERROR_TOPIC = "async-error-topic-arn"
+SSM_BATCH_SCHEDULER_ROLE_ARN = "batch-scheduler-role-arn"
 
 
 def target_parameter(prefix: str, name: str) -> str:
@@ -124,11 +125,37 @@ class EndpointParameters:
     TRAFFIC_STEP_PERCENT = "TrafficStepPercent"
     WAIT_INTERVAL_SECONDS = "WaitIntervalSeconds"
     LATENCY_THRESHOLD_MS = "LatencyThresholdMs"
-    SERVERLESS_MEMORY_MB = "ServerlessMemorySizeMB"  # 0: instance-backed endpoint
+    SERVERLESS_MEMORY_MB = "ServerlessMemorySizeMB"  # used by the serverless DeploymentKind only
     SERVERLESS_MAX_CONCURRENCY = "ServerlessMaxConcurrency"
     DEPLOYMENT_KIND = "DeploymentKind"  # realtime | serverless | async (ENDPOINT_KINDS)
     ASYNC_MAX_CONCURRENT_INVOCATIONS = "AsyncMaxConcurrentInvocations"
     ASYNC_BACKLOG_PER_INSTANCE = "AsyncBacklogPerInstanceTarget"
+
+
+class BatchParameters:
+    """CloudFormation parameters of the batch template (``stacks/batch.py``); the served model's and the
+    names' are those of the endpoint template, so the promoter sets them the same way for either."""
+
+    MODEL_PACKAGE_ARN = EndpointParameters.MODEL_PACKAGE_ARN
+    MODEL_DATA_KEY = EndpointParameters.MODEL_DATA_KEY
+    IMAGE = EndpointParameters.IMAGE
+    ENDPOINT_NAME = EndpointParameters.ENDPOINT_NAME  # names the stage's batch resources (no endpoint exists)
+    DEPLOYMENT_ID = EndpointParameters.DEPLOYMENT_ID
+    INSTANCE_TYPE = EndpointParameters.INSTANCE_TYPE
+    INSTANCE_COUNT = EndpointParameters.INSTANCE_COUNT
+    SCHEDULE_EXPRESSION = "BatchScheduleExpression"  # EventBridge Scheduler expression (UTC)
+    DATA_QUALITY_STATISTICS_URI = "DataQualityStatisticsUri"  # both empty: no Model Monitor schedule
+    DATA_QUALITY_CONSTRAINTS_URI = "DataQualityConstraintsUri"
+
+
+def batch_prefix(endpoint_name: str) -> str:
+    """Key prefix of a batch stage in the target's data-capture bucket: ``input/``, ``output/``, ``capture/``."""
+    return f"{endpoint_name}/batch/"
+
+
+#: Suffix of the alarm of a batch stage's failed runs, and of its pipeline and schedule names.
+BATCH_FAILURES_ALARM_SUFFIX = "-batch-failures"
+BATCH_RESOURCE_SUFFIX = "-batch"
 
 
 class MonitorParameters:
