@@ -242,7 +242,7 @@ class DeploymentTargetStack(Stack):
         role = iam.Role(
             self,
             "BatchSchedulerRole",
-            role_name=f"{names.prefix}-{account}-batch-scheduler",
+            role_name=names.batch_scheduler_role(account),
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}
             ),

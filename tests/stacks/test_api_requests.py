@@ -29,8 +29,10 @@ from tests.template_deployments import (
     MONITOR_STACK,
     Deployment,
     TargetAccount,
+    batch_deployment,
     endpoint_deployments,
     monitor_deployment,
+    transform_step_request,
 )
 
 _SESSION = botocore.session.get_session()
@@ -58,6 +60,12 @@ def _scalable_target_of(deployment: Deployment, logical_id: str, params: dict) -
 def _rule(deployment: Deployment, logical_id: str, params: dict) -> dict:
     """CloudFormation names an unnamed rule and sends the event pattern as JSON text."""
     return {**params, "Name": deployment.names.name(logical_id), "EventPattern": json.dumps(params["EventPattern"])}
+
+
+def _pipeline(deployment: Deployment, logical_id: str, params: dict) -> dict:
+    """The definition travels as text; CloudFormation adds the idempotency token the API requires."""
+    body = params.pop("PipelineDefinition")["PipelineDefinitionBody"]
+    return {**params, "PipelineDefinition": body, "ClientRequestToken": "0123456789abcdef0123456789abcdef"}
 
 
 _JOB_DEFINITION = {"EndpointName": "CloudFormation-only: the endpoint is named in the job input."}
@@ -108,6 +116,8 @@ API_CALLS: dict[str, list[ApiCall]] = {
     "AWS::ApplicationAutoScaling::ScalingPolicy": [
         ApiCall("application-autoscaling", "PutScalingPolicy", mapped=_scalable_target_of)
     ],
+    "AWS::SageMaker::Pipeline": [ApiCall("sagemaker", "CreatePipeline", mapped=_pipeline)],
+    "AWS::Scheduler::Schedule": [ApiCall("scheduler", "CreateSchedule")],
     "AWS::CloudWatch::Alarm": [ApiCall("cloudwatch", "PutMetricAlarm")],
     "AWS::Events::Rule": [
         ApiCall("events", "PutRule", dropped={"Targets": "Sent as a PutTargets request."}, mapped=_rule)
@@ -172,6 +182,7 @@ def target(platform) -> TargetAccount:
         execution_role_arn=names.sagemaker_execution_role_arn("test"),
         data_capture_bucket=names.data_capture_bucket("test"),
         model_bucket=names.model_artifact_bucket("test"),
+        batch_scheduler_role_arn=names.role_arn("test", names.batch_scheduler_role("test")),
     )
 
 
@@ -237,3 +248,19 @@ def test_a_request_aws_would_refuse_is_reported(platform, template_of, target):
     parameters = endpoint_deployments(platform.config.endpoint, target)["CANARY"]
     errors, _ = validation_errors(Deployment.of(body, ENDPOINT_STACK, target.account, parameters))
     assert any("CreateModel" in error and "ModelName" in error for error in errors)
+
+
+def test_batch_requests_are_valid(platform, template_of, target):
+    body = template_of(platform.batch_template).to_json()
+    deployment = Deployment.of(body, ENDPOINT_STACK, target.account, batch_deployment(platform.config.endpoint, target))
+    errors, validated = validation_errors(deployment)
+    kinds = {resource["Type"] for resource in body["Resources"].values()}
+    assert validated >= len(kinds)  # the monitor exists with its baseline given
+    assert not errors, "\n".join(errors)
+    (pipeline,) = [logical_id for logical_id, r in body["Resources"].items() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    shape = _SESSION.get_service_model("sagemaker").operation_model("CreateTransformJob").input_shape
+    transform = transform_step_request(deployment, pipeline)
+    report = ParamValidator().validate(_typed(transform, shape), shape)
+    assert not report.has_errors(), report.generate_report()
+    assert transform["TransformResources"]["VolumeKmsKeyId"] == transform["TransformOutput"]["KmsKeyId"]
+    assert transform["DataCaptureConfig"]["DestinationS3Uri"].endswith("/churn-test-endpoint/batch/capture/")

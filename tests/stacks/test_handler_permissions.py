@@ -43,6 +43,7 @@ from tests.template_deployments import (
     REGION,
     Deployment,
     TargetAccount,
+    batch_deployment,
     endpoint_deployments,
     monitor_deployment,
     product_deployment,
@@ -56,7 +57,11 @@ ROLE_PROPERTIES = ("RoleArn", "RoleARN", "ExecutionRoleArn")
 #: Properties (at any depth) through which a resource names a KMS key.
 KMS_KEY_PROPERTIES = ("KmsKeyId", "VolumeKmsKeyId")
 #: The service a resource's handler passes a role to, by the resource type's namespace.
-PASSED_TO_SERVICE = {"SageMaker": "sagemaker.amazonaws.com", "Events": "events.amazonaws.com"}
+PASSED_TO_SERVICE = {
+    "SageMaker": "sagemaker.amazonaws.com",
+    "Events": "events.amazonaws.com",
+    "Scheduler": "scheduler.amazonaws.com",
+}
 #: Service-linked roles Application Auto Scaling creates on registration, by service namespace.
 AUTOSCALING_SERVICE_LINKED_ROLES = {
     "sagemaker": (
@@ -91,6 +96,10 @@ def _api_permissions(resource_type: str, properties: dict) -> list[str]:
 #: Handler permissions the handler does not call for the resource as the template declares it:
 #: (resource type, action) -> (why, a check of the resource's properties that must hold).
 NOT_CALLED: dict[tuple[str, str], tuple[str, Callable[[dict], bool]]] = {
+    ("AWS::SageMaker::Pipeline", "s3:GetObject"): (
+        "the handler reads a definition from S3 only for PipelineDefinitionS3Location",
+        lambda properties: "PipelineDefinitionBody" in properties["PipelineDefinition"],
+    ),
     **{
         ("AWS::ApplicationAutoScaling::ScalableTarget", f"lambda:{action}"): (
             "provisioned concurrency is managed for Lambda scalable targets only",
@@ -177,6 +186,8 @@ class HandledResource:
         if permission == "iam:PassRole":
             # The handler passes a role only when the resource names one.
             roles = [self.properties[name] for name in ROLE_PROPERTIES if name in self.properties]
+            if self.type == "AWS::Scheduler::Schedule":
+                roles.append(self.properties["Target"]["RoleArn"])  # the role the schedule invokes its target with
             passed_to = {"iam:PassedToService": PASSED_TO_SERVICE[self.type.split("::")[1]]} if roles else {}
             return [Request(permission, role, passed_to) for role in roles]
         if permission == "iam:CreateServiceLinkedRole":
@@ -223,6 +234,8 @@ class HandledResource:
             return f"arn:aws:cloudwatch:{region}:{account}:alarm:{names.name(self.logical_id)}"
         if self.type == "AWS::Events::Rule":
             return names.attribute(self.logical_id, "Arn")
+        if self.type == "AWS::Scheduler::Schedule":
+            return f"arn:aws:scheduler:{region}:{account}:schedule/default/{self.properties['Name']}"
         if self.type.startswith("AWS::ApplicationAutoScaling::"):
             return f"arn:aws:application-autoscaling:{region}:{account}:scalable-target/{SCALABLE_TARGET_ID}"
         raise AssertionError(f"{self}: how is a {self.type} named? Say it in this test.")
@@ -264,6 +277,7 @@ def target(request, platform, template_of):
         execution_role_arn=names.sagemaker_execution_role_arn(request.param),
         data_capture_bucket=names.data_capture_bucket(request.param),
         model_bucket=names.model_artifact_bucket(request.param),
+        batch_scheduler_role_arn=names.role_arn(request.param, names.batch_scheduler_role(request.param)),
     )
     template = template_of(stack).to_json()
     return target, role_statements(stack, template, stack.roles.cloudformation_role)
@@ -292,6 +306,16 @@ def test_the_execution_role_may_deploy_the_monitor_template(target, monitor_body
     account, statements = target
     parameters = monitor_deployment(account)
     denied, evaluated = evaluate(Deployment.of(monitor_body, MONITOR_STACK, account.account, parameters), statements)
+    assert evaluated
+    assert not denied, "\n".join(denied)
+
+
+def test_the_execution_role_may_deploy_the_batch_template(platform, target, template_of):
+    account, statements = target
+    body = template_of(platform.batch_template).to_json()
+    parameters = batch_deployment(platform.config.endpoint, account)
+    deployment = Deployment.of(body, ENDPOINT_STACK, account.account, parameters)
+    denied, evaluated = evaluate(deployment, statements)
     assert evaluated
     assert not denied, "\n".join(denied)
 
