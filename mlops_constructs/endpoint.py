@@ -222,6 +222,12 @@ class BlueGreenEndpoint(Construct):
             "DataCaptureConfig.KmsKeyId is an SSM-typed parameter: its default is the SSM parameter's name and "
             "CloudFormation passes the key ARN stored there.",
         )
+        acknowledge(
+            self.endpoint_config,
+            "CloudFormation-Validate::W9003",
+            "ServerlessConfig.MemorySizeInMB is the ServerlessMemorySizeMB parameter, a String limited to SageMaker's "
+            "sizes (1024-6144) that CloudFormation converts to the integer the property takes.",
+        )
 
         self.endpoint = sagemaker.CfnEndpoint(
             self,

@@ -269,7 +269,8 @@ def endpoint_kind(settings: EndpointDefaults) -> str:
 
 def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
     """The template parameters a stage's settings translate to: every parameter but those the promoter
-    sets per deployment (model package, its verified copy and image, endpoint name, deployment id)."""
+    sets per deployment (model package, its verified copy and image, endpoint name, deployment id, and
+    the kind, which the project may choose)."""
     return {
         EndpointParameters.INSTANCE_TYPE: settings.instance_type,
         EndpointParameters.INSTANCE_COUNT: str(settings.instance_count),
@@ -282,7 +283,6 @@ def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
         EndpointParameters.LATENCY_THRESHOLD_MS: str(settings.latency_threshold_ms),
         EndpointParameters.SERVERLESS_MEMORY_MB: serverless_memory(settings),
         EndpointParameters.SERVERLESS_MAX_CONCURRENCY: str(settings.serverless_max_concurrency),
-        EndpointParameters.DEPLOYMENT_KIND: endpoint_kind(settings),
         EndpointParameters.ASYNC_MAX_CONCURRENT_INVOCATIONS: str(settings.async_max_concurrent_invocations),
         EndpointParameters.ASYNC_BACKLOG_PER_INSTANCE: str(settings.async_backlog_per_instance_target),
     }

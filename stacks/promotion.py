@@ -225,6 +225,7 @@ class PromotionStack(Stack):
                 "MONITOR_TEMPLATE_KEY": monitor_template.s3_object_key,
                 "BATCH_TEMPLATE_BUCKET": batch_template.s3_bucket_name,
                 "BATCH_TEMPLATE_KEY": batch_template.s3_object_key,
+                "PROJECT_SETTINGS_TABLE": self.project_settings.table_name,
                 "DEPLOYMENT_KINDS": json.dumps({stage: config.endpoint_for(stage).kind for stage in stages}),
                 "BATCH_SETTINGS": json.dumps(
                     {stage: batch_parameter_values(config.endpoint_for(stage)) for stage in stages}
@@ -296,6 +297,8 @@ class PromotionStack(Stack):
         )
         self.promotion_queue.queue.grant_send_messages(self.tracker.role)
         self.project_settings.grant(self.tester.role, "dynamodb:Query")
+        # The promoter reads a project's DEPLOYMENT item: the kind the project chose for its stages.
+        self.project_settings.grant(self.promoter.role, "dynamodb:GetItem")
         self.tester.role.add_to_policy(
             iam.PolicyStatement(
                 sid="AssumeEndpointTesterRoles",

@@ -79,6 +79,7 @@ def endpoint_deployments(settings, target: TargetAccount) -> dict[str, dict[str,
         EndpointParameters.MODEL_DATA_KEY: MODEL_DATA_KEY,
         EndpointParameters.IMAGE: IMAGE,
         EndpointParameters.MAX_INSTANCE_COUNT: str(settings.instance_count + 3),
+        EndpointParameters.DEPLOYMENT_KIND: "realtime",
     }
     deployments = {
         strategy: {**given, EndpointParameters.DEPLOYMENT_STRATEGY: strategy} for strategy in DEPLOYMENT_STRATEGIES

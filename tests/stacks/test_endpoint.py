@@ -63,6 +63,7 @@ def test_stage_settings_cover_every_parameter_but_the_per_deployment_ones(platfo
         EndpointParameters.IMAGE,
         EndpointParameters.ENDPOINT_NAME,
         EndpointParameters.DEPLOYMENT_ID,
+        EndpointParameters.DEPLOYMENT_KIND,
     }
     contract_names = {value for name, value in vars(EndpointParameters).items() if name.isupper()}
     assert set(parameter_values(platform.config.endpoint_for("prod"))) == contract_names - per_deployment
