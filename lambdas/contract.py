@@ -233,6 +233,10 @@ def training_pipeline_name(project: str, stage: str = "dev") -> str:
 #: can start retraining, unlike the endpoint's error and latency alarms.
 VIOLATIONS_ALARM_SUFFIX = "-violations"
 
+#: Suffix of the alarm that scales an asynchronous endpoint out from zero instances: an autoscaling
+#: signal, forwarded like every endpoint alarm but nothing to tell a team about.
+SCALE_OUT_FROM_ZERO_ALARM_SUFFIX = "-backlog-without-capacity"
+
 #: SNS message attributes every platform alert carries when it concerns a project: teams subscribe to
 #: the alert topic with a filter policy on them.
 ALERT_ATTRIBUTES = ("project", "stage", "account")

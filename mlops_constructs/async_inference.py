@@ -16,11 +16,9 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas.contract import SCALE_OUT_FROM_ZERO_ALARM_SUFFIX
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.endpoint import VARIANT_NAME
-
-#: Suffix of the alarm that scales an asynchronous endpoint out from zero instances.
-BACKLOG_WITHOUT_CAPACITY_SUFFIX = "-backlog-without-capacity"
 
 
 @dataclass(frozen=True)
@@ -141,7 +139,7 @@ class BacklogAutoscaling(Construct):
         self.backlog_alarm = cloudwatch.CfnAlarm(
             self,
             "BacklogWithoutCapacity",
-            alarm_name=f"{endpoint_name}{BACKLOG_WITHOUT_CAPACITY_SUFFIX}",
+            alarm_name=f"{endpoint_name}{SCALE_OUT_FROM_ZERO_ALARM_SUFFIX}",
             alarm_description="Requests are queued and the endpoint has no instance: add one",
             namespace="AWS/SageMaker",
             metric_name="HasBacklogWithoutCapacity",
