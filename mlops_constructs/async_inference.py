@@ -151,6 +151,7 @@ class BacklogAutoscaling(Construct):
             comparison_operator="GreaterThanOrEqualToThreshold",
             treat_missing_data="missing",
             alarm_actions=[self.scale_out_from_zero.ref],
+            actions_enabled=True,
         )
         for resource in (self.target, self.backlog_policy, self.scale_out_from_zero, self.backlog_alarm):
             resource.cfn_options.condition = condition

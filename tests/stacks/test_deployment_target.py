@@ -154,11 +154,15 @@ def test_deploy_role_creates_change_sets_only_with_the_execution_role(target):
     )
 
 
-def test_execution_role_passes_only_the_sagemaker_role(target):
+def test_execution_role_passes_only_the_sagemaker_and_batch_scheduler_roles(target):
     _, template = target
     statements = _statements_with(template, "iam:PassRole")
     passed = {json.dumps(s["Resource"]): s["Condition"]["StringEquals"]["iam:PassedToService"] for s in statements}
-    assert sorted(passed.values()) == ["cloudformation.amazonaws.com", "sagemaker.amazonaws.com"]
+    assert sorted(passed.values()) == [
+        "cloudformation.amazonaws.com",
+        "sagemaker.amazonaws.com",
+        "scheduler.amazonaws.com",
+    ]
 
 
 def test_templates_find_their_settings_in_ssm(target):
