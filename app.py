@@ -18,6 +18,7 @@ from mlops_constructs.compliance import apply_compliance_checks
 from mlops_constructs.naming import PlatformNames
 from platform_config import AccountName, ConfigError, PlatformConfig, load_config
 from stacks.artifact_store import ArtifactStoreStack
+from stacks.batch import BatchTransformStack
 from stacks.champion_challenger_endpoint import ChampionChallengerEndpointStack
 from stacks.deployment_target import DeploymentTargetStack
 from stacks.endpoint import EndpointStack
@@ -42,6 +43,7 @@ class Platform:
     projects: ProjectsStack
     endpoint_template: EndpointStack
     monitor_template: ModelMonitorStack
+    batch_template: BatchTransformStack
     targets: dict[AccountName, DeploymentTargetStack] = field(default_factory=dict)
     champion_challenger_template: ChampionChallengerEndpointStack | None = None
 
@@ -141,6 +143,14 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         description="MLOps platform: a champion's endpoint with its challenger as a shadow or weighted variant",
     )
 
+    batch_template = BatchTransformStack(
+        templates,
+        "BatchTransform",
+        prefix=config.prefix,
+        defaults=config.endpoint,
+        description="MLOps platform: a project's scheduled batch transforms, failure alarm and data-quality monitor",
+    )
+
     # Tags added to the app do not reach into a nested stage, so the stage is tagged on its own.
     for scope in (app, templates):
         cdk.Tags.of(scope).add("mlops:platform", config.prefix)
@@ -153,6 +163,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         config=config,
         endpoint_template_file=template_files.get_stack_artifact(endpoint_template.artifact_id).template_full_path,
         monitor_template_file=template_files.get_stack_artifact(monitor_template.artifact_id).template_full_path,
+        batch_template_file=template_files.get_stack_artifact(batch_template.artifact_id).template_full_path,
         **stack_props("dev", "promotion", "MLOps platform: promotion of approved models, with its ledger"),
     )
     for target in targets.values():
@@ -191,6 +202,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         projects=projects,
         endpoint_template=endpoint_template,
         monitor_template=monitor_template,
+        batch_template=batch_template,
         targets=targets,
         champion_challenger_template=champion_challenger_template,
     )

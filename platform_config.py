@@ -22,6 +22,8 @@ from lambdas.contract import PROJECT_NAME, STAGE_ACCOUNTS
 Scenario = Literal["baseline", "advanced"]
 Persona = Literal["data_engineer", "data_scientist", "mlops_engineer", "model_approver"]
 DeploymentStrategy = Literal["canary", "linear", "all_at_once"]
+#: How a project stage serves its model (see docs/configuration.md, "Deployment kinds").
+DeploymentKind = Literal["realtime", "serverless", "async", "batch"]
 AccountName = Literal["dev", "test", "prod"]
 RepositoryProvider = Literal["codecommit", "github"]
 OnProjectDelete = Literal["retain", "archive"]
@@ -167,6 +169,19 @@ ServerlessMemory = Annotated[
 ]
 
 
+#: An EventBridge Scheduler expression: ``rate(<n> <unit>)`` or a six-field ``cron(...)``.
+ScheduleExpression = Annotated[
+    str,
+    _check(
+        lambda v: (
+            re.fullmatch(r"rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)", v) is not None
+            or re.fullmatch(r"cron\(\S+ \S+ \S+ \S+ \S+ \S+\)", v) is not None
+        ),
+        "must be an EventBridge Scheduler expression such as cron(0 2 * * ? *) or rate(1 day)",
+    ),
+]
+
+
 class EndpointDefaults(_Strict):
     """Defaults for the endpoints the promoter deploys, overridable per installation.
 
@@ -194,6 +209,35 @@ class EndpointDefaults(_Strict):
     #: endpoints have no data capture, so no Model Monitor: meant for the test stage, not prod.
     serverless_memory_mb: ServerlessMemory = 0
     serverless_max_concurrency: int = Field(default=5, ge=1, le=200)
+    #: ``realtime``, ``serverless``, ``async`` or ``batch``; unset, it is ``serverless`` when
+    #: ``serverless_memory_mb`` is above 0 and ``realtime`` otherwise (configurations from before kinds).
+    deployment_kind: DeploymentKind | None = None
+    #: Asynchronous endpoints: requests one instance works on at once, and the queued requests per
+    #: instance that autoscaling aims for (it scales in to zero instances when the queue is empty).
+    async_max_concurrent_invocations: int = Field(default=4, ge=1, le=1000)
+    async_backlog_per_instance_target: int = Field(default=5, ge=1, le=10_000)
+    #: Batch: when the transform runs, as an EventBridge Scheduler expression (UTC).
+    batch_schedule: ScheduleExpression = "cron(0 2 * * ? *)"
+
+    @property
+    def kind(self) -> DeploymentKind:
+        """The deployment kind, ``deployment_kind`` or the one ``serverless_memory_mb`` implies."""
+        if self.deployment_kind:
+            return self.deployment_kind
+        return "serverless" if self.serverless_memory_mb else "realtime"
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> EndpointDefaults:
+        if self.kind == "serverless" and not self.serverless_memory_mb:
+            raise ConfigError(
+                f"deployment_kind='serverless': needs serverless_memory_mb, one of {SERVERLESS_MEMORY_SIZES_MB[1:]}"
+            )
+        if self.kind != "serverless" and self.serverless_memory_mb:
+            raise ConfigError(
+                f"serverless_memory_mb={self.serverless_memory_mb!r}: only a serverless deployment_kind uses it "
+                f"(deployment_kind={self.kind!r}); set it to 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _scaling_range(self) -> EndpointDefaults:

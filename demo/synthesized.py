@@ -47,6 +47,8 @@ NAME_PROPERTIES = {
     "AWS::SageMaker::ModelQualityJobDefinition": "JobDefinitionName",
     "AWS::SageMaker::ModelBiasJobDefinition": "JobDefinitionName",
     "AWS::SageMaker::ModelExplainabilityJobDefinition": "JobDefinitionName",
+    "AWS::SageMaker::Pipeline": "PipelineName",
+    "AWS::Scheduler::Schedule": "Name",
 }
 #: SageMaker resource types by their ARN's resource type; ``Ref`` returns their ARN.
 #: The id SageMaker gives a Studio domain at creation, as one deterministic stand-in.
@@ -60,6 +62,7 @@ SAGEMAKER_ARN_TYPES = {
     "AWS::SageMaker::ModelQualityJobDefinition": "model-quality-job-definition",
     "AWS::SageMaker::ModelBiasJobDefinition": "model-bias-job-definition",
     "AWS::SageMaker::ModelExplainabilityJobDefinition": "model-explainability-job-definition",
+    "AWS::SageMaker::Pipeline": "pipeline",
 }
 
 

@@ -101,6 +101,9 @@ SSM_EXECUTION_ROLE_ARN = "sagemaker-execution-role-arn"
 SSM_KMS_KEY_ARN = "kms-key-arn"
 SSM_DATA_CAPTURE_BUCKET = "data-capture-bucket"
 SSM_MODEL_BUCKET = "model-bucket"
+SSM_ASYNC_SUCCESS_TOPIC = "async-success-topic-arn"
+SSM_ASYNC_ERROR_TOPIC = "async-error-topic-arn"
+SSM_BATCH_SCHEDULER_ROLE_ARN = "batch-scheduler-role-arn"
 
 
 def target_parameter(prefix: str, name: str) -> str:
@@ -125,8 +128,37 @@ class EndpointParameters:
     TRAFFIC_STEP_PERCENT = "TrafficStepPercent"
     WAIT_INTERVAL_SECONDS = "WaitIntervalSeconds"
     LATENCY_THRESHOLD_MS = "LatencyThresholdMs"
-    SERVERLESS_MEMORY_MB = "ServerlessMemorySizeMB"  # 0: instance-backed endpoint
+    SERVERLESS_MEMORY_MB = "ServerlessMemorySizeMB"  # used by the serverless DeploymentKind only
     SERVERLESS_MAX_CONCURRENCY = "ServerlessMaxConcurrency"
+    DEPLOYMENT_KIND = "DeploymentKind"  # realtime | serverless | async (ENDPOINT_KINDS)
+    ASYNC_MAX_CONCURRENT_INVOCATIONS = "AsyncMaxConcurrentInvocations"
+    ASYNC_BACKLOG_PER_INSTANCE = "AsyncBacklogPerInstanceTarget"
+
+
+class BatchParameters:
+    """CloudFormation parameters of the batch template (``stacks/batch.py``); the served model's and the
+    names' are those of the endpoint template, so the promoter sets them the same way for either."""
+
+    MODEL_PACKAGE_ARN = EndpointParameters.MODEL_PACKAGE_ARN
+    MODEL_DATA_KEY = EndpointParameters.MODEL_DATA_KEY
+    IMAGE = EndpointParameters.IMAGE
+    ENDPOINT_NAME = EndpointParameters.ENDPOINT_NAME  # names the stage's batch resources (no endpoint exists)
+    DEPLOYMENT_ID = EndpointParameters.DEPLOYMENT_ID
+    INSTANCE_TYPE = EndpointParameters.INSTANCE_TYPE
+    INSTANCE_COUNT = EndpointParameters.INSTANCE_COUNT
+    SCHEDULE_EXPRESSION = "BatchScheduleExpression"  # EventBridge Scheduler expression (UTC)
+    DATA_QUALITY_STATISTICS_URI = "DataQualityStatisticsUri"  # both empty: no Model Monitor schedule
+    DATA_QUALITY_CONSTRAINTS_URI = "DataQualityConstraintsUri"
+
+
+def batch_prefix(endpoint_name: str) -> str:
+    """Key prefix of a batch stage in the target's data-capture bucket: ``input/``, ``output/``, ``capture/``."""
+    return f"{endpoint_name}/batch/"
+
+
+#: Suffix of the alarm of a batch stage's failed runs, and of its pipeline and schedule names.
+BATCH_FAILURES_ALARM_SUFFIX = "-batch-failures"
+BATCH_RESOURCE_SUFFIX = "-batch"
 
 
 class MonitorParameters:
@@ -174,6 +206,23 @@ class RetrainingFields:
     LAST_EXECUTION_ARN = "last_execution_arn"  # written by the monitoring loop
 
 
+#: How a project stage serves its model: an instance-backed, serverless or asynchronous endpoint (the
+#: endpoint template), or scheduled batch transforms (the batch template). Both stacks are the stage's
+#: ``<project>-<stage>-endpoint`` stack, so every handler follows any kind the same way.
+DEPLOYMENT_KINDS = ("realtime", "serverless", "async", "batch")
+ENDPOINT_KINDS = ("realtime", "serverless", "async")
+#: Sort key of a project's deployment settings in the project-settings table: they choose the kind
+#: over the platform's per-stage ``deployment_kind`` (``endpoint_overrides``).
+DEPLOYMENT_SORT_KEY = "DEPLOYMENT"
+
+
+class DeploymentFields:
+    """Attributes of a project's ``DEPLOYMENT`` item; a stage's entry in ``stages`` wins over ``kind``."""
+
+    KIND = "kind"  # optional: one of DEPLOYMENT_KINDS, for every stage
+    STAGES = "stages"  # optional map of stage -> one of DEPLOYMENT_KINDS
+
+
 #: Stages whose project template trains (``<project>-<stage>-training``, see the tabular-xgboost template).
 TRAINING_STAGES = ("feature", "dev")
 
@@ -193,6 +242,9 @@ APPROVER_STAGES = ("dev", "prod", "champion", "challenger")
 NOTIFY_APPROVAL_PENDING = "approval-pending"
 NOTIFY_PIPELINE_FAILED = "pipeline-failed"
 NOTIFY_BUILD_FAILED = "build-failed"
+#: Suffix of the alarm that scales an asynchronous endpoint out from zero instances: an autoscaling
+#: signal, forwarded like every endpoint alarm but nothing to tell a team about.
+SCALE_OUT_FROM_ZERO_ALARM_SUFFIX = "-backlog-without-capacity"
 
 #: SNS message attributes every platform alert carries when it concerns a project: teams subscribe to
 #: the alert topic with a filter policy on them (``kind`` on the notifier's notifications).

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from lambdas.contract import ENDPOINT_SUFFIX, MONITOR_SUFFIX
+from lambdas.contract import BATCH_RESOURCE_SUFFIX, ENDPOINT_SUFFIX, MONITOR_SUFFIX
 from mlops_constructs.compliance import acknowledge_wildcards
 
 #: SageMaker resource types the endpoint and monitor templates create; all are named after the
@@ -20,6 +20,7 @@ _SAGEMAKER_RESOURCES = (
     "model-quality-job-definition",
     "model-bias-job-definition",
     "model-explainability-job-definition",
+    "pipeline",  # the batch template's transform pipeline, <endpoint>-batch
 )
 
 
@@ -60,6 +61,7 @@ class DeploymentRoles(Construct):
         sagemaker_role: iam.IRole,
         encryption_key: kms.IKey,
         parameter_path: str,
+        scheduler_role_arn: str,
         cleanup_role_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -71,7 +73,7 @@ class DeploymentRoles(Construct):
             assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
             description="Creates the platform's endpoint and Model Monitor stacks in this account",
         )
-        for statement in self._execution_statements(sagemaker_role, encryption_key, parameter_path):
+        for statement in self._execution_statements(sagemaker_role, encryption_key, parameter_path, scheduler_role_arn):
             self.cloudformation_role.add_to_policy(statement)
 
         self.deploy_role = iam.Role(
@@ -123,7 +125,7 @@ class DeploymentRoles(Construct):
             conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
         )
 
-    def _execution_statements(self, sagemaker_role, encryption_key, parameter_path):
+    def _execution_statements(self, sagemaker_role, encryption_key, parameter_path, scheduler_role_arn):
         endpoint_named = [self._arn("sagemaker", kind, f"*{ENDPOINT_SUFFIX}-*") for kind in _SAGEMAKER_RESOURCES]
         yield iam.PolicyStatement(
             sid="EndpointAndMonitorResources",
@@ -156,6 +158,10 @@ class DeploymentRoles(Construct):
                 "sagemaker:CreateModelExplainabilityJobDefinition",
                 "sagemaker:DeleteModelExplainabilityJobDefinition",
                 "sagemaker:DescribeModelExplainabilityJobDefinition",
+                "sagemaker:CreatePipeline",
+                "sagemaker:UpdatePipeline",
+                "sagemaker:DeletePipeline",
+                "sagemaker:DescribePipeline",
                 "sagemaker:AddTags",
                 "sagemaker:DeleteTags",
                 "sagemaker:ListTags",
@@ -178,8 +184,25 @@ class DeploymentRoles(Construct):
         yield iam.PolicyStatement(
             sid="MonitorViolationRules",
             actions=list(RULE_HANDLER_ACTIONS),
-            # CloudFormation names a rule without a Name <stack name>-<logical id>-<suffix>, on the default bus.
-            resources=[self._arn("events", "rule", f"*{MONITOR_SUFFIX}-*")],
+            # CloudFormation names a rule without a Name <stack name>-<logical id>-<suffix>, on the default bus;
+            # the batch template names its failed-runs rule <endpoint>-batch-failures.
+            resources=[self._arn("events", "rule", f"*{suffix}-*") for suffix in (MONITOR_SUFFIX, ENDPOINT_SUFFIX)],
+        )
+        yield iam.PolicyStatement(
+            sid="BatchSchedules",
+            actions=[
+                "scheduler:CreateSchedule",
+                "scheduler:GetSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+            ],
+            resources=[self._arn("scheduler", "schedule", f"default/*{ENDPOINT_SUFFIX}{BATCH_RESOURCE_SUFFIX}")],
+        )
+        yield iam.PolicyStatement(
+            sid="PassTheBatchSchedulerRole",
+            actions=["iam:PassRole"],
+            resources=[scheduler_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
         )
         yield iam.PolicyStatement(
             sid="TargetTrackingAlarms",
@@ -300,6 +323,10 @@ _WILDCARD_REASONS = {
     "lists them).",
     "Resource::arn:*:events:*:rule/*-monitor-*": "The monitor templates' violation rules, which CloudFormation "
     "names <stack>-<logical id>-<suffix> in the platform's <project>-<stage>-monitor stacks.",
+    "Resource::arn:*:events:*:rule/*-endpoint-*": "The batch templates' rules (failed runs, and violations of their "
+    "monitor), named after the stage's <project>-<stage>-endpoint stack.",
+    "Resource::arn:*:scheduler:*:schedule/default/*-endpoint-batch": "The batch templates' schedules, "
+    "<project>-<stage>-endpoint-batch.",
     "Resource::*": "cloudwatch:DescribeAlarms (on alarms Application Auto Scaling names), cloudwatch:GetMetricData, "
     "Application Auto Scaling (scalable target ARNs carry a service-assigned id) and cloudformation:ListStacks "
     "(the dev clean-up): no resource-level permissions to scope them with.",

@@ -50,7 +50,9 @@ class EndpointModes:
     linear_steps: CfnCondition
     """Instance-backed and the LINEAR strategy: equal steps."""
     autoscaled: CfnCondition
-    """Instance-backed with a maximum instance count above the minimum."""
+    """Instance-backed, not asynchronous, with a maximum instance count above the minimum."""
+    asynchronous: CfnCondition
+    """The ``async`` kind: an ``AsyncInferenceConfig`` and backlog-based autoscaling (``async_inference``)."""
 
 
 class RollbackAlarms(Construct):
@@ -178,17 +180,15 @@ class BlueGreenEndpoint(Construct):
         super().__init__(scope, construct_id)
         modes = props.modes
         deployment_name = f"{props.endpoint_name}-{props.deployment_id}"
-        self.model = sagemaker.CfnModel(
+        self.model = network_isolated_model(
             self,
             "Model",
-            model_name=deployment_name,
+            name=deployment_name,
             execution_role_arn=props.execution_role_arn,
-            enable_network_isolation=True,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=props.image, model_data_url=props.model_data_url
-            ),
+            image=props.image,
+            model_data_url=props.model_data_url,
+            model_package_arn=props.model_package_arn,
         )
-        Tags.of(self.model).add(TAG_MODEL_PACKAGE, props.model_package_arn)
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",
@@ -222,13 +222,12 @@ class BlueGreenEndpoint(Construct):
             "DataCaptureConfig.KmsKeyId is an SSM-typed parameter: its default is the SSM parameter's name and "
             "CloudFormation passes the key ARN stored there.",
         )
-        for finding in ("F3034", "W9003"):
-            acknowledge(
-                self.endpoint_config,
-                f"CloudFormation-Validate::{finding}",
-                "ServerlessConfig.MemorySizeInMB is used only under the Serverless condition, where the parameter "
-                "is one of 1024-6144; its default 0 selects an instance-backed endpoint and omits ServerlessConfig.",
-            )
+        acknowledge(
+            self.endpoint_config,
+            "CloudFormation-Validate::W9003",
+            "ServerlessConfig.MemorySizeInMB is the ServerlessMemorySizeMB parameter, a String limited to SageMaker's "
+            "sizes (1024-6144) that CloudFormation converts to the integer the property takes.",
+        )
 
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -342,6 +341,29 @@ class InvocationsAutoscaling(Construct):
         )
         for resource in (self.target, self.policy):
             resource.cfn_options.condition = condition
+
+
+def network_isolated_model(
+    scope: Construct,
+    construct_id: str,
+    *,
+    name: str,
+    execution_role_arn: str,
+    image: str,
+    model_data_url: str,
+    model_package_arn: str,
+) -> sagemaker.CfnModel:
+    """A model serving a verified artifact with no network access, tagged with its package (lineage)."""
+    model = sagemaker.CfnModel(
+        scope,
+        construct_id,
+        model_name=name,
+        execution_role_arn=execution_role_arn,
+        enable_network_isolation=True,
+        primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(image=image, model_data_url=model_data_url),
+    )
+    Tags.of(model).add(TAG_MODEL_PACKAGE, model_package_arn)
+    return model
 
 
 def _unless(condition: CfnCondition, value):

@@ -122,6 +122,9 @@ class MonitoredEndpoint:
     """Where the probability is in the endpoint's output, or ``AWS::NoValue``."""
     probability_threshold: float
     """Above it a probability is the positive label (with ``probability_attribute`` only)."""
+    batch_capture_uri: str | None = None
+    """Batch kind: where the transform jobs capture their data (``DataCaptureConfig``); the monitors read
+    it (``BatchTransformInput``) instead of an endpoint's capture, and no endpoint is named."""
 
     def job_definition_name(self, kind: MonitorKind) -> str:
         return f"{self.endpoint_name}-{self.deployment_id}-{kind.abbreviation}"
@@ -167,7 +170,7 @@ class MonitoringJobDefinitions(Construct):
                 statistics_resource=job.StatisticsResourceProperty(s3_uri=statistics_uri),
                 constraints_resource=job.ConstraintsResourceProperty(s3_uri=constraints_uri),
             ),
-            data_quality_job_input=job.DataQualityJobInputProperty(endpoint_input=self._endpoint_input(job)),
+            data_quality_job_input=job.DataQualityJobInputProperty(**self._captured_input(job)),
             data_quality_job_output_config=self._output_config(job, DATA_QUALITY),
             **self._common(job),
         )
@@ -239,6 +242,18 @@ class MonitoringJobDefinitions(Construct):
             model_explainability_job_output_config=self._output_config(job, MODEL_EXPLAINABILITY),
             **self._common(job, network_isolated=False),
         )
+
+    def _captured_input(self, job) -> dict:
+        """The endpoint's captured traffic, or the batch transforms' captured records (CSV, no header)."""
+        if self.endpoint.batch_capture_uri is None:
+            return {"endpoint_input": self._endpoint_input(job)}
+        return {
+            "batch_transform_input": job.BatchTransformInputProperty(
+                data_captured_destination_s3_uri=self.endpoint.batch_capture_uri,
+                dataset_format=job.DatasetFormatProperty(csv=job.CsvProperty(header=False)),
+                local_path=ENDPOINT_INPUT_PATH,
+            )
+        }
 
     def _endpoint_input(self, job, *, predictions: bool = False, labels: bool = False):
         """The endpoint's captured traffic; with ``predictions``, where to find them in its output; with
@@ -323,7 +338,7 @@ class ScheduledMonitor(Construct):
             self,
             "Schedule",
             monitoring_schedule_name=endpoint.schedule_name(kind),
-            endpoint_name=endpoint.endpoint_name,
+            endpoint_name=endpoint.endpoint_name if endpoint.batch_capture_uri is None else None,
             monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
                 monitoring_job_definition_name=endpoint.job_definition_name(kind),
                 monitoring_type=kind.monitoring_type,
@@ -347,24 +362,38 @@ class ScheduledMonitor(Construct):
             },
             state="ENABLED",
         )
-        self.alarm = cloudwatch.CfnAlarm(
+        self.alarm = matched_events_alarm(
             self,
             "ViolationsAlarm",
+            rule=self.violations,
             alarm_name=f"{endpoint.endpoint_name}-{kind.name}{VIOLATIONS_ALARM_SUFFIX}",
-            alarm_description=f"A {kind.name} monitoring run found violations of the baseline constraints",
-            namespace="AWS/Events",
-            metric_name="MatchedEvents",
-            dimensions=[cloudwatch.CfnAlarm.DimensionProperty(name="RuleName", value=self.violations.ref)],
-            statistic="Sum",
-            period=300,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            actions_enabled=True,
+            description=f"A {kind.name} monitoring run found violations of the baseline constraints",
         )
         for resource in (job_definition, self.schedule, self.violations, self.alarm):
             resource.cfn_options.condition = condition
+
+
+def matched_events_alarm(
+    scope: Construct, construct_id: str, *, rule: events.CfnRule, alarm_name: str, description: str
+) -> cloudwatch.CfnAlarm:
+    """An alarm that fires within five minutes of an event ``rule`` matched (``AWS/Events`` ``MatchedEvents``)
+    and returns to OK after: one alarm state change per matching event, which the target forwards to dev."""
+    return cloudwatch.CfnAlarm(
+        scope,
+        construct_id,
+        alarm_name=alarm_name,
+        alarm_description=description,
+        namespace="AWS/Events",
+        metric_name="MatchedEvents",
+        dimensions=[cloudwatch.CfnAlarm.DimensionProperty(name="RuleName", value=rule.ref)],
+        statistic="Sum",
+        period=300,
+        evaluation_periods=1,
+        threshold=1,
+        comparison_operator="GreaterThanOrEqualToThreshold",
+        treat_missing_data="notBreaching",
+        actions_enabled=True,
+    )
 
 
 def attribute_or_nothing(condition: CfnCondition, value: str) -> str:

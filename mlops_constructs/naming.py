@@ -119,6 +119,10 @@ class PlatformNames:
     def sagemaker_execution_role_arn(self, account: AccountName) -> str:
         return self.role_arn(account, self.sagemaker_execution_role(account))
 
+    def batch_scheduler_role(self, account: AccountName) -> str:
+        """The role EventBridge Scheduler starts the batch templates' pipelines with in a target account."""
+        return f"{self.prefix}-{account}-batch-scheduler"
+
     def deploy_role(self, account: AccountName) -> str:
         """The role the promoter assumes in a deployment-target account to deploy stacks."""
         return f"{self.prefix}-{account}-deployer"

@@ -6,11 +6,16 @@ from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from lambdas.contract import (
+    BATCH_RESOURCE_SUFFIX,
     ENDPOINT_SUFFIX,
+    SSM_ASYNC_ERROR_TOPIC,
+    SSM_ASYNC_SUCCESS_TOPIC,
+    SSM_BATCH_SCHEDULER_ROLE_ARN,
     SSM_DATA_CAPTURE_BUCKET,
     SSM_EXECUTION_ROLE_ARN,
     SSM_KMS_KEY_ARN,
@@ -39,6 +44,10 @@ class DeploymentTargetStack(Stack):
       read access without a cross-account reference;
     - the deploy role (trusted only by the dev promoter role) and the CloudFormation execution role;
     - the endpoint-tester role (trusted only by the dev integration tester role);
+    - the topics asynchronous endpoints notify of each result and failure (KMS, TLS only), which teams
+      and the integration tester's successors may subscribe to;
+    - the batch scheduler role, which EventBridge Scheduler (of this account only) assumes to start
+      the batch templates' pipelines, and what those pipelines' transform jobs need of the SageMaker role;
     - SSM parameters the endpoint and monitor templates resolve at deploy time;
     - forwarding of stack, endpoint and alarm events to the dev promotion bus, with a dead-letter
       queue and an alarm, notifying this account's alert topic;
@@ -110,6 +119,25 @@ class DeploymentTargetStack(Stack):
                 ],
             )
         )
+        self.async_topics = {
+            outcome: sns.Topic(
+                self,
+                f"Async{outcome.title()}Topic",
+                topic_name=f"{names.prefix}-{account}-async-{outcome}",
+                master_key=self.key,
+                enforce_ssl=True,
+            )
+            for outcome in ("success", "error")
+        }
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NotifyAsyncResults",
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn for topic in self.async_topics.values()],
+            )
+        )
+        self.batch_scheduler_role = self._batch_scheduler_role(names, account)
+        self._grant_batch_transforms()
         self._publish_parameters(names.prefix)
         self.roles = DeploymentRoles(
             self,
@@ -120,6 +148,7 @@ class DeploymentTargetStack(Stack):
             sagemaker_role=self.sagemaker_role,
             encryption_key=self.key,
             parameter_path=target_parameter(names.prefix, ""),
+            scheduler_role_arn=self.batch_scheduler_role.role_arn,
             cleanup_role_arn=cleanup_role_arn,
         )
         self._grant_verified_copies(names)
@@ -190,6 +219,8 @@ class DeploymentTargetStack(Stack):
                 "streams SageMaker writes the platform endpoints' container logs to.",
                 "Resource::arn:*:logs:*:log-group:/aws/sagemaker/ProcessingJobs:*": "The log streams of processing "
                 "jobs, Model Monitor's runs among them (one log group for the account's processing jobs).",
+                "Resource::arn:*:sagemaker:*:transform-job/pipelines-*": "The transform jobs the batch pipelines "
+                "start; SageMaker names them pipelines-<execution id>-<step>-<suffix>.",
                 "Resource::*": "cloudwatch:PutMetricData (limited to the aws/sagemaker/Endpoints/* namespaces Model "
                 "Monitor publishes to, cloudwatch:namespace) and ecr:GetAuthorizationToken have no resource-level "
                 "permissions.",
@@ -203,6 +234,9 @@ class DeploymentTargetStack(Stack):
             (SSM_KMS_KEY_ARN, self.key.key_arn),
             (SSM_DATA_CAPTURE_BUCKET, self.data_capture.bucket_name),
             (SSM_MODEL_BUCKET, self.models.bucket_name),
+            (SSM_ASYNC_SUCCESS_TOPIC, self.async_topics["success"].topic_arn),
+            (SSM_ASYNC_ERROR_TOPIC, self.async_topics["error"].topic_arn),
+            (SSM_BATCH_SCHEDULER_ROLE_ARN, self.batch_scheduler_role.role_arn),
         ):
             ssm.StringParameter(
                 self,
@@ -211,6 +245,62 @@ class DeploymentTargetStack(Stack):
                 string_value=value,
                 description="Read by the MLOps platform's endpoint and monitor templates",
             )
+
+    def _batch_pipelines(self) -> str:
+        return self.format_arn(
+            service="sagemaker", resource="pipeline", resource_name=f"*{ENDPOINT_SUFFIX}{BATCH_RESOURCE_SUFFIX}"
+        )
+
+    def _batch_scheduler_role(self, names: PlatformNames, account: AccountName) -> iam.Role:
+        """Assumed by this account's EventBridge Scheduler only, to start the batch templates' pipelines."""
+        role = iam.Role(
+            self,
+            "BatchSchedulerRole",
+            role_name=names.batch_scheduler_role(account),
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}
+            ),
+            description="Starts the platform's batch transform pipelines on their schedules",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StartBatchPipelines",
+                actions=["sagemaker:StartPipelineExecution"],
+                resources=[self._batch_pipelines()],
+            )
+        )
+        acknowledge_wildcards(
+            role,
+            {
+                "Resource::arn:*:sagemaker:*:pipeline/*-endpoint-batch": "The batch templates' pipelines, "
+                "<project>-<stage>-endpoint-batch."
+            },
+        )
+        return role
+
+    def _grant_batch_transforms(self) -> None:
+        """A batch pipeline runs as the SageMaker role: it starts, watches and stops its transform jobs
+        (named ``pipelines-<execution>-...`` by SageMaker), whose volumes SageMaker encrypts with a grant."""
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunBatchTransforms",
+                actions=[
+                    "sagemaker:CreateTransformJob",
+                    "sagemaker:DescribeTransformJob",
+                    "sagemaker:StopTransformJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[self.format_arn(service="sagemaker", resource="transform-job", resource_name="pipelines-*")],
+            )
+        )
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EncryptTransformVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[self.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
 
     def _grant_data_capture(self, role: iam.IRole) -> None:
         """Endpoints write captured traffic; monitoring jobs read it and write their reports."""

@@ -5,7 +5,13 @@ from __future__ import annotations
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn, Token
 from constructs import Construct
 
-from lambdas.contract import SSM_MODEL_BUCKET, EndpointParameters
+from lambdas.contract import (
+    ENDPOINT_KINDS,
+    SSM_ASYNC_ERROR_TOPIC,
+    SSM_ASYNC_SUCCESS_TOPIC,
+    EndpointParameters,
+)
+from mlops_constructs.async_inference import AsyncOutput, BacklogAutoscaling, add_async_inference_config
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.deployable_template import DeployableTemplateStack
 from mlops_constructs.endpoint import (
@@ -18,17 +24,8 @@ from mlops_constructs.endpoint import (
 from platform_config import EBS_ONLY_INSTANCE_TYPE_PATTERN, SERVERLESS_MEMORY_SIZES_MB, EndpointDefaults
 
 DEPLOYMENT_STRATEGIES = ("CANARY", "LINEAR", "ALL_AT_ONCE")
-#: A versioned model package of a group, possibly in another account (the dev account's registry).
-#: A key of the target account's model bucket, as the promoter names its verified copies
-#: (``<project>/<stage>/v<version>/<ETag>/model.tar.gz``).
-MODEL_DATA_KEY_PATTERN = r"^[a-z0-9-]+/[a-z]+/v[0-9]+/[0-9a-f]{32}(-[0-9]+)?/model\.tar\.gz$"
-#: An image in an ECR registry, by tag or pinned by digest.
-IMAGE_PATTERN = (
-    r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
-)
-MODEL_PACKAGE_ARN_PATTERN = (
-    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]+$"
-)
+#: Memory of a serverless endpoint whose stage configures none (``serverless_memory_mb`` 0).
+DEFAULT_SERVERLESS_MEMORY_MB = 2048
 
 
 class EndpointStack(DeployableTemplateStack):
@@ -47,35 +44,7 @@ class EndpointStack(DeployableTemplateStack):
         super().__init__(scope, construct_id, prefix=prefix, **kwargs)
         endpoint_name = self.endpoint_name_parameter(EndpointParameters.ENDPOINT_NAME).value_as_string
         deployment_id = self.deployment_id_parameter(EndpointParameters.DEPLOYMENT_ID).value_as_string
-        model_package_arn = CfnParameter(
-            self,
-            EndpointParameters.MODEL_PACKAGE_ARN,
-            allowed_pattern=MODEL_PACKAGE_ARN_PATTERN,
-            constraint_description="must be the ARN of a versioned model package",
-            description="Approved model package the model was verified against (lineage; a dev registry version)",
-        ).value_as_string
-        model_data_key = CfnParameter(
-            self,
-            EndpointParameters.MODEL_DATA_KEY,
-            allowed_pattern=MODEL_DATA_KEY_PATTERN,
-            max_length=512,
-            constraint_description="must be a verified copy's key, <project>/<stage>/v<version>/<ETag>/model.tar.gz",
-            description="The promoter's verified copy of the package's model artifact in this account's model bucket",
-        ).value_as_string
-        image = CfnParameter(
-            self,
-            EndpointParameters.IMAGE,
-            allowed_pattern=IMAGE_PATTERN,
-            max_length=255,
-            constraint_description="must be an ECR image, by tag or @sha256 digest",
-            description="The package's inference image, pinned by digest when the package registers one",
-        ).value_as_string
-        model_bucket = self._target_parameter(
-            "ModelBucketName",
-            prefix,
-            SSM_MODEL_BUCKET,
-            "Model bucket of this account (verified copies only), resolved from the deployment target's SSM parameter",
-        )
+        served = self.served_model_parameters(prefix)
         instance_type = CfnParameter(
             self,
             EndpointParameters.INSTANCE_TYPE,
@@ -136,15 +105,13 @@ class EndpointStack(DeployableTemplateStack):
             60_000,
             "Average model latency (ms) above which the latency alarm fires",
         )
-        # A String with allowed values rather than a Number: conditions compare it with "0" as text,
-        # which is what CloudFormation does with every parameter (and what moto needs to see too).
         serverless_memory_mb = CfnParameter(
             self,
             EndpointParameters.SERVERLESS_MEMORY_MB,
             type="String",
-            default=str(defaults.serverless_memory_mb),
-            allowed_values=[str(size) for size in SERVERLESS_MEMORY_SIZES_MB],
-            description="Memory of a serverless endpoint; 0 deploys an instance-backed endpoint",
+            default=serverless_memory(defaults),
+            allowed_values=[str(size) for size in SERVERLESS_MEMORY_SIZES_MB if size],
+            description="Memory of a serverless endpoint (DeploymentKind serverless only)",
         )
         serverless_max_concurrency = self._number(
             EndpointParameters.SERVERLESS_MAX_CONCURRENCY,
@@ -153,8 +120,29 @@ class EndpointStack(DeployableTemplateStack):
             200,
             "Concurrent invocations of a serverless endpoint",
         )
+        deployment_kind = CfnParameter(
+            self,
+            EndpointParameters.DEPLOYMENT_KIND,
+            default=endpoint_kind(defaults),
+            allowed_values=list(ENDPOINT_KINDS),
+            description="realtime (instances), serverless (ServerlessMemorySizeMB) or async (queued requests)",
+        ).value_as_string
+        async_max_concurrent_invocations = self._number(
+            EndpointParameters.ASYNC_MAX_CONCURRENT_INVOCATIONS,
+            defaults.async_max_concurrent_invocations,
+            1,
+            1000,
+            "Requests one instance of an asynchronous endpoint works on at once",
+        )
+        async_backlog_per_instance = self._number(
+            EndpointParameters.ASYNC_BACKLOG_PER_INSTANCE,
+            defaults.async_backlog_per_instance_target,
+            1,
+            10_000,
+            "Autoscaling target of an asynchronous endpoint: queued requests per instance",
+        )
 
-        modes = self._modes(serverless_memory_mb, deployment_strategy, instance_count, max_instance_count)
+        modes = self._modes(deployment_kind, deployment_strategy, instance_count, max_instance_count)
         alarms = RollbackAlarms(
             self, "RollbackAlarms", endpoint_name=endpoint_name, latency_threshold_ms=latency_threshold_ms
         )
@@ -164,9 +152,9 @@ class EndpointStack(DeployableTemplateStack):
             props=BlueGreenEndpointProps(
                 endpoint_name=endpoint_name,
                 deployment_id=deployment_id,
-                model_package_arn=model_package_arn,
-                image=image,
-                model_data_url=f"s3://{model_bucket}/{model_data_key}",
+                model_package_arn=served.package_arn,
+                image=served.image,
+                model_data_url=served.model_data_url,
                 execution_role_arn=self.execution_role_arn,
                 kms_key_arn=self.kms_key_arn,
                 data_capture_bucket=self.data_capture_bucket,
@@ -192,6 +180,31 @@ class EndpointStack(DeployableTemplateStack):
             invocations_per_instance=invocations_per_instance,
             condition=modes.autoscaled,
         )
+        add_async_inference_config(
+            endpoint.endpoint_config,
+            endpoint_name=endpoint_name,
+            output=AsyncOutput(
+                bucket=self.data_capture_bucket,
+                kms_key_arn=self.kms_key_arn,
+                success_topic_arn=self._target_parameter(
+                    "AsyncSuccessTopicArn", prefix, SSM_ASYNC_SUCCESS_TOPIC, "Topic of asynchronous results (SSM)"
+                ),
+                error_topic_arn=self._target_parameter(
+                    "AsyncErrorTopicArn", prefix, SSM_ASYNC_ERROR_TOPIC, "Topic of asynchronous failures (SSM)"
+                ),
+            ),
+            max_concurrent_invocations=async_max_concurrent_invocations,
+            condition=modes.asynchronous,
+        )
+        BacklogAutoscaling(
+            self,
+            "BacklogAutoscaling",
+            endpoint=endpoint.endpoint,
+            endpoint_name=endpoint_name,
+            max_capacity=max_instance_count,
+            backlog_per_instance=async_backlog_per_instance,
+            condition=modes.asynchronous,
+        )
 
         CfnOutput(self, "DeployedEndpointName", value=endpoint.endpoint.attr_endpoint_name)
         CfnOutput(self, "ModelName", value=endpoint.model.attr_model_name)
@@ -204,13 +217,10 @@ class EndpointStack(DeployableTemplateStack):
         ).value_as_number
 
     def _modes(
-        self, serverless_memory_mb: CfnParameter, deployment_strategy: str, instance_count, max_instance_count
+        self, deployment_kind: str, deployment_strategy: str, instance_count, max_instance_count
     ) -> EndpointModes:
-        serverless = CfnCondition(
-            self,
-            "Serverless",
-            expression=Fn.condition_not(Fn.condition_equals(serverless_memory_mb.value_as_string, "0")),
-        )
+        serverless = CfnCondition(self, "Serverless", expression=Fn.condition_equals(deployment_kind, "serverless"))
+        asynchronous = CfnCondition(self, "Asynchronous", expression=Fn.condition_equals(deployment_kind, "async"))
         instance_backed = Fn.condition_not(serverless)
         canary_steps = CfnCondition(
             self,
@@ -226,7 +236,8 @@ class EndpointStack(DeployableTemplateStack):
             self,
             "Autoscaled",
             expression=Fn.condition_and(
-                instance_backed, Fn.condition_not(Fn.condition_equals(max_instance_count, instance_count))
+                Fn.condition_equals(deployment_kind, "realtime"),
+                Fn.condition_not(Fn.condition_equals(max_instance_count, instance_count)),
             ),
         )
         acknowledge(
@@ -240,12 +251,26 @@ class EndpointStack(DeployableTemplateStack):
             canary_steps=canary_steps,
             linear_steps=linear_steps,
             autoscaled=autoscaled,
+            asynchronous=asynchronous,
         )
+
+
+def serverless_memory(settings: EndpointDefaults) -> str:
+    """The serverless memory of a stage, or SageMaker's 2 GB where it sets none: a project may still
+    choose the serverless kind for that stage."""
+    return str(settings.serverless_memory_mb or DEFAULT_SERVERLESS_MEMORY_MB)
+
+
+def endpoint_kind(settings: EndpointDefaults) -> str:
+    """The endpoint template's ``DeploymentKind`` for a stage; a batch stage's endpoint settings are used only
+    by projects that choose an endpoint kind, so they default to ``realtime``."""
+    return settings.kind if settings.kind in ENDPOINT_KINDS else "realtime"
 
 
 def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
     """The template parameters a stage's settings translate to: every parameter but those the promoter
-    sets per deployment (model package, its verified copy and image, endpoint name, deployment id)."""
+    sets per deployment (model package, its verified copy and image, endpoint name, deployment id, and
+    the kind, which the project may choose)."""
     return {
         EndpointParameters.INSTANCE_TYPE: settings.instance_type,
         EndpointParameters.INSTANCE_COUNT: str(settings.instance_count),
@@ -256,6 +281,8 @@ def parameter_values(settings: EndpointDefaults) -> dict[str, str]:
         EndpointParameters.TRAFFIC_STEP_PERCENT: str(settings.traffic_step_percent),
         EndpointParameters.WAIT_INTERVAL_SECONDS: str(settings.wait_interval_seconds),
         EndpointParameters.LATENCY_THRESHOLD_MS: str(settings.latency_threshold_ms),
-        EndpointParameters.SERVERLESS_MEMORY_MB: str(settings.serverless_memory_mb),
+        EndpointParameters.SERVERLESS_MEMORY_MB: serverless_memory(settings),
         EndpointParameters.SERVERLESS_MAX_CONCURRENCY: str(settings.serverless_max_concurrency),
+        EndpointParameters.ASYNC_MAX_CONCURRENT_INVOCATIONS: str(settings.async_max_concurrent_invocations),
+        EndpointParameters.ASYNC_BACKLOG_PER_INSTANCE: str(settings.async_backlog_per_instance_target),
     }

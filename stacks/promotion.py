@@ -20,6 +20,7 @@ from mlops_constructs.messaging import AlertTopic, WorkQueue
 from mlops_constructs.naming import PlatformNames
 from mlops_constructs.storage import PlatformKey
 from platform_config import AccountName, PlatformConfig
+from stacks.batch import parameter_values as batch_parameter_values
 from stacks.endpoint import parameter_values as endpoint_parameter_values
 
 #: A handler attempt may take this long (mostly waiting for a change set to be created).
@@ -67,6 +68,7 @@ class PromotionStack(Stack):
         config: PlatformConfig,
         endpoint_template_file: str,
         monitor_template_file: str,
+        batch_template_file: str,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -191,6 +193,7 @@ class PromotionStack(Stack):
 
         endpoint_template = s3_assets.Asset(self, "EndpointTemplate", path=endpoint_template_file)
         monitor_template = s3_assets.Asset(self, "MonitorTemplate", path=monitor_template_file)
+        batch_template = s3_assets.Asset(self, "BatchTemplate", path=batch_template_file)
         #: What every queue-fed handler reads (``settings.CommonSettings``); the operations stack's too.
         self.handler_environment = {
             "LEDGER_TABLE": self.ledger.table_name,
@@ -220,6 +223,13 @@ class PromotionStack(Stack):
                 "ENDPOINT_TEMPLATE_KEY": endpoint_template.s3_object_key,
                 "MONITOR_TEMPLATE_BUCKET": monitor_template.s3_bucket_name,
                 "MONITOR_TEMPLATE_KEY": monitor_template.s3_object_key,
+                "BATCH_TEMPLATE_BUCKET": batch_template.s3_bucket_name,
+                "BATCH_TEMPLATE_KEY": batch_template.s3_object_key,
+                "PROJECT_SETTINGS_TABLE": self.project_settings.table_name,
+                "DEPLOYMENT_KINDS": json.dumps({stage: config.endpoint_for(stage).kind for stage in stages}),
+                "BATCH_SETTINGS": json.dumps(
+                    {stage: batch_parameter_values(config.endpoint_for(stage)) for stage in stages}
+                ),
                 "ROLLBACK_MONITORING_MINUTES": str(config.endpoint.rollback_monitoring_minutes),
             },
             **function_settings,
@@ -281,12 +291,14 @@ class PromotionStack(Stack):
                 actions=["s3:GetObject"],
                 resources=[
                     f"arn:{self.partition}:s3:::{template.s3_bucket_name}/{template.s3_object_key}"
-                    for template in (endpoint_template, monitor_template)
+                    for template in (endpoint_template, monitor_template, batch_template)
                 ],
             )
         )
         self.promotion_queue.queue.grant_send_messages(self.tracker.role)
         self.project_settings.grant(self.tester.role, "dynamodb:Query")
+        # The promoter reads a project's DEPLOYMENT item: the kind the project chose for its stages.
+        self.project_settings.grant(self.promoter.role, "dynamodb:GetItem")
         self.tester.role.add_to_policy(
             iam.PolicyStatement(
                 sid="AssumeEndpointTesterRoles",

@@ -3,19 +3,28 @@
 A deployment is a template with every parameter given a value (as the promoter or Service Catalog
 would pass it, the SSM-typed ones as the target account stores them) and its intrinsics resolved by
 the demo's stand-in resolver (:mod:`demo.synthesized`), conditions included. The endpoint template
-is deployed once per traffic-shifting strategy and once serverless; the monitor template with every
-baseline given, so every monitor exists.
+is deployed once per traffic-shifting strategy, once serverless and once asynchronous; the batch
+template with its data-quality baseline; the monitor template with every baseline given, so every
+monitor exists.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from demo.synthesized import PhysicalNames, StackTemplate
 from lambdas import contract
-from lambdas.contract import ChallengerParameters, EndpointParameters, MonitorParameters, ProjectParameters
+from lambdas.contract import (
+    BatchParameters,
+    ChallengerParameters,
+    EndpointParameters,
+    MonitorParameters,
+    ProjectParameters,
+)
+from stacks.batch import parameter_values as batch_parameter_values
 from stacks.champion_challenger_endpoint import EVALUATION_MODES
 from stacks.endpoint import DEPLOYMENT_STRATEGIES, parameter_values
 from stacks.model_monitor import PROBLEM_TYPES
@@ -51,6 +60,7 @@ class TargetAccount:
     execution_role_arn: str
     data_capture_bucket: str
     model_bucket: str
+    batch_scheduler_role_arn: str
 
     @property
     def ssm_parameters(self) -> dict[str, str]:
@@ -59,6 +69,9 @@ class TargetAccount:
             "TargetKmsKeyArn": key_arn(self.account),
             "DataCaptureBucketName": self.data_capture_bucket,
             "ModelBucketName": self.model_bucket,
+            "AsyncSuccessTopicArn": f"arn:aws:sns:{REGION}:{self.account}:mlops-target-async-success",
+            "AsyncErrorTopicArn": f"arn:aws:sns:{REGION}:{self.account}:mlops-target-async-error",
+            "BatchSchedulerRoleArn": self.batch_scheduler_role_arn,
         }
 
 
@@ -73,11 +86,17 @@ def endpoint_deployments(settings, target: TargetAccount) -> dict[str, dict[str,
         EndpointParameters.MODEL_DATA_KEY: MODEL_DATA_KEY,
         EndpointParameters.IMAGE: IMAGE,
         EndpointParameters.MAX_INSTANCE_COUNT: str(settings.instance_count + 3),
+        EndpointParameters.DEPLOYMENT_KIND: "realtime",
     }
     deployments = {
         strategy: {**given, EndpointParameters.DEPLOYMENT_STRATEGY: strategy} for strategy in DEPLOYMENT_STRATEGIES
     }
-    deployments["serverless"] = {**given, EndpointParameters.SERVERLESS_MEMORY_MB: "2048"}
+    deployments["serverless"] = {
+        **given,
+        EndpointParameters.DEPLOYMENT_KIND: "serverless",
+        EndpointParameters.SERVERLESS_MEMORY_MB: "2048",
+    }
+    deployments["async"] = {**given, EndpointParameters.DEPLOYMENT_KIND: "async"}
     return deployments
 
 
@@ -97,6 +116,33 @@ def champion_challenger_deployments(settings, target: TargetAccount) -> dict[str
         ChallengerParameters.CHALLENGER_WEIGHT: "10",
     }
     return {mode: {**given, **challenger, ChallengerParameters.EVALUATION_MODE: mode} for mode in EVALUATION_MODES}
+
+
+def batch_deployment(settings, target: TargetAccount) -> dict[str, str]:
+    """The batch template's parameters with the data-quality baseline given, so its monitor exists."""
+    baselines = f"s3://mlops-artifacts-{DEV_ACCOUNT}-{REGION}/projects/{PROJECT}/baselines"
+    return {
+        **batch_parameter_values(settings),
+        **target.ssm_parameters,
+        BatchParameters.ENDPOINT_NAME: ENDPOINT_NAME,
+        BatchParameters.DEPLOYMENT_ID: DEPLOYMENT_ID,
+        BatchParameters.MODEL_PACKAGE_ARN: MODEL_PACKAGE_ARN,
+        BatchParameters.MODEL_DATA_KEY: MODEL_DATA_KEY,
+        BatchParameters.IMAGE: IMAGE,
+        BatchParameters.DATA_QUALITY_STATISTICS_URI: f"{baselines}/data/statistics.json",
+        BatchParameters.DATA_QUALITY_CONSTRAINTS_URI: f"{baselines}/data/constraints.json",
+    }
+
+
+def transform_step_request(deployment: Deployment, logical_id: str) -> dict:
+    """The ``CreateTransformJob`` request the pipeline's transform step makes at run time: its arguments,
+    with the job name SageMaker gives it and the output prefix the execution variable resolves to."""
+    (step,) = json.loads(deployment.properties(logical_id)["PipelineDefinition"]["PipelineDefinitionBody"])["Steps"]
+    arguments = step["Arguments"]
+    output = arguments["TransformOutput"]["S3OutputPath"]["Std:Join"]
+    assert output["Values"][1] == {"Get": "Execution.PipelineExecutionId"}
+    arguments["TransformOutput"]["S3OutputPath"] = f"{output['Values'][0]}abcdef123456"
+    return {**arguments, "TransformJobName": "pipelines-abcdef123456-Transform-0a1b2c3d4e"}
 
 
 def monitor_deployment(target: TargetAccount) -> dict[str, str]:

@@ -75,6 +75,21 @@ def test_stage_overrides_apply_to_their_stage_only():
     assert defaults.endpoint_for("dev").deployment_strategy == "all_at_once"
 
 
+def test_the_deployment_kind_is_chosen_per_stage_and_inferred_for_older_configurations():
+    config = load_config(
+        {
+            **default_context(),
+            "platform.endpoint_overrides": json.dumps(
+                {"dev": {"serverless_memory_mb": 2048}, "prod": {"deployment_kind": "batch"}}
+            ),
+        }
+    )
+    assert [config.endpoint_for(stage).kind for stage in config.stages] == ["realtime", "serverless", "batch"]
+    assert config.endpoint_for("dev").deployment_kind is None  # inferred from serverless_memory_mb
+    explicit = load_config({**default_context(), "platform.endpoint.deployment_kind": "async"})
+    assert explicit.endpoint_for("feature").kind == "async"
+
+
 def test_stage_accounts_follow_the_promotion_path():
     config = load_config({**default_context(), "platform.scenario": "advanced"})
     assert [config.account_of_stage(stage).account_id for stage in config.stages] == [
@@ -144,6 +159,26 @@ def test_stage_accounts_follow_the_promotion_path():
             "endpoint.deployment_strategy='canary': canary traffic shifting needs instance_count >= 2",
         ),
         ({"platform.endpoint.serverless_memory_mb": "1500"}, "endpoint.serverless_memory_mb='1500': must be one of"),
+        (
+            {"platform.endpoint.deployment_kind": "stream"},
+            "endpoint.deployment_kind='stream': Input should be 'realtime', 'serverless', 'async' or 'batch'",
+        ),
+        (
+            {"platform.endpoint_overrides": '{"dev": {"deployment_kind": "serverless"}}'},
+            "endpoint_overrides.dev.deployment_kind='serverless': needs serverless_memory_mb",
+        ),
+        (
+            {"platform.endpoint_overrides": '{"dev": {"deployment_kind": "async", "serverless_memory_mb": 2048}}'},
+            "endpoint_overrides.dev.serverless_memory_mb=2048: only a serverless deployment_kind uses it",
+        ),
+        (
+            {"platform.endpoint.batch_schedule": "every night"},
+            "endpoint.batch_schedule='every night': must be an EventBridge Scheduler expression",
+        ),
+        (
+            {"platform.endpoint.async_max_concurrent_invocations": "0"},
+            "endpoint.async_max_concurrent_invocations='0': Input should be greater than or equal to 1",
+        ),
         (
             {"platform.endpoint_overrides": '{"champion": {}}'},
             "endpoint_overrides.champion: not a stage of the baseline",

@@ -83,6 +83,8 @@ def alarm_state_change(event: Mapping[str, Any], rules: AlarmRules) -> AlarmStat
         detail = _AlarmDetail.model_validate(envelope.detail)
     except ValidationError as error:
         return Rejection(f"malformed {envelope.detail_type}: {_first_error(error)}")
+    if detail.alarmName.endswith(contract.SCALE_OUT_FROM_ZERO_ALARM_SUFFIX):
+        return Rejection(f"alarm {detail.alarmName!r} scales an asynchronous endpoint out from zero; not a problem")
     deployment = deployment_of_alarm(detail.alarmName, rules.stages)
     if deployment and deployment.account != account_name:
         return Rejection(

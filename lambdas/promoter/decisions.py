@@ -26,6 +26,7 @@ from contract import EndpointParameters, MonitorParameters
 from envelope import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection
 from ledger import StageState, Status
 from promoter.artifacts import ServedModel, content_mismatches
+from promoter.kinds import StageKind
 from settings import is_prod_stage
 
 MODEL_PACKAGE_SOURCE = "aws.sagemaker"
@@ -38,6 +39,7 @@ PER_DEPLOYMENT_PARAMETERS = frozenset(
         EndpointParameters.IMAGE,
         EndpointParameters.ENDPOINT_NAME,
         EndpointParameters.DEPLOYMENT_ID,
+        EndpointParameters.DEPLOYMENT_KIND,  # the stage's kind, which the project may choose
     }
 )
 #: Stack statuses in which a stack is settled and may be updated.
@@ -418,11 +420,12 @@ def cleaned_up_before(state: StageState | None, desired: PackageVersion, approva
     return approval_time is None or approval_time <= datetime.fromisoformat(state.cleaned_up_at)
 
 
-def monitor_blocker(endpoint: StackView, state: StageState | None, serverless: bool) -> str | None:
+def monitor_blocker(endpoint: StackView, state: StageState | None, kind: StageKind) -> str | None:
     """Why the monitor stack cannot follow the endpoint yet (None if it can): the tracker must have
-    confirmed the endpoint's deployment, and serverless endpoints capture no data to monitor."""
-    if serverless:
-        return "serverless endpoints capture no data; no monitor"
+    confirmed the endpoint's deployment; serverless endpoints capture no data to monitor, and a batch
+    stage's monitor is part of its batch template."""
+    if not kind.monitored_by_monitor_stack:
+        return f"a {kind.kind} stage has no monitor stack"
     if state is None or state.deployment_id != endpoint.deployment_id or state.status != Status.DEPLOYED:
         return f"deployment {endpoint.deployment_id or '(unknown)'} is not confirmed deployed yet; monitor waits"
     return None
@@ -476,11 +479,11 @@ def monitor_change_set_name(deployment_id: str, suffix: str | None = None) -> st
     return f"{deployment_id}-monitor-{suffix or secrets.token_hex(4)}"
 
 
-def alarm_arns(deployment: contract.Deployment, target: StageTarget) -> list[str]:
-    """The ARNs of the endpoint's rollback alarms in the target account."""
+def alarm_arns(deployment: contract.Deployment, target: StageTarget, names: Iterable[str] | None = None) -> list[str]:
+    """The ARNs of the rollback alarms in the target account (``names``; the endpoint's by default)."""
     return [
         f"arn:{target.partition}:cloudwatch:{target.region}:{target.account_id}:alarm:{name}"
-        for name in contract.alarm_names(deployment)
+        for name in (names or contract.alarm_names(deployment))
     ]
 
 
@@ -512,12 +515,19 @@ class Deploy:
 
 
 def endpoint_change_set(
-    deploy: Deploy, *, served: ServedModel, template: str, settings: Mapping[str, str], monitoring_minutes: int
+    deploy: Deploy,
+    *,
+    served: ServedModel,
+    template: str,
+    settings: Mapping[str, str],
+    monitoring_minutes: int,
+    rollback_alarms: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """``CreateChangeSet`` arguments for the endpoint stack, serving ``served`` (the verified copy and image).
 
-    Rollback triggers (the endpoint's two alarms) only on updates: a stack being created has no
-    alarms yet, and nothing to roll back to.
+    Rollback triggers (the endpoint's two alarms, or ``rollback_alarms``) only on updates: a stack
+    being created has no alarms yet, and nothing to roll back to. ``template`` is the endpoint or the
+    batch template (see ``promoter.kinds``); both take the per-deployment parameters set here.
     """
     deployment = deploy.deployment
     parameters = {
@@ -532,7 +542,8 @@ def endpoint_change_set(
     if deploy.change_set_type == "UPDATE":
         request["RollbackConfiguration"] = {
             "RollbackTriggers": [
-                {"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in alarm_arns(deployment, deploy.target)
+                {"Arn": arn, "Type": "AWS::CloudWatch::Alarm"}
+                for arn in alarm_arns(deployment, deploy.target, rollback_alarms)
             ],
             "MonitoringTimeInMinutes": monitoring_minutes,
         }

@@ -20,12 +20,13 @@ from functools import cached_property
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 import contract
 from alerts import alert_subject
 from clients import Clients
-from contract import EndpointParameters
+from contract import BatchParameters, EndpointParameters
 from entry_point import EntryPoint
 from envelope import role_session_name
 from ledger import Attempt, StageState, Status, utc_now
@@ -58,6 +59,7 @@ from promoter.decisions import (
     source_version_pattern,
 )
 from promoter.evidence import evidence_refusal
+from promoter.kinds import StageKind, rollback_alarm_names, stage_kind, template_parameters
 from queue_handler import QueuedEventHandler, RetryLater
 from settings import ACCOUNT_ID, CommonSettings, ConfigurationError, Environment, is_prod_stage
 
@@ -75,6 +77,11 @@ TEMPLATE_BODY_LIMIT = 51_200
 STAGE_SETTING_NAMES = (
     frozenset(value for name, value in vars(EndpointParameters).items() if name.isupper()) - PER_DEPLOYMENT_PARAMETERS
 )
+#: The batch template parameters the stage settings give (the baselines come from the package).
+BATCH_SETTING_NAMES = frozenset(
+    {BatchParameters.INSTANCE_TYPE, BatchParameters.INSTANCE_COUNT, BatchParameters.SCHEDULE_EXPRESSION}
+)
+_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,10 @@ class PromoterSettings:
     endpoint_template: TemplateLocation
     monitor_template: TemplateLocation
     rollback_monitoring_minutes: int
+    deployment_kinds: Mapping[str, str]
+    batch_settings: Mapping[str, Mapping[str, str]]
+    batch_template: TemplateLocation
+    project_settings_table: str
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> PromoterSettings:
@@ -104,10 +115,18 @@ class PromoterSettings:
         return cls(
             common=common,
             targets=_stage_targets(env.json("STAGE_TARGETS"), common),
-            endpoint_settings=_endpoint_settings(env.json("ENDPOINT_SETTINGS"), common.stages),
+            endpoint_settings=_stage_parameters(
+                "ENDPOINT_SETTINGS", env.json("ENDPOINT_SETTINGS"), common.stages, STAGE_SETTING_NAMES
+            ),
             endpoint_template=TemplateLocation(env.text("ENDPOINT_TEMPLATE_BUCKET"), env.text("ENDPOINT_TEMPLATE_KEY")),
             monitor_template=TemplateLocation(env.text("MONITOR_TEMPLATE_BUCKET"), env.text("MONITOR_TEMPLATE_KEY")),
             rollback_monitoring_minutes=env.whole_number("ROLLBACK_MONITORING_MINUTES", 0, 180),
+            deployment_kinds=_deployment_kinds(env.json("DEPLOYMENT_KINDS"), common.stages),
+            batch_settings=_stage_parameters(
+                "BATCH_SETTINGS", env.json("BATCH_SETTINGS"), common.stages, BATCH_SETTING_NAMES
+            ),
+            batch_template=TemplateLocation(env.text("BATCH_TEMPLATE_BUCKET"), env.text("BATCH_TEMPLATE_KEY")),
+            project_settings_table=env.text("PROJECT_SETTINGS_TABLE"),
         )
 
     @property
@@ -145,23 +164,36 @@ def _stage_targets(value: Any, common: CommonSettings) -> dict[str, StageTarget]
     return targets
 
 
-def _endpoint_settings(value: Any, stages: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """Validate ``ENDPOINT_SETTINGS``: for every stage, exactly the endpoint parameters not set per deployment."""
+def _stage_parameters(
+    variable: str, value: Any, stages: tuple[str, ...], names: frozenset[str]
+) -> dict[str, dict[str, str]]:
+    """Validate ``ENDPOINT_SETTINGS`` or ``BATCH_SETTINGS``: for every stage, exactly the template
+    parameters not set per deployment."""
     if not isinstance(value, dict):
-        raise ConfigurationError("ENDPOINT_SETTINGS: must be a JSON object of stage -> parameters")
+        raise ConfigurationError(f"{variable}: must be a JSON object of stage -> parameters")
     settings = {}
     for stage in stages:
         raw = value.get(stage)
         if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-            raise ConfigurationError(f"ENDPOINT_SETTINGS[{stage!r}]: must be an object of parameter name -> string")
-        missing, unknown = STAGE_SETTING_NAMES - raw.keys(), raw.keys() - STAGE_SETTING_NAMES
+            raise ConfigurationError(f"{variable}[{stage!r}]: must be an object of parameter name -> string")
+        missing, unknown = names - raw.keys(), raw.keys() - names
         if missing or unknown:
             raise ConfigurationError(
-                f"ENDPOINT_SETTINGS[{stage!r}]: missing {sorted(missing)}, unknown {sorted(unknown)}; "
-                f"expected exactly {sorted(STAGE_SETTING_NAMES)}"
+                f"{variable}[{stage!r}]: missing {sorted(missing)}, unknown {sorted(unknown)}; "
+                f"expected exactly {sorted(names)}"
             )
         settings[stage] = dict(raw)
     return settings
+
+
+def _deployment_kinds(value: Any, stages: tuple[str, ...]) -> dict[str, str]:
+    """Validate ``DEPLOYMENT_KINDS``: the platform's kind of every stage."""
+    if not isinstance(value, dict) or any(value.get(stage) not in contract.DEPLOYMENT_KINDS for stage in stages):
+        raise ConfigurationError(
+            f"DEPLOYMENT_KINDS: must give every stage ({', '.join(stages)}) "
+            f"one of {', '.join(contract.DEPLOYMENT_KINDS)}"
+        )
+    return {stage: value[stage] for stage in stages}
 
 
 class Promoter(QueuedEventHandler):
@@ -259,6 +291,9 @@ class Promoter(QueuedEventHandler):
             refusal = refusal or self._evidence_refusal(deployment, desired.arn, source_arn, endpoint)
             if refusal:
                 return self._refuse(request, target, attempt, refusal.headline, refusal.reason)
+        kind = self._stage_kind(deployment)
+        if isinstance(kind, Rejection):
+            return self._refuse(request, target, attempt, "deployment kind not valid", kind.reason)
         served = self._verified_copy(request, target, package, desired)
         if isinstance(served, Rejection):
             return self._refuse(request, target, attempt, "model artifact not verified", served.reason)
@@ -272,13 +307,20 @@ class Promoter(QueuedEventHandler):
             change_set_type=decision.change_set_type,
             event_id=request.event_id,
         )
+        logger.info("Deployment kind", extra={"kind": kind.kind, "source": kind.source})
         change_set = stacks.create_change_set(
             endpoint_change_set(
                 deploy,
                 served=served,
-                template=self.endpoint_template,
-                settings=self.settings.endpoint_settings[deployment.stage],
+                template=self.batch_template if kind.template == "batch" else self.endpoint_template,
+                settings=template_parameters(
+                    kind,
+                    endpoint_settings=self.settings.endpoint_settings[deployment.stage],
+                    batch_settings=self.settings.batch_settings[deployment.stage],
+                    baselines=monitor_parameters(deployment, attempt.deployment_id, package),
+                ),
                 monitoring_minutes=self.settings.rollback_monitoring_minutes,
+                rollback_alarms=rollback_alarm_names(kind, deployment),
             )
         )
         if change_set.state is not ChangeSetState.READY:
@@ -378,9 +420,10 @@ class Promoter(QueuedEventHandler):
     ) -> Decision:
         """Once the endpoint runs a confirmed deployment, deploy the monitor stack with its package's baselines."""
         deployment = request.deployment
-        settings = self.settings.endpoint_settings[deployment.stage]
-        serverless = settings.get(EndpointParameters.SERVERLESS_MEMORY_MB, "0") not in ("", "0")
-        blocker = monitor_blocker(endpoint, state, serverless)
+        kind = self._stage_kind(deployment)
+        if isinstance(kind, Rejection):
+            return Decision(DecisionKind.SKIPPED, kind.reason)
+        blocker = monitor_blocker(endpoint, state, kind)
         if blocker:
             logger.info("Monitor stack not reconciled", extra={"reason": blocker})
             return Decision(DecisionKind.SKIPPED, blocker)
@@ -468,6 +511,18 @@ class Promoter(QueuedEventHandler):
         )
         return [summary for page in pages for summary in page["ModelPackageSummaryList"]]
 
+    def _stage_kind(self, deployment: contract.Deployment) -> StageKind | Rejection:
+        """The stage's kind: the project's ``DEPLOYMENT`` item (project-settings table) over the platform's."""
+        item = self.clients.dynamodb.get_item(
+            TableName=self.settings.project_settings_table,
+            Key={
+                "pk": {"S": contract.project_settings_partition(deployment.project)},
+                "sk": {"S": contract.DEPLOYMENT_SORT_KEY},
+            },
+        ).get("Item")
+        values = {name: _deserializer.deserialize(value) for name, value in item.items()} if item else None
+        return stage_kind(values, deployment.stage, self.settings.deployment_kinds[deployment.stage])
+
     def _package(self, package_arn: str) -> dict[str, Any]:
         return self.clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
 
@@ -475,6 +530,11 @@ class Promoter(QueuedEventHandler):
     def endpoint_template(self) -> str:
         """The endpoint template, read once per Lambda environment."""
         return self._template(self.settings.endpoint_template)
+
+    @cached_property
+    def batch_template(self) -> str:
+        """The batch template, read once per Lambda environment (and only if a stage deploys as batch)."""
+        return self._template(self.settings.batch_template)
 
     @cached_property
     def monitor_template(self) -> str:

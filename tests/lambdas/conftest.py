@@ -28,6 +28,7 @@ from integration_tester.handler import IntegrationTester, TesterSettings
 from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
+from stacks.batch import parameter_values as batch_parameter_values
 from stacks.endpoint import parameter_values
 from tests import handler_calls
 from tests.conftest import default_context
@@ -129,6 +130,13 @@ PROMOTER_ENVIRONMENT = {
     "MONITOR_TEMPLATE_BUCKET": TEMPLATE_BUCKET,
     "MONITOR_TEMPLATE_KEY": "monitor.template.json",
     "ROLLBACK_MONITORING_MINUTES": "10",
+    "DEPLOYMENT_KINDS": json.dumps({stage: DEFAULT_CONFIG.endpoint_for(stage).kind for stage in STAGES}),
+    "BATCH_SETTINGS": json.dumps(
+        {stage: batch_parameter_values(DEFAULT_CONFIG.endpoint_for(stage)) for stage in STAGES}
+    ),
+    "BATCH_TEMPLATE_BUCKET": TEMPLATE_BUCKET,
+    "BATCH_TEMPLATE_KEY": "batch.template.json",
+    "PROJECT_SETTINGS_TABLE": PROJECT_SETTINGS_TABLE,
 }
 #: The environment the infrastructure gives the tracker.
 TRACKER_ENVIRONMENT = {
@@ -218,6 +226,7 @@ class Platform:
 
     def __init__(self, templates: DeployableTemplates) -> None:
         self.endpoint_template, self.monitor_template = templates.endpoint, templates.monitor
+        self.batch_template = templates.batch
         sts = self._sts = self._new_session().client("sts")
         self.admin = {
             account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
@@ -281,6 +290,7 @@ class Platform:
         s3.create_bucket(Bucket=TEMPLATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=self.endpoint_template.encode())
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=self.monitor_template.encode())
+        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="batch.template.json", Body=self.batch_template.encode())
         s3.create_bucket(Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         #: The ETag of the model the project pipeline trained, which it registers (``ModelDataETag``).
         self.model_etag = self.put_model(b"xgboost churn model, commit 9f1c2ab")
@@ -305,6 +315,8 @@ class Platform:
             (contract.SSM_KMS_KEY_ARN, f"arn:aws:kms:{REGION}:{account}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e"),
             (contract.SSM_DATA_CAPTURE_BUCKET, f"{PREFIX}-data-capture-{account}-{REGION}"),
             (contract.SSM_MODEL_BUCKET, model_bucket(account)),
+            (contract.SSM_ASYNC_SUCCESS_TOPIC, f"arn:aws:sns:{REGION}:{account}:{PREFIX}-{name}-async-success"),
+            (contract.SSM_ASYNC_ERROR_TOPIC, f"arn:aws:sns:{REGION}:{account}:{PREFIX}-{name}-async-error"),
         ):
             ssm.put_parameter(Name=contract.target_parameter(PREFIX, parameter), Value=value, Type="String")
 
@@ -436,6 +448,11 @@ class Platform:
     def put_settings_item(self, item: dict[str, Any], project: str = PROJECT) -> None:
         """The project team writes its RETRAINING item (as the README shows)."""
         self._project_settings().put_item(Item={**self._retraining_key(project), **item})
+
+    def put_deployment_item(self, item: dict[str, Any], project: str = PROJECT) -> None:
+        """The project team chooses its deployment kinds (its DEPLOYMENT item)."""
+        key = {"pk": contract.project_settings_partition(project), "sk": contract.DEPLOYMENT_SORT_KEY}
+        self._project_settings().put_item(Item={**key, **item})
 
     def _project_settings(self):
         return self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE)
@@ -578,10 +595,11 @@ class Platform:
 
 @dataclass(frozen=True)
 class DeployableTemplates:
-    """The endpoint and monitor templates as the app synthesizes them (what the promoter deploys)."""
+    """The endpoint, monitor and batch templates as the app synthesizes them (what the promoter deploys)."""
 
     endpoint: str
     monitor: str
+    batch: str
 
 
 @pytest.fixture(scope="session")
@@ -590,9 +608,11 @@ def deployable_templates(synthesized) -> DeployableTemplates:
     nested = assembly.get_nested_assembly(cdk_platform.endpoint_template.node.scope.artifact_id)
     body = {
         stack: Path(nested.get_stack_artifact(stack.artifact_id).template_full_path).read_text()
-        for stack in (cdk_platform.endpoint_template, cdk_platform.monitor_template)
+        for stack in (cdk_platform.endpoint_template, cdk_platform.monitor_template, cdk_platform.batch_template)
     }
-    return DeployableTemplates(body[cdk_platform.endpoint_template], body[cdk_platform.monitor_template])
+    return DeployableTemplates(
+        body[cdk_platform.endpoint_template], body[cdk_platform.monitor_template], body[cdk_platform.batch_template]
+    )
 
 
 @pytest.fixture
@@ -657,7 +677,7 @@ def _template_stand_ins(roles) -> dict[str, str]:
         f"arn:aws:s3:::{TEMPLATE_BUCKET}/{PROMOTER_ENVIRONMENT[f'{kind}_TEMPLATE_KEY']}": (
             f"arn:aws:s3:::{promoter[f'{kind}_TEMPLATE_BUCKET']}/{promoter[f'{kind}_TEMPLATE_KEY']}"
         )
-        for kind in ("ENDPOINT", "MONITOR")
+        for kind in ("ENDPOINT", "MONITOR", "BATCH")
     }
     project_template = f"arn:aws:s3:::{projects['TEMPLATE_BUCKET']}/{projects['TEMPLATE_KEY']}"
     asset = "?" * 64 + ".zip"  # the tests' copy of the template archive, under an asset hash of their own

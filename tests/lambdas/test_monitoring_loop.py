@@ -249,6 +249,10 @@ def test_an_alarm_of_no_project_is_notified_to_operators_without_project_attribu
             "state: Field required",
         ),
         (alarm_event(account=PROD, alarm_name=VIOLATION) | {"source": "aws.sagemaker"}, "unexpected event"),
+        (
+            alarm_event(account=PROD, alarm_name="churn-prod-endpoint-backlog-without-capacity"),
+            "scales an asynchronous endpoint out from zero",
+        ),
     ],
 )
 def test_foreign_or_malformed_alarm_events_are_rejected_with_a_reason(event, reason):

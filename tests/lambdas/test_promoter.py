@@ -67,11 +67,14 @@ def test_an_approval_creates_a_change_set_in_the_stages_account_with_its_paramet
         EndpointParameters.IMAGE: MODEL_IMAGE,
         EndpointParameters.ENDPOINT_NAME: "churn-dev-endpoint",
         EndpointParameters.DEPLOYMENT_ID: deployment_id,
+        EndpointParameters.DEPLOYMENT_KIND: "realtime",  # the platform's kind of the stage (no project choice)
         # resolved by CloudFormation from the SSM parameters the test account's target stack publishes
         "SageMakerExecutionRoleArn": f"arn:aws:iam::{TEST}:role/mlops-test-sagemaker-execution",
         "TargetKmsKeyArn": f"arn:aws:kms:{REGION}:{TEST}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e",
         "DataCaptureBucketName": f"mlops-data-capture-{TEST}-{REGION}",
         "ModelBucketName": model_bucket(TEST),
+        "AsyncSuccessTopicArn": f"arn:aws:sns:{REGION}:{TEST}:mlops-test-async-success",
+        "AsyncErrorTopicArn": f"arn:aws:sns:{REGION}:{TEST}:mlops-test-async-error",
     }
     [request] = platform.change_set_requests()
     assert request["ChangeSetType"] == "CREATE"

@@ -18,7 +18,8 @@ SWAPPED = b"a different model, written over the approved one"
 def deployed_model(platform, stage: str, account: str) -> dict:
     """The SageMaker model the stage's endpoint stack runs in ``account`` (moto's CloudFormation names it)."""
     resources = platform.cloudformation(stage).describe_stack_resources(StackName=f"churn-{stage}-endpoint")
-    [model] = [r for r in resources["StackResources"] if r["ResourceType"] == "AWS::SageMaker::Model"]
+    # moto lists the resources whose condition is false (the async kind's) as empty entries
+    [model] = [r for r in resources["StackResources"] if r.get("ResourceType") == "AWS::SageMaker::Model"]
     name = model["PhysicalResourceId"].split("/")[-1]
     return platform.client(account, "sagemaker").describe_model(ModelName=name)
 

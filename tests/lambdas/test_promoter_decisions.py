@@ -40,8 +40,11 @@ from promoter.decisions import (
     releases_hold,
     stack_action,
 )
+from promoter.kinds import StageKind
 from tests.lambdas.conftest import full_baselines, stage_settings
 from tests.lambdas.events import DEV, REGION, TEST, model_package_state_change
+
+REALTIME = StageKind("realtime", "platform")
 
 RULES = RequestRules(dev_account_id=DEV, region=REGION, stages=("feature", "dev", "prod"))
 CHURN_DEV = contract.Deployment("churn", "dev")
@@ -528,12 +531,15 @@ def test_the_monitor_is_deployed_only_if_it_would_monitor_something(given, monit
 
 def test_the_monitor_waits_for_a_confirmed_instance_backed_deployment():
     endpoint = stack()
-    assert monitor_blocker(endpoint, state(V8, Status.DEPLOYED), serverless=False) is None
-    assert "not confirmed" in monitor_blocker(endpoint, state(V8, Status.IN_PROGRESS), serverless=False)
-    assert "not confirmed" in monitor_blocker(endpoint, state(V8, Status.ROLLED_BACK), serverless=False)
-    assert "not confirmed" in monitor_blocker(endpoint, state(V8, Status.DEPLOYED, "v8-ffffffff"), serverless=False)
-    assert "not confirmed" in monitor_blocker(endpoint, None, serverless=False)
-    assert "serverless" in monitor_blocker(endpoint, state(V8, Status.DEPLOYED), serverless=True)
+    assert monitor_blocker(endpoint, state(V8, Status.DEPLOYED), kind=REALTIME) is None
+    assert "not confirmed" in monitor_blocker(endpoint, state(V8, Status.IN_PROGRESS), kind=REALTIME)
+    assert "not confirmed" in monitor_blocker(endpoint, state(V8, Status.ROLLED_BACK), kind=REALTIME)
+    assert "not confirmed" in monitor_blocker(endpoint, state(V8, Status.DEPLOYED, "v8-ffffffff"), kind=REALTIME)
+    assert "not confirmed" in monitor_blocker(endpoint, None, kind=REALTIME)
+    for kind in ("serverless", "batch"):
+        blocker = monitor_blocker(endpoint, state(V8, Status.DEPLOYED), StageKind(kind, "platform"))
+        assert blocker == f"a {kind} stage has no monitor stack"
+    assert monitor_blocker(endpoint, state(V8, Status.DEPLOYED), StageKind("async", "platform")) is None
 
 
 def monitor_stack(status: str = "UPDATE_COMPLETE", deployment_id: str = "v7-00000000", busy: bool = False):

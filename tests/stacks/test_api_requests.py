@@ -3,7 +3,7 @@
 cfn-lint checks a template against the resource schemas, but a handler turns the properties into an
 API request that AWS validates against its own model, which can be stricter (a member the API marks
 required, a type the schema leaves open). This test builds, for every resource of the endpoint
-template (each traffic-shifting strategy, and serverless) and of the monitor template (every
+template (each traffic-shifting strategy, serverless and asynchronous) and of the monitor template (every
 baseline given), the request its create handler sends (and the update request where the template
 relies on updates): SageMaker's, Application Auto Scaling's, the alarms' and the rules'. Parameters
 are substituted and conditions evaluated (``tests.template_deployments``), and each request is validated
@@ -29,9 +29,11 @@ from tests.template_deployments import (
     MONITOR_STACK,
     Deployment,
     TargetAccount,
+    batch_deployment,
     champion_challenger_deployments,
     endpoint_deployments,
     monitor_deployment,
+    transform_step_request,
 )
 
 _SESSION = botocore.session.get_session()
@@ -59,6 +61,12 @@ def _scalable_target_of(deployment: Deployment, logical_id: str, params: dict) -
 def _rule(deployment: Deployment, logical_id: str, params: dict) -> dict:
     """CloudFormation names an unnamed rule and sends the event pattern as JSON text."""
     return {**params, "Name": deployment.names.name(logical_id), "EventPattern": json.dumps(params["EventPattern"])}
+
+
+def _pipeline(deployment: Deployment, logical_id: str, params: dict) -> dict:
+    """The definition travels as text; CloudFormation adds the idempotency token the API requires."""
+    body = params.pop("PipelineDefinition")["PipelineDefinitionBody"]
+    return {**params, "PipelineDefinition": body, "ClientRequestToken": "0123456789abcdef0123456789abcdef"}
 
 
 _JOB_DEFINITION = {"EndpointName": "CloudFormation-only: the endpoint is named in the job input."}
@@ -109,6 +117,8 @@ API_CALLS: dict[str, list[ApiCall]] = {
     "AWS::ApplicationAutoScaling::ScalingPolicy": [
         ApiCall("application-autoscaling", "PutScalingPolicy", mapped=_scalable_target_of)
     ],
+    "AWS::SageMaker::Pipeline": [ApiCall("sagemaker", "CreatePipeline", mapped=_pipeline)],
+    "AWS::Scheduler::Schedule": [ApiCall("scheduler", "CreateSchedule")],
     "AWS::CloudWatch::Alarm": [ApiCall("cloudwatch", "PutMetricAlarm")],
     "AWS::Events::Rule": [
         ApiCall("events", "PutRule", dropped={"Targets": "Sent as a PutTargets request."}, mapped=_rule)
@@ -173,16 +183,22 @@ def target(platform) -> TargetAccount:
         execution_role_arn=names.sagemaker_execution_role_arn("test"),
         data_capture_bucket=names.data_capture_bucket("test"),
         model_bucket=names.model_artifact_bucket("test"),
+        batch_scheduler_role_arn=names.role_arn("test", names.batch_scheduler_role("test")),
     )
 
 
-@pytest.mark.parametrize("variant", ["ALL_AT_ONCE", "CANARY", "LINEAR", "serverless"])
+#: Requests at least validated per variant: model, configuration, endpoint (create, update), two alarms;
+#: autoscaled variants add a scalable target and a policy, the async one a second policy and its alarm.
+VALIDATED_AT_LEAST = {"ALL_AT_ONCE": 8, "CANARY": 8, "LINEAR": 8, "serverless": 6, "async": 10}
+
+
+@pytest.mark.parametrize("variant", sorted(VALIDATED_AT_LEAST))
 def test_endpoint_requests_are_valid(platform, template_of, target, variant):
     body = template_of(platform.endpoint_template).to_json()
     parameters = endpoint_deployments(platform.config.endpoint, target)[variant]
     deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
     errors, validated = validation_errors(deployment)
-    assert validated >= 5 if variant != "serverless" else validated >= 4
+    assert validated >= VALIDATED_AT_LEAST[variant]
     assert not errors, "\n".join(errors)
 
 
@@ -194,6 +210,35 @@ def test_champion_challenger_requests_are_valid(platform, template_of, target, m
     errors, validated = validation_errors(deployment)
     assert validated >= 6  # both models, the configuration with the challenger, the endpoint, autoscaling
     assert not errors, "\n".join(errors)
+
+
+def test_the_async_scale_out_from_zero_policy_is_a_valid_step_scaling_request(platform, template_of, target):
+    body = template_of(platform.endpoint_template).to_json()
+    parameters = endpoint_deployments(platform.config.endpoint, target)["async"]
+    deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
+    policies = [
+        logical_id
+        for logical_id, resource in body["Resources"].items()
+        if resource["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy" and deployment.exists(logical_id)
+    ]
+    requests = [
+        request(deployment, policy, API_CALLS["AWS::ApplicationAutoScaling::ScalingPolicy"][0]) for policy in policies
+    ]
+    by_type = {params["PolicyType"]: params for params, _ in requests}
+    assert set(by_type) == {"TargetTrackingScaling", "StepScaling"}
+    assert by_type["StepScaling"]["ResourceId"] == "endpoint/churn-test-endpoint/variant/AllTraffic"
+    # ParamValidator does not check enumerations: the step policy's are checked against the model here.
+    model = _SESSION.get_service_model("application-autoscaling")
+    step = by_type["StepScaling"]["StepScalingPolicyConfiguration"]
+    assert step["AdjustmentType"] in model.shape_for("AdjustmentType").enum
+    assert step["MetricAggregationType"] in model.shape_for("MetricAggregationType").enum
+    assert {"StepScaling", "TargetTrackingScaling"} <= set(model.shape_for("PolicyType").enum)
+    (registered,) = [
+        deployment.properties(logical_id)
+        for logical_id, resource in body["Resources"].items()
+        if resource["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget" and deployment.exists(logical_id)
+    ]
+    assert registered["MinCapacity"] == 0
 
 
 def test_monitor_requests_are_valid(platform, template_of, target):
@@ -214,3 +259,19 @@ def test_a_request_aws_would_refuse_is_reported(platform, template_of, target):
     parameters = endpoint_deployments(platform.config.endpoint, target)["CANARY"]
     errors, _ = validation_errors(Deployment.of(body, ENDPOINT_STACK, target.account, parameters))
     assert any("CreateModel" in error and "ModelName" in error for error in errors)
+
+
+def test_batch_requests_are_valid(platform, template_of, target):
+    body = template_of(platform.batch_template).to_json()
+    deployment = Deployment.of(body, ENDPOINT_STACK, target.account, batch_deployment(platform.config.endpoint, target))
+    errors, validated = validation_errors(deployment)
+    kinds = {resource["Type"] for resource in body["Resources"].values()}
+    assert validated >= len(kinds)  # the monitor exists with its baseline given
+    assert not errors, "\n".join(errors)
+    (pipeline,) = [logical_id for logical_id, r in body["Resources"].items() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    shape = _SESSION.get_service_model("sagemaker").operation_model("CreateTransformJob").input_shape
+    transform = transform_step_request(deployment, pipeline)
+    report = ParamValidator().validate(_typed(transform, shape), shape)
+    assert not report.has_errors(), report.generate_report()
+    assert transform["TransformResources"]["VolumeKmsKeyId"] == transform["TransformOutput"]["KmsKeyId"]
+    assert transform["DataCaptureConfig"]["DestinationS3Uri"].endswith("/churn-test-endpoint/batch/capture/")

@@ -1,4 +1,4 @@
-"""What both deployable templates guarantee: they stand alone, fit a TemplateBody and name within limits."""
+"""What every deployable template guarantees: they stand alone, fit a TemplateBody and name within limits."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ NAME_PROPERTIES = {
     "AWS::SageMaker::ModelBiasJobDefinition": "JobDefinitionName",
     "AWS::SageMaker::ModelExplainabilityJobDefinition": "JobDefinitionName",
     "AWS::SageMaker::MonitoringSchedule": "MonitoringScheduleName",
+    "AWS::SageMaker::Pipeline": "PipelineName",
 }
 TARGET_PARAMETERS = {
     "SageMakerExecutionRoleArn": contract.SSM_EXECUTION_ROLE_ARN,
@@ -36,7 +37,10 @@ TARGET_PARAMETERS = {
 ENDPOINT_TARGET_PARAMETERS = {"ModelBucketName": contract.SSM_MODEL_BUCKET}
 
 
-@pytest.fixture(scope="module", params=["endpoint_template", "monitor_template"])
+DEPLOYABLE_TEMPLATES = ("endpoint_template", "monitor_template", "batch_template")
+
+
+@pytest.fixture(scope="module", params=DEPLOYABLE_TEMPLATES)
 def template(request, platform, template_of) -> dict:
     return template_of(getattr(platform, request.param)).to_json()
 
@@ -54,10 +58,11 @@ def _resolve(node, parameters: dict[str, str]) -> str:
 def test_templates_are_not_deployed_by_cdk_deploy_all(platform, assembly):
     top_level = {stack.stack_name for stack in assembly.stacks}
     nested = {stack.stack_name for nested in assembly.nested_assemblies for stack in nested.nested_assembly.stacks}
-    templates = {platform.endpoint_template.stack_name, platform.monitor_template.stack_name}
+    stacks = {getattr(platform, name) for name in DEPLOYABLE_TEMPLATES}
+    templates = {stack.stack_name for stack in stacks}
     assert templates <= nested
     assert not templates & top_level
-    assert not {platform.endpoint_template, platform.monitor_template} & set(platform.stacks)
+    assert not stacks & set(platform.stacks)
 
 
 def test_template_stands_alone(template):
@@ -99,7 +104,7 @@ def test_every_passed_parameter_is_validated(template):
     unvalidated = [
         name
         for name, parameter in template["Parameters"].items()
-        if name not in TARGET_PARAMETERS | ENDPOINT_TARGET_PARAMETERS and not validations & set(parameter)
+        if parameter["Type"] != "AWS::SSM::Parameter::Value<String>" and not validations & set(parameter)
     ]
     assert unvalidated == []
 

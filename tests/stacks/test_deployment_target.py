@@ -154,17 +154,43 @@ def test_deploy_role_creates_change_sets_only_with_the_execution_role(target):
     )
 
 
-def test_execution_role_passes_only_the_sagemaker_role(target):
+def test_execution_role_passes_only_the_sagemaker_and_batch_scheduler_roles(target):
     _, template = target
     statements = _statements_with(template, "iam:PassRole")
     passed = {json.dumps(s["Resource"]): s["Condition"]["StringEquals"]["iam:PassedToService"] for s in statements}
-    assert sorted(passed.values()) == ["cloudformation.amazonaws.com", "sagemaker.amazonaws.com"]
+    assert sorted(passed.values()) == [
+        "cloudformation.amazonaws.com",
+        "sagemaker.amazonaws.com",
+        "scheduler.amazonaws.com",
+    ]
 
 
 def test_templates_find_their_settings_in_ssm(target):
     _, template = target
     for name in ("sagemaker-execution-role-arn", "kms-key-arn", "data-capture-bucket"):
         template.has_resource_properties("AWS::SSM::Parameter", {"Name": f"/mlops/target/{name}", "Type": "String"})
+
+
+def test_async_endpoints_notify_encrypted_topics_the_execution_role_alone_publishes_to(target):
+    account, template = target
+    topics = template.find_resources(
+        "AWS::SNS::Topic", {"Properties": {"TopicName": Match.string_like_regexp("async")}}
+    )
+    assert sorted(topic["Properties"]["TopicName"] for topic in topics.values()) == [
+        f"mlops-{account}-async-error",
+        f"mlops-{account}-async-success",
+    ]
+    for logical_id, topic in topics.items():
+        key, attribute = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"]
+        assert key.startswith("TargetKey") and attribute == "Arn"
+        template.has_resource_properties(
+            "AWS::SSM::Parameter",
+            {"Name": Match.string_like_regexp("/mlops/target/async-"), "Value": {"Ref": logical_id}},
+        )
+    (publish,) = _statements_with(template, "sns:Publish")
+    assert sorted(json.dumps(arn) for arn in publish["Resource"]) == sorted(
+        json.dumps({"Ref": logical_id}) for logical_id in topics
+    )
 
 
 def test_platform_events_are_forwarded_to_the_dev_promotion_bus(target):

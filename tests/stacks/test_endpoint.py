@@ -38,7 +38,14 @@ def logical_id(resources: dict, resource_type: str) -> str:
 
 def test_parameters_are_the_contracts(endpoint):
     contract_names = {value for name, value in vars(EndpointParameters).items() if name.isupper()}
-    target_names = {"SageMakerExecutionRoleArn", "TargetKmsKeyArn", "DataCaptureBucketName", "ModelBucketName"}
+    target_names = {
+        "SageMakerExecutionRoleArn",
+        "TargetKmsKeyArn",
+        "DataCaptureBucketName",
+        "ModelBucketName",
+        "AsyncSuccessTopicArn",
+        "AsyncErrorTopicArn",
+    }
     assert set(endpoint.to_json()["Parameters"]) == contract_names | target_names
 
 
@@ -56,13 +63,23 @@ def test_stage_settings_cover_every_parameter_but_the_per_deployment_ones(platfo
         EndpointParameters.IMAGE,
         EndpointParameters.ENDPOINT_NAME,
         EndpointParameters.DEPLOYMENT_ID,
+        EndpointParameters.DEPLOYMENT_KIND,
     }
     contract_names = {value for name, value in vars(EndpointParameters).items() if name.isupper()}
     assert set(parameter_values(platform.config.endpoint_for("prod"))) == contract_names - per_deployment
 
 
+def rollback_alarms(resources: dict) -> dict:
+    """The alarms of every kind (the asynchronous kind's scaling alarm has a condition)."""
+    return {
+        name: resource
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and "Condition" not in resource
+    }
+
+
 def test_endpoint_rolls_back_on_both_alarms_and_waits_for_them(resources):
-    alarms = sorted(name for name, resource in resources.items() if resource["Type"] == "AWS::CloudWatch::Alarm")
+    alarms = sorted(rollback_alarms(resources))
     endpoint = resources[logical_id(resources, "AWS::SageMaker::Endpoint")]
     rollback = endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]
     assert sorted(alarm["AlarmName"]["Ref"] for alarm in rollback["Alarms"]) == alarms
@@ -73,11 +90,10 @@ def test_endpoint_rolls_back_on_both_alarms_and_waits_for_them(resources):
 def test_alarm_names_are_the_contracts(resources):
     deployment = Deployment("churn", "prod")
     names = set()
-    for resource in resources.values():
-        if resource["Type"] == "AWS::CloudWatch::Alarm":
-            delimiter, parts = resource["Properties"]["AlarmName"]["Fn::Join"]
-            assert parts[0] == ref("EndpointName")
-            names.add(deployment.endpoint_name + delimiter.join(parts[1:]))
+    for resource in rollback_alarms(resources).values():
+        delimiter, parts = resource["Properties"]["AlarmName"]["Fn::Join"]
+        assert parts[0] == ref("EndpointName")
+        names.add(deployment.endpoint_name + delimiter.join(parts[1:]))
     assert names == set(alarm_names(deployment))
 
 
@@ -207,10 +223,8 @@ def test_data_capture_is_encrypted_with_the_target_key(endpoint):
     )
 
 
-def test_serverless_memory_selects_a_serverless_variant(endpoint):
-    assert endpoint.to_json()["Conditions"]["Serverless"] == {
-        "Fn::Not": [{"Fn::Equals": [ref("ServerlessMemorySizeMB"), "0"]}]
-    }
+def test_the_serverless_kind_selects_a_serverless_variant(endpoint):
+    assert endpoint.to_json()["Conditions"]["Serverless"] == {"Fn::Equals": [ref("DeploymentKind"), "serverless"]}
     endpoint.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",
         {
@@ -249,7 +263,7 @@ def test_canary_and_linear_steps_are_for_instance_backed_endpoints_only(endpoint
 def test_instance_backed_endpoints_scale_on_invocations_per_instance(endpoint, resources):
     assert endpoint.to_json()["Conditions"]["Autoscaled"] == {
         "Fn::And": [
-            {"Fn::Not": [{"Condition": "Serverless"}]},
+            {"Fn::Equals": [ref("DeploymentKind"), "realtime"]},
             {"Fn::Not": [{"Fn::Equals": [ref("MaxInstanceCount"), ref("InstanceCount")]}]},
         ]
     }
@@ -331,3 +345,76 @@ def test_outputs_name_the_endpoint_model_and_alarms(endpoint):
 def test_the_served_model_parameters_accept_only_verified_copies_and_ecr_images(endpoint, parameter, value, valid):
     definition = endpoint.to_json()["Parameters"][parameter]
     assert (re.fullmatch(definition["AllowedPattern"], value) is not None) is valid
+
+
+def test_the_async_kind_queues_requests_with_results_and_failures_in_the_targets_encrypted_bucket(endpoint):
+    assert endpoint.to_json()["Conditions"]["Asynchronous"] == {"Fn::Equals": [ref("DeploymentKind"), "async"]}
+    prefix = ["s3://", ref("DataCaptureBucketName"), "/", ref("EndpointName")]
+    endpoint.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "AsyncInferenceConfig": if_(
+                "Asynchronous",
+                {
+                    "ClientConfig": {"MaxConcurrentInvocationsPerInstance": ref("AsyncMaxConcurrentInvocations")},
+                    "OutputConfig": {
+                        "KmsKeyId": ref("TargetKmsKeyArn"),
+                        "S3OutputPath": {"Fn::Join": ["", [*prefix, "/async/output/"]]},
+                        "S3FailurePath": {"Fn::Join": ["", [*prefix, "/async/failures/"]]},
+                        "NotificationConfig": {
+                            "SuccessTopic": ref("AsyncSuccessTopicArn"),
+                            "ErrorTopic": ref("AsyncErrorTopicArn"),
+                        },
+                    },
+                },
+                NO_VALUE,
+            ),
+            # Data capture applies to asynchronous endpoints too (only serverless ones have none).
+            "DataCaptureConfig": if_("Serverless", NO_VALUE, Match.object_like({"EnableCapture": True})),
+        },
+    )
+    parameters = endpoint.to_json()["Parameters"]
+    assert parameters["DeploymentKind"]["AllowedValues"] == ["realtime", "serverless", "async"]
+    for topic in ("AsyncSuccessTopicArn", "AsyncErrorTopicArn"):
+        assert parameters[topic]["Type"] == "AWS::SSM::Parameter::Value<String>"
+
+
+def test_async_endpoints_scale_in_to_zero_on_their_backlog_and_out_again_on_a_request(endpoint, resources):
+    asynchronous = {
+        name: resource for name, resource in resources.items() if resource.get("Condition") == "Asynchronous"
+    }
+    by_type = sorted(resource["Type"] for resource in asynchronous.values())
+    assert by_type == [
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        "AWS::CloudWatch::Alarm",
+    ]
+    (target,) = [name for name, r in asynchronous.items() if r["Type"].endswith("ScalableTarget")]
+    assert asynchronous[target]["Properties"]["MinCapacity"] == 0
+    assert asynchronous[target]["Properties"]["MaxCapacity"] == ref("MaxInstanceCount")
+    endpoint.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "ScalingTargetId": ref(target),
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "TargetValue": ref("AsyncBacklogPerInstanceTarget"),
+                    "CustomizedMetricSpecification": {
+                        "MetricName": "ApproximateBacklogSizePerInstance",
+                        "Namespace": "AWS/SageMaker",
+                        "Dimensions": [{"Name": "EndpointName", "Value": ref("EndpointName")}],
+                        "Statistic": "Average",
+                    },
+                }
+            ),
+        },
+    )
+    (step,) = [name for name, r in asynchronous.items() if r["Properties"].get("PolicyType") == "StepScaling"]
+    (alarm,) = [r for r in asynchronous.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarm["Properties"]["MetricName"] == "HasBacklogWithoutCapacity"
+    assert alarm["Properties"]["AlarmActions"] == [ref(step)]
+    assert asynchronous[step]["Properties"]["StepScalingPolicyConfiguration"]["StepAdjustments"] == [
+        {"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}
+    ]

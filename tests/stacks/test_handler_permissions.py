@@ -44,6 +44,7 @@ from tests.template_deployments import (
     REGION,
     Deployment,
     TargetAccount,
+    batch_deployment,
     champion_challenger_deployments,
     endpoint_deployments,
     monitor_deployment,
@@ -62,6 +63,7 @@ PASSED_TO_SERVICE = {
     "SageMaker": "sagemaker.amazonaws.com",
     "Events": "events.amazonaws.com",
     "CodeBuild": "codebuild.amazonaws.com",
+    "Scheduler": "scheduler.amazonaws.com",
 }
 #: Resource types whose registry schema lists no handlers (CloudFormation still serves them with its
 #: own, pre-registry implementation): the API calls that implementation makes, from the service's API
@@ -112,6 +114,10 @@ NOT_CALLED: dict[tuple[str, str], tuple[str, Callable[[dict], bool]]] = {
     ("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary"): (
         "an update removes a role's boundary only when the template drops PermissionsBoundary",
         lambda properties: "PermissionsBoundary" in properties,
+    ),
+    ("AWS::SageMaker::Pipeline", "s3:GetObject"): (
+        "the handler reads a definition from S3 only for PipelineDefinitionS3Location",
+        lambda properties: "PipelineDefinitionBody" in properties["PipelineDefinition"],
     ),
     **{
         ("AWS::ApplicationAutoScaling::ScalableTarget", f"lambda:{action}"): (
@@ -202,6 +208,8 @@ class HandledResource:
             # The handler passes a role only when the resource names one.
             roles = [self.properties[name] for name in ROLE_PROPERTIES if name in self.properties]
             roles += [target["RoleArn"] for target in self.properties.get("Targets", []) if "RoleArn" in target]
+            if self.type == "AWS::Scheduler::Schedule":
+                roles.append(self.properties["Target"]["RoleArn"])  # the role the schedule invokes its target with
             passed_to = {"iam:PassedToService": PASSED_TO_SERVICE[self.type.split("::")[1]]} if roles else {}
             return [Request(permission, role, passed_to) for role in roles]
         if permission == "iam:CreateServiceLinkedRole":
@@ -255,6 +263,8 @@ class HandledResource:
             return f"arn:aws:iam::{account}:role{self.properties.get('Path', '/')}{self.properties['RoleName']}"
         if self.type == "AWS::CodeBuild::Project":
             return f"arn:aws:codebuild:{region}:{account}:project/{self.properties['Name']}"
+        if self.type == "AWS::Scheduler::Schedule":
+            return f"arn:aws:scheduler:{region}:{account}:schedule/default/{self.properties['Name']}"
         if self.type.startswith("AWS::ApplicationAutoScaling::"):
             return f"arn:aws:application-autoscaling:{region}:{account}:scalable-target/{SCALABLE_TARGET_ID}"
         raise AssertionError(f"{self}: how is a {self.type} named? Say it in this test.")
@@ -296,6 +306,7 @@ def target(request, platform, template_of):
         execution_role_arn=names.sagemaker_execution_role_arn(request.param),
         data_capture_bucket=names.data_capture_bucket(request.param),
         model_bucket=names.model_artifact_bucket(request.param),
+        batch_scheduler_role_arn=names.role_arn(request.param, names.batch_scheduler_role(request.param)),
     )
     template = template_of(stack).to_json()
     return target, role_statements(stack, template, stack.roles.cloudformation_role)
@@ -333,6 +344,16 @@ def test_the_execution_role_may_deploy_the_monitor_template(target, monitor_body
     account, statements = target
     parameters = monitor_deployment(account)
     denied, evaluated = evaluate(Deployment.of(monitor_body, MONITOR_STACK, account.account, parameters), statements)
+    assert evaluated
+    assert not denied, "\n".join(denied)
+
+
+def test_the_execution_role_may_deploy_the_batch_template(platform, target, template_of):
+    account, statements = target
+    body = template_of(platform.batch_template).to_json()
+    parameters = batch_deployment(platform.config.endpoint, account)
+    deployment = Deployment.of(body, ENDPOINT_STACK, account.account, parameters)
+    denied, evaluated = evaluate(deployment, statements)
     assert evaluated
     assert not denied, "\n".join(denied)
 
