@@ -6,10 +6,11 @@ from aws_cdk import CfnCondition, CfnParameter, CfnRule, CfnRuleAssertion, Fn
 from constructs import Construct
 
 from lambdas.contract import ChallengerParameters, EndpointParameters
+from mlops_constructs.deployable_template import IMAGE_PATTERN, MODEL_DATA_KEY_PATTERN, MODEL_PACKAGE_ARN_PATTERN
 from mlops_constructs.endpoint import BlueGreenEndpoint
 from mlops_constructs.variants import ChallengerVariant, ChallengerVariantProps
 from platform_config import ChampionChallengerSettings, EndpointDefaults
-from stacks.endpoint import IMAGE_PATTERN, MODEL_DATA_KEY_PATTERN, MODEL_PACKAGE_ARN_PATTERN, EndpointStack
+from stacks.endpoint import EndpointStack
 
 EVALUATION_MODES = ("SHADOW", "SPLIT")
 
@@ -19,8 +20,8 @@ class ChampionChallengerEndpointStack(EndpointStack):
 
     Everything of :class:`EndpointStack` (blue/green with rollback alarms on the champion's variant,
     autoscaling of the champion's variant, encrypted data capture of every variant) with the
-    challenger's verified copy and image as parameters of their own. Instance-backed only: a rule
-    refuses a serverless memory size, since shadow and weighted variants are instance fleets here.
+    challenger's verified copy and image as parameters of their own. Real-time only: a rule refuses
+    another ``DeploymentKind``, since shadow and weighted variants are instance fleets here.
     """
 
     def __init__(
@@ -83,8 +84,9 @@ class ChampionChallengerEndpointStack(EndpointStack):
             "InstanceBackedOnly",
             assertions=[
                 CfnRuleAssertion(
-                    assert_=Fn.condition_equals(Fn.ref(EndpointParameters.SERVERLESS_MEMORY_MB), "0"),
-                    assert_description="A champion/challenger endpoint is instance-backed: ServerlessMemorySizeMB is 0",
+                    assert_=Fn.condition_equals(Fn.ref(EndpointParameters.DEPLOYMENT_KIND), "realtime"),
+                    assert_description="A champion/challenger endpoint is instance-backed real-time: DeploymentKind "
+                    "is realtime",
                 )
             ],
         )

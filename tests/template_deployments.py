@@ -62,6 +62,17 @@ class TargetAccount:
     model_bucket: str
     batch_scheduler_role_arn: str
 
+    @classmethod
+    def named(cls, names, account: str) -> TargetAccount:
+        """The ``account`` target (dev, test or prod) as the platform's ``names`` (``PlatformNames``) name it."""
+        return cls(
+            account=names.account_id(account),
+            execution_role_arn=names.sagemaker_execution_role_arn(account),
+            data_capture_bucket=names.data_capture_bucket(account),
+            model_bucket=names.model_artifact_bucket(account),
+            batch_scheduler_role_arn=names.role_arn(account, names.batch_scheduler_role(account)),
+        )
+
     @property
     def ssm_parameters(self) -> dict[str, str]:
         return {

@@ -110,8 +110,12 @@ def advanced(platform, request):
     sagemaker = platform.client(DEV, "sagemaker")
     for stage in ("champion", "challenger"):
         sagemaker.create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
-    baseline = {name: json.loads(PROMOTER_ENVIRONMENT[name]) for name in ("STAGE_TARGETS", "ENDPOINT_SETTINGS")}
-    # champion and challenger deploy to prod like the prod stage, with its settings
+    # every per-stage setting (a JSON object keyed by stage)
+    baseline = {
+        name: value
+        for name, raw in PROMOTER_ENVIRONMENT.items()
+        if raw.startswith("{") and "prod" in (value := json.loads(raw))
+    }
     advanced_values = {
         name: {**value, "champion": value["prod"], "challenger": value["prod"]} for name, value in baseline.items()
     }

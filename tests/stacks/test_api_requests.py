@@ -177,14 +177,7 @@ def validation_errors(deployment: Deployment) -> tuple[list[str], int]:
 
 @pytest.fixture(scope="module")
 def target(platform) -> TargetAccount:
-    names = PlatformNames(platform.config)
-    return TargetAccount(
-        account=names.account_id("test"),
-        execution_role_arn=names.sagemaker_execution_role_arn("test"),
-        data_capture_bucket=names.data_capture_bucket("test"),
-        model_bucket=names.model_artifact_bucket("test"),
-        batch_scheduler_role_arn=names.role_arn("test", names.batch_scheduler_role("test")),
-    )
+    return TargetAccount.named(PlatformNames(platform.config), "test")
 
 
 #: Requests at least validated per variant: model, configuration, endpoint (create, update), two alarms;

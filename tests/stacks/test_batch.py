@@ -39,13 +39,7 @@ def only(resources: dict, resource_type: str) -> tuple[str, dict]:
 def deployed(platform, batch):
     """The template deployed in the test account with a baseline, its intrinsics resolved."""
     names = PlatformNames(platform.config)
-    target = TargetAccount(
-        account=names.account_id("test"),
-        execution_role_arn=names.sagemaker_execution_role_arn("test"),
-        data_capture_bucket=names.data_capture_bucket("test"),
-        model_bucket=names.model_artifact_bucket("test"),
-        batch_scheduler_role_arn=names.role_arn("test", names.batch_scheduler_role("test")),
-    )
+    target = TargetAccount.named(names, "test")
     parameters = batch_deployment(platform.config.endpoint, target)
     return Deployment.of(batch.to_json(), ENDPOINT_STACK, target.account, parameters), target
 

@@ -301,13 +301,7 @@ def evaluate(deployment: Deployment, statements: list[dict]) -> tuple[list[str],
 def target(request, platform, template_of):
     """A deployment target: what it stores for the templates, and its CloudFormation role's statements."""
     stack, names = platform.targets[request.param], PlatformNames(platform.config)
-    target = TargetAccount(
-        account=stack.account,
-        execution_role_arn=names.sagemaker_execution_role_arn(request.param),
-        data_capture_bucket=names.data_capture_bucket(request.param),
-        model_bucket=names.model_artifact_bucket(request.param),
-        batch_scheduler_role_arn=names.role_arn(request.param, names.batch_scheduler_role(request.param)),
-    )
+    target = TargetAccount.named(names, request.param)
     template = template_of(stack).to_json()
     return target, role_statements(stack, template, stack.roles.cloudformation_role)
 
