@@ -64,10 +64,11 @@ class Envelope(BaseModel):
         return value
 
 
-def first_error(error: ValidationError) -> str:
-    """The first problem pydantic found, as ``field.path: message``: what a :class:`Rejection` reports."""
+def first_error(error: ValidationError, whole: str = "item") -> str:
+    """The first problem pydantic found, as ``field.path: message`` (``whole: message`` when it is about
+    the whole input): what a :class:`Rejection` reports."""
     first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "item"
+    location = ".".join(str(part) for part in first["loc"]) or whole
     return f"{location}: {first['msg']}"
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 import contract
-from envelope import Rejection
+from envelope import Rejection, first_error
 
 #: Metrics a project may be judged on, and whether higher is better.
 METRICS: dict[str, bool] = {"accuracy": True, "f1": True, "mae": False, "rmse": False}
@@ -135,8 +135,7 @@ def captured_inference(line: str) -> CapturedInference | Rejection:
             prediction=first_number(_text(record.captureData.endpointOutput)),
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        return Rejection(f"not a capture record: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        return Rejection(f"not a capture record: {first_error(error)}")
     except (ValueError, json.JSONDecodeError) as error:
         return Rejection(f"capture record without a usable prediction: {error}")
 
@@ -147,8 +146,7 @@ def ground_truth_label(line: str) -> tuple[str, float] | Rejection:
         record = _GroundTruthRecord.model_validate_json(line)
         return record.eventMetadata.eventId, first_number(record.groundTruthData.data)
     except ValidationError as error:
-        first = error.errors()[0]
-        return Rejection(f"not a ground-truth record: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        return Rejection(f"not a ground-truth record: {first_error(error)}")
     except (ValueError, json.JSONDecodeError) as error:
         return Rejection(f"ground-truth record without a numeric label: {error}")
 

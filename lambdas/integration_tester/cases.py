@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import contract
+from envelope import first_error
 
 #: Largest request body a case may hold (a DynamoDB item holds at most 400 KB).
 MAX_PAYLOAD_CHARACTERS = 100_000
@@ -116,9 +117,7 @@ def parse_case(item: Mapping[str, Any]) -> TestCase | MalformedCase:
 
 def validation_problem(error: ValidationError) -> str:
     """The first problem of a validation error, naming the field: ``output.minimum: Input should be ...``."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "case"
-    return f"{field}: {first['msg']}"
+    return first_error(error, whole="case")
 
 
 # --- Checking an answer ---------------------------------------------------------------------------

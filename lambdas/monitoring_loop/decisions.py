@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 import contract
-from envelope import Envelope, Rejection
+from envelope import Envelope, Rejection, first_error
 
 ALARM_STATE_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
 #: Accounts whose alarms can start retraining: feature endpoints in dev are for quick checks only.
@@ -71,7 +71,7 @@ def alarm_state_change(event: Mapping[str, Any], rules: AlarmRules) -> AlarmStat
     try:
         envelope = Envelope.model_validate(event)
     except ValidationError as error:
-        return Rejection(f"not an EventBridge event: {_first_error(error)}")
+        return Rejection(f"not an EventBridge event: {first_error(error)}")
     if (envelope.source, envelope.detail_type) != ALARM_STATE_CHANGE:
         return Rejection(f"unexpected event: source {envelope.source!r}, detail-type {envelope.detail_type!r}")
     account_name = rules.target_accounts.get(envelope.account)
@@ -82,7 +82,7 @@ def alarm_state_change(event: Mapping[str, Any], rules: AlarmRules) -> AlarmStat
     try:
         detail = _AlarmDetail.model_validate(envelope.detail)
     except ValidationError as error:
-        return Rejection(f"malformed {envelope.detail_type}: {_first_error(error)}")
+        return Rejection(f"malformed {envelope.detail_type}: {first_error(error)}")
     if detail.alarmName.endswith(contract.SCALE_OUT_FROM_ZERO_ALARM_SUFFIX):
         return Rejection(f"alarm {detail.alarmName!r} scales an asynchronous endpoint out from zero; not a problem")
     deployment = deployment_of_alarm(detail.alarmName, rules.stages)
@@ -112,12 +112,6 @@ def deployment_of_alarm(alarm_name: str, stages: tuple[str, ...]) -> contract.De
             return deployment
         index = alarm_name.find(marker, index + 1)
     return None
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "item"
-    return f"{location}: {first['msg']}"
 
 
 # --- Retraining -------------------------------------------------------------------------------------------
@@ -162,7 +156,7 @@ def retraining_settings(project: str, item: Mapping[str, Any] | None) -> Retrain
         first = error.errors()[0]
         if first["type"] == "value_error":
             return Rejection(first["msg"].removeprefix("Value error, "))
-        return Rejection(_first_error(error))
+        return Rejection(first_error(error))
 
 
 def retraining_blocker(change: AlarmStateChange, settings: RetrainingSettings | Rejection | None) -> str | None:

@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Val
 
 import contract
 from contract import EndpointParameters, MonitorParameters
-from envelope import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection
+from envelope import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, first_error
 from ledger import StageState, Status
 from promoter.artifacts import ServedModel, content_mismatches
 from promoter.kinds import StageKind
@@ -103,7 +103,7 @@ def promotion_request(event: Mapping[str, Any], rules: RequestRules) -> Promotio
     try:
         envelope = Envelope.model_validate(event)
     except ValidationError as error:
-        return Rejection(f"not an EventBridge event: {_first_error(error)}")
+        return Rejection(f"not an EventBridge event: {first_error(error, whole='event')}")
     if envelope.account != rules.dev_account_id:
         return Rejection(f"account {envelope.account} is not the dev account {rules.dev_account_id}")
     if envelope.region != rules.region:
@@ -120,7 +120,7 @@ def _package_request(envelope: Envelope, rules: RequestRules) -> PromotionReques
     try:
         detail = _ModelPackageStateChange.model_validate(envelope.detail)
     except ValidationError as error:
-        return Rejection(f"malformed model package state change: {_first_error(error)}")
+        return Rejection(f"malformed model package state change: {first_error(error, whole='event')}")
     group = detail.ModelPackageGroupName
     deployment = contract.Deployment.from_group(group, rules.stages)
     if deployment is None:
@@ -145,17 +145,11 @@ def _reconcile_request(envelope: Envelope, rules: RequestRules) -> PromotionRequ
     try:
         detail = _ReconcileDetail.model_validate(envelope.detail)
     except ValidationError as error:
-        return Rejection(f"malformed reconcile request: {_first_error(error)}")
+        return Rejection(f"malformed reconcile request: {first_error(error, whole='event')}")
     deployment = contract.Deployment.from_group(f"{detail.project}-{detail.stage}", rules.stages)
     if deployment is None or deployment != contract.Deployment(detail.project, detail.stage):
         return Rejection(f"reconcile request for an unmanaged project/stage {detail.project!r}/{detail.stage!r}")
     return PromotionRequest(deployment, envelope.id, f"reconcile: {detail.reason}")
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "event"
-    return f"{location}: {first['msg']}"
 
 
 # --- What a stage should run ------------------------------------------------------------------------------

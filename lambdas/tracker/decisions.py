@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import contract
-from envelope import DEPLOYMENT_ID, Envelope, Rejection, deployment_id_of_config, upper_snake
+from envelope import DEPLOYMENT_ID, Envelope, Rejection, deployment_id_of_config, first_error, upper_snake
 from ledger import StageState, Status
 
 STACK_STATUS_CHANGE = ("aws.cloudformation", "CloudFormation Stack Status Change")
@@ -103,7 +103,7 @@ def tracked_event(event: dict[str, Any], rules: TrackingRules) -> TrackedEvent |
     try:
         envelope = Envelope.model_validate(event)
     except ValidationError as error:
-        return Rejection(f"not an EventBridge event: {_first_error(error)}")
+        return Rejection(f"not an EventBridge event: {first_error(error)}")
     if envelope.account not in rules.target_accounts:
         return Rejection(f"account {envelope.account} is not a deployment target")
     if envelope.region != rules.region:
@@ -115,7 +115,7 @@ def tracked_event(event: dict[str, Any], rules: TrackingRules) -> TrackedEvent |
         if kind in (ENDPOINT_DEPLOYMENT_STATE_CHANGE, ENDPOINT_STATE_CHANGE):
             return _endpoint_change(envelope, _EndpointDetail.model_validate(envelope.detail), rules)
     except ValidationError as error:
-        return Rejection(f"malformed {envelope.detail_type}: {_first_error(error)}")
+        return Rejection(f"malformed {envelope.detail_type}: {first_error(error)}")
     return Rejection(f"unexpected event: source {envelope.source!r}, detail-type {envelope.detail_type!r}")
 
 
@@ -157,12 +157,6 @@ def _endpoint_change(
         pending_config_name=pending.EndpointConfigName if pending else "",
         failure_reason=detail.FailureReason,
     )
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "event"
-    return f"{location}: {first['msg']}"
 
 
 def unrelated_to_stage(account: str, state: StageState | None) -> str | None:
