@@ -156,6 +156,12 @@ def batch_prefix(endpoint_name: str) -> str:
     return f"{endpoint_name}/batch/"
 
 
+def async_prefix(endpoint_name: str) -> str:
+    """Key prefix of an asynchronous endpoint in the target's data-capture bucket: ``output/``,
+    ``failures/`` (SageMaker writes them) and ``input/`` (the integration tester's requests)."""
+    return f"{endpoint_name}/async/"
+
+
 #: Suffix of the alarm of a batch stage's failed runs, and of its pipeline and schedule names.
 BATCH_FAILURES_ALARM_SUFFIX = "-batch-failures"
 BATCH_RESOURCE_SUFFIX = "-batch"

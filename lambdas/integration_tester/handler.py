@@ -13,6 +13,12 @@ also writes the package's test-stage record, pass or fail: the tester is the onl
 the promoter's prod gate reads. Every result is notified. An endpoint still busy or throttling comes
 back later; unknown endpoints and stale events are logged and dropped; a project without test cases
 fails (the gate fails closed).
+
+An asynchronous endpoint (its configuration has an ``AsyncInferenceConfig``) is tested the way its
+clients use it: each case's request is written to ``<endpoint>/async/input/<deployment id>/<case>``
+of the bucket it answers in, sent with ``InvokeEndpointAsync``, and its result or failure object is
+awaited for at most ``ASYNC_WAIT_SECONDS``; results still missing then make the message come back
+(an endpoint scaled in to zero starts its first instance meanwhile).
 """
 
 from __future__ import annotations
@@ -34,15 +40,18 @@ from entry_point import EntryPoint
 from envelope import role_session_name
 from integration_tester.cases import Answer, TestCase, excerpt, parse_case
 from integration_tester.decisions import (
+    AsyncRequests,
     Later,
     Rejection,
     TesterRules,
     TesterTarget,
+    async_requests,
     case_result,
     deployment_to_test,
     endpoint_in_service,
     readiness,
     run_result,
+    s3_location,
 )
 from ledger import Attempt, TestRun, items_with_prefix, utc_now
 from queue_handler import QueuedEventHandler, RetryLater
@@ -56,6 +65,10 @@ THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyReque
 #: Invocations retry throttling and transient errors (botocore's standard mode, three attempts) and
 #: wait a little longer than SageMaker's 60-second invocation timeout.
 RUNTIME_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=70)
+#: How long a run waits for an asynchronous endpoint's results (well within the tester's five-minute
+#: timeout), and how often it looks for them.
+ASYNC_WAIT_SECONDS = 180
+ASYNC_POLL_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -141,11 +154,19 @@ class IntegrationTester(QueuedEventHandler):
         if isinstance(blocker, Rejection):
             return self.drop(blocker.reason, event)
 
+        cases = self._cases(deployment)
+        runnable = [case for case in cases if isinstance(case, TestCase)]
         runtime = self._in_target("sagemaker-runtime", target, session_name, config=RUNTIME_CONFIG)
-        results = []
-        for case in self._cases(deployment):
-            answer = self._invoke(runtime, deployment.endpoint_name, case) if isinstance(case, TestCase) else None
-            results.append(case_result(case, answer))
+        config = self._in_target("sagemaker", target, session_name).describe_endpoint_config(
+            EndpointConfigName=f"{deployment.endpoint_name}-{deployment_id}"
+        )
+        requests = async_requests(config, deployment, deployment_id)
+        if requests is None:
+            answers = {case.name: self._invoke(runtime, deployment.endpoint_name, case) for case in runnable}
+        else:
+            s3 = self._in_target("s3", target, session_name)
+            answers = self._invoke_async(runtime, s3, deployment.endpoint_name, requests, runnable)
+        results = [case_result(case, answers.get(case.name)) for case in cases]
         run = run_result(deployment.stage, results, event_id=change.event_id, now=utc_now())
         if not self.ledger.record_test_run(attempt, run, gates_prod=is_test_stage(deployment.stage)):
             return self.drop(f"deployment {deployment_id} was rolled back, failed or tested meanwhile", event)
@@ -200,17 +221,70 @@ class IntegrationTester(QueuedEventHandler):
             body = response["Body"].read().decode("utf-8", errors="replace")
             return Answer(200, body, _elapsed_ms(started))
         except ClientError as error:
-            elapsed = _elapsed_ms(started)
-            code = error.response["Error"].get("Code", "")
-            if code in THROTTLING_CODES or error.response["ResponseMetadata"].get("HTTPStatusCode") == 429:
-                raise RetryLater(f"{endpoint_name} throttled the tests ({code}) after retries") from error
-            if code == "ModelError":  # the model answered with an error status of its own
-                return Answer(
-                    int(error.response.get("OriginalStatusCode", 0)), error.response.get("OriginalMessage", ""), elapsed
-                )
-            return Answer(0, "", elapsed, error=f"{code}: {excerpt(error.response['Error'].get('Message', ''))}")
+            return _refused(endpoint_name, error, _elapsed_ms(started))
         except BotoCoreError as error:  # timeouts, connection errors
             return Answer(0, "", _elapsed_ms(started), error=excerpt(str(error)))
+
+    @classmethod
+    def _invoke_async(
+        cls, runtime, s3, endpoint_name: str, requests: AsyncRequests, cases: list[TestCase]
+    ) -> dict[str, Answer]:
+        """Send each case's request through S3 and ``InvokeEndpointAsync``, then wait (bounded) for the
+        result or failure object SageMaker writes for each; what is still missing then comes back later."""
+        deadline = time.monotonic() + ASYNC_WAIT_SECONDS
+        answers: dict[str, Answer] = {}
+        pending: dict[str, tuple[str, str, float]] = {}
+        for case in cases:
+            s3.put_object(
+                Bucket=requests.bucket,
+                Key=requests.key(case.name),
+                Body=case.payload.encode(),
+                ContentType=case.content_type,
+            )
+            request = {
+                "EndpointName": endpoint_name,
+                "InputLocation": requests.location(case.name),
+                "ContentType": case.content_type,
+            }
+            if case.accept:
+                request["Accept"] = case.accept
+            started = time.perf_counter()
+            try:
+                response = runtime.invoke_endpoint_async(**request)
+            except ClientError as error:
+                answers[case.name] = _refused(endpoint_name, error, _elapsed_ms(started))
+                continue
+            pending[case.name] = (response["OutputLocation"], response.get("FailureLocation", ""), started)
+        while pending:
+            for name, (output, failure, started) in list(pending.items()):
+                answer = cls._async_answer(s3, output, failure, started)
+                if answer is not None:
+                    answers[name] = answer
+                    del pending[name]
+            if pending and time.monotonic() >= deadline:
+                missing = ", ".join(sorted(pending))
+                raise RetryLater(f"{endpoint_name}: no result for {missing} within {ASYNC_WAIT_SECONDS} s")
+            if pending:
+                time.sleep(ASYNC_POLL_SECONDS)
+        return answers
+
+    @staticmethod
+    def _async_answer(s3, output: str, failure: str, started: float) -> Answer | None:
+        """The answer SageMaker wrote for one request (its result, or its failure), if it wrote one yet.
+        Objects are found with ``ListObjectsV2`` (a ``HeadObject`` of a missing key is a 403 without
+        an unconditional ``s3:ListBucket``)."""
+        for location, failed in ((output, False), (failure, True)):
+            if not location:
+                continue
+            bucket, key = s3_location(location)
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+            if not listed or listed[0]["Key"] != key:
+                continue
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", errors="replace")
+            if failed:
+                return Answer(0, "", _elapsed_ms(started), error=f"the endpoint failed: {excerpt(body)}", queued=True)
+            return Answer(200, body, _elapsed_ms(started), queued=True)
+        return None
 
     def _notify(self, attempt: Attempt, run: TestRun) -> None:
         deployment = attempt.deployment
@@ -231,6 +305,18 @@ class IntegrationTester(QueuedEventHandler):
             failed_cases=[{"name": c["name"], "problems": c["problems"]} for c in run.cases if not c["passed"]],
             event_id=run.event_id,
         )
+
+
+def _refused(endpoint_name: str, error: ClientError, elapsed: int) -> Answer:
+    """The answer of an invocation SageMaker refused; a throttled endpoint makes the message come back."""
+    code = error.response["Error"].get("Code", "")
+    if code in THROTTLING_CODES or error.response["ResponseMetadata"].get("HTTPStatusCode") == 429:
+        raise RetryLater(f"{endpoint_name} throttled the tests ({code}) after retries") from error
+    if code == "ModelError":  # the model answered with an error status of its own
+        return Answer(
+            int(error.response.get("OriginalStatusCode", 0)), error.response.get("OriginalMessage", ""), elapsed
+        )
+    return Answer(0, "", elapsed, error=f"{code}: {excerpt(error.response['Error'].get('Message', ''))}")
 
 
 def _elapsed_ms(started: float) -> int:
