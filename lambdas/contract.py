@@ -156,6 +156,17 @@ def batch_prefix(endpoint_name: str) -> str:
     return f"{endpoint_name}/batch/"
 
 
+#: The batch pipeline's parameters: the S3 prefix a run reads, and the one its output goes under
+#: (``<prefix><pipeline execution id>/``).
+BATCH_INPUT_URI = "InputUri"
+BATCH_OUTPUT_PREFIX = "OutputPrefix"
+
+
+def batch_smoke_prefix(endpoint_name: str, deployment_id: str) -> str:
+    """Key prefix of a deployment's smoke run (``input/``, ``output/``), outside the scheduled ``input/``."""
+    return f"{batch_prefix(endpoint_name)}smoke/{deployment_id}/"
+
+
 def async_prefix(endpoint_name: str) -> str:
     """Key prefix of an asynchronous endpoint in the target's data-capture bucket: ``output/``,
     ``failures/`` (SageMaker writes them) and ``input/`` (the integration tester's requests)."""
