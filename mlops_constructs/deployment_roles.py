@@ -8,7 +8,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.contract import BATCH_RESOURCE_SUFFIX, ENDPOINT_SUFFIX, MONITOR_SUFFIX, async_prefix
+from lambdas.contract import (
+    BATCH_RESOURCE_SUFFIX,
+    ENDPOINT_SUFFIX,
+    MONITOR_SUFFIX,
+    async_prefix,
+    batch_smoke_prefix,
+)
 from mlops_constructs.compliance import acknowledge_wildcards
 
 #: SageMaker resource types the endpoint and monitor templates create; all are named after the
@@ -287,7 +293,8 @@ class EndpointTesterRole(Construct):
     """The role the dev integration tester assumes to check and invoke the platform's endpoints.
 
     Trusted only by the tester's role (exact ARN), it can describe and invoke ``*-endpoint``
-    endpoints (asynchronously too) and read their configurations, write test requests under
+    endpoints (asynchronously too) and read their configurations, start and follow one smoke run of
+    a batch stage's ``*-endpoint-batch`` pipeline over ``<endpoint>/batch/smoke/``, write test requests under
     ``<endpoint>/async/input/`` of the data-capture bucket and read the results SageMaker writes
     under ``output/`` and ``failures/`` (through S3 with the bucket's key), and nothing else: the
     tester sees what a client of the endpoint sees.
@@ -314,6 +321,8 @@ class EndpointTesterRole(Construct):
         )
         prefix = async_prefix(f"*{ENDPOINT_SUFFIX}")
         results = [f"{prefix}output/*", f"{prefix}failures/*"]
+        batch_pipelines = f"*{ENDPOINT_SUFFIX}{BATCH_RESOURCE_SUFFIX}"
+        smoke = batch_smoke_prefix(f"*{ENDPOINT_SUFFIX}", "*")
         for statement in (
             iam.PolicyStatement(
                 sid="TestPlatformEndpoints",
@@ -330,6 +339,30 @@ class EndpointTesterRole(Construct):
                         service="sagemaker", resource="endpoint-config", resource_name=f"*{ENDPOINT_SUFFIX}-*"
                     )
                 ],
+            ),
+            iam.PolicyStatement(
+                sid="SmokeRunBatchPipelines",  # one run per batch deployment, over the smoke prefixes
+                actions=["sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"],
+                resources=[stack.format_arn(service="sagemaker", resource="pipeline", resource_name=batch_pipelines)],
+            ),
+            iam.PolicyStatement(
+                sid="FollowSmokeRuns",
+                actions=["sagemaker:DescribePipelineExecution"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", resource="pipeline", resource_name=f"{batch_pipelines}/execution/*"
+                    )
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="WriteSmokeInputs",
+                actions=["s3:PutObject"],
+                resources=[data_capture.arn_for_objects(f"{smoke}input/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ReadSmokeOutputs",
+                actions=["s3:GetObject"],
+                resources=[data_capture.arn_for_objects(f"{smoke}output/*")],
             ),
             iam.PolicyStatement(
                 sid="WriteAsyncTestRequests",
@@ -367,6 +400,14 @@ class EndpointTesterRole(Construct):
                 "endpoints.",
                 "Resource::<DataCapture*.Arn>/*-endpoint/async/failures/*": "Failures of the platform's "
                 "asynchronous endpoints.",
+                "Resource::arn:*:sagemaker:*:pipeline/*-endpoint-batch": "The batch stages' pipelines, "
+                "<project>-<stage>-endpoint-batch.",
+                "Resource::arn:*:sagemaker:*:pipeline/*-endpoint-batch/execution/*": "Executions of the batch "
+                "stages' pipelines (the smoke runs the tester started).",
+                "Resource::<DataCapture*.Arn>/*-endpoint/batch/smoke/*/input/*": "The smoke inputs of batch "
+                "deployments.",
+                "Resource::<DataCapture*.Arn>/*-endpoint/batch/smoke/*/output/*": "The smoke outputs of batch "
+                "deployments.",
             },
         )
 

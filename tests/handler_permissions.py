@@ -105,6 +105,8 @@ RESOURCES: dict[tuple[str, str], Callable[[Call, Mapping[str, Any], str], str]] 
     ("sagemaker", "DescribeModelPackageGroup"): _sagemaker_arn("model-package-group"),
     ("sagemaker", "PutModelPackageGroupPolicy"): _sagemaker_arn("model-package-group"),
     ("sagemaker", "StartPipelineExecution"): _sagemaker_arn("pipeline"),
+    ("sagemaker", "DescribePipeline"): _sagemaker_arn("pipeline"),
+    ("sagemaker", "DescribePipelineExecution"): lambda call, params, account: params["PipelineExecutionArn"],
     ("sagemaker", "DescribeProject"): _sagemaker_arn("project"),
     ("sagemaker", "DeleteApp"): lambda call, params, account: (
         f"arn:aws:sagemaker:{call.region}:{account}:app/{params['DomainId']}/"

@@ -19,10 +19,15 @@ clients use it: each case's request is written to ``<endpoint>/async/input/<depl
 of the bucket it answers in, sent with ``InvokeEndpointAsync``, and its result or failure object is
 awaited for at most ``ASYNC_WAIT_SECONDS``; results still missing then make the message come back
 (an endpoint scaled in to zero starts its first instance meanwhile).
+
+A batch stage has no endpoint: its forwarded ``CloudFormation Stack Status Change`` (the deployment
+stack completed) triggers one smoke run of its pipeline over the cases (``integration_tester.smoke``),
+followed on every delivery until it ends.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -52,6 +57,21 @@ from integration_tester.decisions import (
     readiness,
     run_result,
     s3_location,
+)
+from integration_tester.smoke import (
+    CSV,
+    INPUT_FILE,
+    OUTPUT_SUFFIX,
+    batch_deployment_to_test,
+    execution_id,
+    execution_token,
+    is_stack_event,
+    run_status,
+    smoke_answers,
+    smoke_bucket,
+    smoke_failed,
+    smoke_input,
+    stack_completed,
 )
 from ledger import Attempt, TestRun, items_with_prefix, utc_now
 from queue_handler import QueuedEventHandler, RetryLater
@@ -123,7 +143,10 @@ class IntegrationTester(QueuedEventHandler):
         super().__init__(settings.common, clients)
 
     def process(self, event: dict[str, Any]) -> dict[str, str]:
-        """Test the deployment an ``IN_SERVICE`` event reports, once, and record and notify the result."""
+        """Test the deployment an ``IN_SERVICE`` event (or, for a batch stage, a completed stack) reports,
+        once, and record and notify the result."""
+        if is_stack_event(event):
+            return self._process_batch(event)
         change = endpoint_in_service(event, self.settings.rules)
         if isinstance(change, Rejection):
             return self.drop(change.reason, event)
@@ -135,39 +158,60 @@ class IntegrationTester(QueuedEventHandler):
             raise RetryLater(deployment_id.reason)
         if isinstance(deployment_id, Rejection):
             return self.drop(deployment_id.reason, event)
+
+        def answers(target: TesterTarget, session_name: str, cases: list[TestCase]) -> dict[str, Answer] | Rejection:
+            blocker = self._endpoint_blocker(target, session_name, deployment, deployment_id)
+            if isinstance(blocker, Later):
+                raise RetryLater(blocker.reason)
+            if isinstance(blocker, Rejection):
+                return blocker
+            return self._endpoint_answers(target, session_name, deployment, deployment_id, cases)
+
+        return self._test(event, change.event_id, state, deployment_id, answers)
+
+    def _process_batch(self, event: dict[str, Any]) -> dict[str, str]:
+        """A batch stage's deployment stack completed: smoke-test the deployment with the project's cases."""
+        change = stack_completed(event, self.settings.rules)
+        if isinstance(change, Rejection):
+            return self.drop(change.reason, event)
+        deployment = change.deployment
+        logger.append_keys(project=deployment.project, stage=deployment.stage)
+        state = self.ledger.state(deployment)
+        deployment_id = batch_deployment_to_test(change, state)
+        if isinstance(deployment_id, Later):
+            raise RetryLater(deployment_id.reason)
+        if isinstance(deployment_id, Rejection):
+            return self.drop(deployment_id.reason, event)
+
+        def answers(target: TesterTarget, session_name: str, cases: list[TestCase]) -> dict[str, Answer] | Rejection:
+            return self._smoke_answers(target, session_name, deployment, deployment_id, cases)
+
+        return self._test(event, change.event_id, state, deployment_id, answers)
+
+    def _test(self, event: dict[str, Any], event_id: str, state, deployment_id: str, answers) -> dict[str, str]:
+        """Run the cases through ``answers`` once per deployment; record the run (and the test-stage
+        record the prod gate reads) and notify it."""
+        deployment = state.deployment
         attempt = self.ledger.attempt(deployment, deployment_id, state)
         if attempt is None:
             return self.drop(f"no attempt {deployment_id} in the ledger", event)
         recorded = self.ledger.test_run(attempt)
         if recorded is not None:
-            if recorded.event_id != change.event_id:
+            if recorded.event_id != event_id:
                 return self.drop(f"deployment {deployment_id} was tested already: {recorded.summary}", event)
             # This event recorded the run and failed before its notification went out: send it now.
             self._notify(attempt, recorded)
             return _summary(recorded)
 
         target = self.settings.targets[deployment.stage]
-        session_name = role_session_name(self.name, change.event_id)
-        blocker = self._endpoint_blocker(target, session_name, deployment, deployment_id)
-        if isinstance(blocker, Later):
-            raise RetryLater(blocker.reason)
-        if isinstance(blocker, Rejection):
-            return self.drop(blocker.reason, event)
-
         cases = self._cases(deployment)
-        runnable = [case for case in cases if isinstance(case, TestCase)]
-        runtime = self._in_target("sagemaker-runtime", target, session_name, config=RUNTIME_CONFIG)
-        config = self._in_target("sagemaker", target, session_name).describe_endpoint_config(
-            EndpointConfigName=f"{deployment.endpoint_name}-{deployment_id}"
+        answered = answers(
+            target, role_session_name(self.name, event_id), [case for case in cases if isinstance(case, TestCase)]
         )
-        requests = async_requests(config, deployment, deployment_id)
-        if requests is None:
-            answers = {case.name: self._invoke(runtime, deployment.endpoint_name, case) for case in runnable}
-        else:
-            s3 = self._in_target("s3", target, session_name)
-            answers = self._invoke_async(runtime, s3, deployment.endpoint_name, requests, runnable)
-        results = [case_result(case, answers.get(case.name)) for case in cases]
-        run = run_result(deployment.stage, results, event_id=change.event_id, now=utc_now())
+        if isinstance(answered, Rejection):
+            return self.drop(answered.reason, event)
+        results = [case_result(case, answered.get(case.name)) for case in cases]
+        run = run_result(deployment.stage, results, event_id=event_id, now=utc_now())
         if not self.ledger.record_test_run(attempt, run, gates_prod=is_test_stage(deployment.stage)):
             return self.drop(f"deployment {deployment_id} was rolled back, failed or tested meanwhile", event)
         self._notify(attempt, run)
@@ -175,6 +219,58 @@ class IntegrationTester(QueuedEventHandler):
         return _summary(run)
 
     # AWS calls
+
+    def _endpoint_answers(
+        self, target: TesterTarget, session_name: str, deployment: contract.Deployment, deployment_id: str, cases
+    ) -> dict[str, Answer]:
+        """The endpoint's answers: invoked directly, or through S3 if its configuration is asynchronous."""
+        runtime = self._in_target("sagemaker-runtime", target, session_name, config=RUNTIME_CONFIG)
+        config = self._in_target("sagemaker", target, session_name).describe_endpoint_config(
+            EndpointConfigName=f"{deployment.endpoint_name}-{deployment_id}"
+        )
+        requests = async_requests(config, deployment, deployment_id)
+        if requests is None:
+            return {case.name: self._invoke(runtime, deployment.endpoint_name, case) for case in cases}
+        s3 = self._in_target("s3", target, session_name)
+        return self._invoke_async(runtime, s3, deployment.endpoint_name, requests, cases)
+
+    def _smoke_answers(
+        self, target: TesterTarget, session_name: str, deployment: contract.Deployment, deployment_id: str, cases
+    ) -> dict[str, Answer] | Rejection:
+        """A batch stage's answers: one run of its pipeline over the cases, started once per deployment
+        (the execution's idempotency token), checked on every delivery until it ends."""
+        sagemaker = self._in_target("sagemaker", target, session_name)
+        pipeline = f"{deployment.endpoint_name}{contract.BATCH_RESOURCE_SUFFIX}"
+        try:
+            described = sagemaker.describe_pipeline(PipelineName=pipeline)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFound":
+                raise
+            return Rejection(f"no batch pipeline {pipeline}: the stage's endpoint is tested once in service")
+        run = smoke_input(cases)
+        if not run.rows:
+            return dict(run.refused)
+        bucket = smoke_bucket(json.loads(described["PipelineDefinition"]))
+        prefix = contract.batch_smoke_prefix(deployment.endpoint_name, deployment_id)
+        s3 = self._in_target("s3", target, session_name)
+        s3.put_object(Bucket=bucket, Key=f"{prefix}input/{INPUT_FILE}", Body=run.body.encode(), ContentType=CSV)
+        execution = sagemaker.start_pipeline_execution(
+            PipelineName=pipeline,
+            PipelineExecutionDisplayName=f"smoke-{deployment_id}",
+            ClientRequestToken=execution_token(deployment_id),
+            PipelineParameters=[
+                {"Name": contract.BATCH_INPUT_URI, "Value": f"s3://{bucket}/{prefix}input/"},
+                {"Name": contract.BATCH_OUTPUT_PREFIX, "Value": f"s3://{bucket}/{prefix}output/"},
+            ],
+        )["PipelineExecutionArn"]
+        status = run_status(sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution))
+        if isinstance(status, Later):
+            raise RetryLater(f"{pipeline}: {status.reason}")
+        if status is not None:
+            return smoke_failed(run, status)
+        key = f"{prefix}output/{execution_id(execution)}/{INPUT_FILE}{OUTPUT_SUFFIX}"
+        output = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", errors="replace")
+        return smoke_answers(run, output)
 
     def _cases(self, deployment: contract.Deployment) -> list:
         """The project's test cases that apply to the stage (malformed ones included: they fail)."""

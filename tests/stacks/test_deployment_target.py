@@ -294,6 +294,18 @@ def test_endpoint_tester_role_only_describes_and_invokes_platform_endpoints(plat
     assert not is_allowed(statements, Request("s3:ListBucket", bucket_arn, {"s3:prefix": "churn-dev-endpoint/"}))
     for captured in (f"{bucket_arn}/churn-dev-endpoint/AllTraffic/2026/12/03/capture.jsonl", f"{bucket_arn}/x"):
         assert not is_allowed(statements, Request("s3:GetObject", captured))
+    # batch stages: one smoke run of the stage's pipeline, its input and output under batch/smoke/ only
+    pipeline = endpoint.replace(":endpoint/churn-dev-endpoint", ":pipeline/churn-dev-endpoint-batch")
+    for action in ("sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"):
+        assert is_allowed(statements, Request(action, pipeline))
+        assert not is_allowed(statements, Request(action, pipeline.replace("-endpoint-batch", "-training")))
+    assert is_allowed(statements, Request("sagemaker:DescribePipelineExecution", f"{pipeline}/execution/abc123"))
+    smoke = f"{bucket_arn}/churn-dev-endpoint/batch/smoke/v3-0a1b2c3d"
+    assert is_allowed(statements, Request("s3:PutObject", f"{smoke}/input/cases.csv"))
+    assert is_allowed(statements, Request("s3:GetObject", f"{smoke}/output/abc123/cases.csv.out"))
+    for scheduled in ("input/day.csv", "output/abc123/day.csv.out"):
+        for action in ("s3:PutObject", "s3:GetObject"):
+            assert not is_allowed(statements, Request(action, f"{bucket_arn}/churn-dev-endpoint/batch/{scheduled}"))
     through_s3 = {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
     for action in ("kms:GenerateDataKey", "kms:Decrypt"):
         assert is_allowed(statements, Request(action, key_arn, through_s3))
