@@ -8,6 +8,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto.sagemaker.models import sagemaker_backends
 
+import contract
 from integration_tester.smoke import INPUT_FILE, execution_id
 from stacks.batch import pipeline_definition
 from tests.lambdas.conftest import PREFIX, PROJECT, REGION, TYPICAL_CASE
@@ -187,3 +188,17 @@ def test_a_stack_completion_of_a_stage_with_an_endpoint_is_left_to_the_in_servic
 
     assert result == {"batchItemFailures": []}
     assert platform.test_record(package) == {}
+
+
+@pytest.mark.parametrize(("output", "reaches_prod"), [("0.42\n0.1\n0.9\n", True), ("0.42\n0.1\n7.5\n", False)])
+def test_the_smoke_run_in_test_gates_the_batch_versions_way_to_prod(platform, batch, output, reaches_prod):
+    BatchPipeline(platform, output=output)
+    platform.test_endpoint(platform.completion("dev", "CREATE_COMPLETE"))
+
+    prod_package = platform.register("prod", metadata={contract.META_SOURCE_PACKAGE: batch})
+    platform.promote(platform.package_event(prod_package))
+
+    [attempt] = platform.attempts("prod")
+    assert (attempt["status"] == "REFUSED") is not reaches_prod
+    prod_change_sets = [r for r in platform.change_set_requests() if r["StackName"] == "churn-prod-endpoint"]
+    assert len(prod_change_sets) == (1 if reaches_prod else 0)
