@@ -156,6 +156,23 @@ def batch_prefix(endpoint_name: str) -> str:
     return f"{endpoint_name}/batch/"
 
 
+#: The batch pipeline's parameters: the S3 prefix a run reads, and the one its output goes under
+#: (``<prefix><pipeline execution id>/``).
+BATCH_INPUT_URI = "InputUri"
+BATCH_OUTPUT_PREFIX = "OutputPrefix"
+
+
+def batch_smoke_prefix(endpoint_name: str, deployment_id: str) -> str:
+    """Key prefix of a deployment's smoke run (``input/``, ``output/``), outside the scheduled ``input/``."""
+    return f"{batch_prefix(endpoint_name)}smoke/{deployment_id}/"
+
+
+def async_prefix(endpoint_name: str) -> str:
+    """Key prefix of an asynchronous endpoint in the target's data-capture bucket: ``output/``,
+    ``failures/`` (SageMaker writes them) and ``input/`` (the integration tester's requests)."""
+    return f"{endpoint_name}/async/"
+
+
 #: Suffix of the alarm of a batch stage's failed runs, and of its pipeline and schedule names.
 BATCH_FAILURES_ALARM_SUFFIX = "-batch-failures"
 BATCH_RESOURCE_SUFFIX = "-batch"

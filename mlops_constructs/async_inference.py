@@ -16,7 +16,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.contract import SCALE_OUT_FROM_ZERO_ALARM_SUFFIX
+from lambdas.contract import SCALE_OUT_FROM_ZERO_ALARM_SUFFIX, async_prefix
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.endpoint import VARIANT_NAME
 
@@ -32,11 +32,6 @@ class AsyncOutput:
     error_topic_arn: str
 
 
-def async_output_prefix(endpoint_name: str) -> str:
-    """Key prefix of an endpoint's asynchronous results (``<endpoint>/async/``); requests go under ``input/``."""
-    return f"{endpoint_name}/async/"
-
-
 def add_async_inference_config(
     endpoint_config: sagemaker.CfnEndpointConfig,
     *,
@@ -47,7 +42,7 @@ def add_async_inference_config(
 ) -> None:
     """Make ``endpoint_config`` asynchronous under ``condition``: results and failures in the target's
     bucket, encrypted with its key, with a notification on each to the account's topics."""
-    prefix = f"s3://{output.bucket}/{async_output_prefix(endpoint_name)}"
+    prefix = f"s3://{output.bucket}/{async_prefix(endpoint_name)}"
     config = {
         "ClientConfig": {"MaxConcurrentInvocationsPerInstance": max_concurrent_invocations},
         "OutputConfig": {

@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lambdas.contract import ENDPOINT_SUFFIX, MONITOR_SUFFIX
+from lambdas.contract import BATCH_FAILURES_ALARM_SUFFIX, ENDPOINT_SUFFIX, MONITOR_SUFFIX
 from mlops_constructs.storage import let_cloudwatch_logs_encrypt
 
 #: Search term matching the platform's endpoints: CloudWatch splits dimension values into tokens at
@@ -38,6 +38,15 @@ INSTANCE_METRICS = (
     ("MemoryUtilization", "Instance memory utilization (%)"),
     ("DiskUtilization", "Instance disk utilization (%)"),
 )
+#: Metrics of asynchronous endpoints, per endpoint only (no variant): (metric, statistic, graph title).
+ASYNC_METRICS = (
+    ("ApproximateBacklogSizePerInstance", "Average", "Async backlog per instance"),
+    ("HasBacklogWithoutCapacity", "Maximum", "Async backlog without capacity (scaled to zero)"),
+    ("InvocationsProcessed", "Sum", "Async invocations processed"),
+    ("InvocationFailures", "Sum", "Async invocation failures"),
+)
+#: Search terms matching the batch templates' failed-runs rules (``<endpoint>-batch-failures``).
+BATCH_FAILURES_TOKENS = BATCH_FAILURES_ALARM_SUFFIX.strip("-").replace("-", " ")
 #: Stack statuses meaning a deployment was rolled back (an update) or a creation failed and was undone.
 ROLLBACK_STACK_STATUSES = ["UPDATE_ROLLBACK_COMPLETE", "ROLLBACK_COMPLETE"]
 #: A blue/green deployment SageMaker rolls back, in the events' and the API's spelling.
@@ -152,8 +161,12 @@ class RollbackLog(Construct):
 
 class PlatformDashboard(Construct):
     """One dashboard per account: the platform endpoints' invocations, model latency, 4xx and 5xx
-    errors, their instances' CPU, memory and disk utilization, the Model Monitor runs that found
-    violations, and the rollbacks.
+    errors, their instances' CPU, memory and disk utilization, asynchronous endpoints' backlog (per
+    instance, and without capacity when scaled to zero), processed and failed requests, batch stages'
+    failed runs, the Model Monitor runs that found violations, and the rollbacks.
+
+    Failed batch runs are what each batch template's ``<endpoint>-batch-failures`` alarm watches:
+    ``MatchedEvents`` of its failed-runs rule.
 
     Violations are the metric the monitor templates' violation alarms watch: ``MatchedEvents`` of the
     rules in the monitor stacks (``AWS/Events``, by ``RuleName``).
@@ -192,6 +205,21 @@ class PlatformDashboard(Construct):
             )
             for metric, title in INSTANCE_METRICS
         ]
+        widgets += [
+            cloudwatch.GraphWidget(
+                title=title,
+                left=[search(f'{{AWS/SageMaker,EndpointName}} MetricName="{metric}" {ENDPOINT_TOKEN}', statistic, "")],
+                width=12,
+            )
+            for metric, statistic, title in ASYNC_METRICS
+        ]
+        widgets.append(
+            cloudwatch.GraphWidget(
+                title="Batch runs failed",
+                left=[search(f'{{AWS/Events,RuleName}} MetricName="MatchedEvents" {BATCH_FAILURES_TOKENS}', "Sum", "")],
+                width=12,
+            )
+        )
         widgets.append(
             cloudwatch.GraphWidget(
                 title="Model Monitor runs with violations",

@@ -5,9 +5,16 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.contract import BATCH_RESOURCE_SUFFIX, ENDPOINT_SUFFIX, MONITOR_SUFFIX
+from lambdas.contract import (
+    BATCH_RESOURCE_SUFFIX,
+    ENDPOINT_SUFFIX,
+    MONITOR_SUFFIX,
+    async_prefix,
+    batch_smoke_prefix,
+)
 from mlops_constructs.compliance import acknowledge_wildcards
 
 #: SageMaker resource types the endpoint and monitor templates create; all are named after the
@@ -286,10 +293,23 @@ class EndpointTesterRole(Construct):
     """The role the dev integration tester assumes to check and invoke the platform's endpoints.
 
     Trusted only by the tester's role (exact ARN), it can describe and invoke ``*-endpoint``
-    endpoints and nothing else: the tester sees what a client of the endpoint sees.
+    endpoints (asynchronously too) and read their configurations, start and follow one smoke run of
+    a batch stage's ``*-endpoint-batch`` pipeline over ``<endpoint>/batch/smoke/``, write test requests under
+    ``<endpoint>/async/input/`` of the data-capture bucket and read the results SageMaker writes
+    under ``output/`` and ``failures/`` (through S3 with the bucket's key), and nothing else: the
+    tester sees what a client of the endpoint sees.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, role_name: str, tester_role_arn: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        role_name: str,
+        tester_role_arn: str,
+        data_capture: s3.IBucket,
+        key: kms.IKey,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.role = iam.Role(
@@ -299,16 +319,97 @@ class EndpointTesterRole(Construct):
             assumed_by=iam.ArnPrincipal(tester_role_arn),
             description="Assumed by the dev integration tester only, to invoke the platform's endpoints",
         )
-        self.role.add_to_policy(
+        prefix = async_prefix(f"*{ENDPOINT_SUFFIX}")
+        results = [f"{prefix}output/*", f"{prefix}failures/*"]
+        batch_pipelines = f"*{ENDPOINT_SUFFIX}{BATCH_RESOURCE_SUFFIX}"
+        smoke = batch_smoke_prefix(f"*{ENDPOINT_SUFFIX}", "*")
+        for statement in (
             iam.PolicyStatement(
                 sid="TestPlatformEndpoints",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"],
                 resources=[
                     stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"*{ENDPOINT_SUFFIX}")
                 ],
-            )
+            ),
+            iam.PolicyStatement(
+                sid="ReadEndpointConfigurations",  # whether an endpoint is asynchronous, and where it answers
+                actions=["sagemaker:DescribeEndpointConfig"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", resource="endpoint-config", resource_name=f"*{ENDPOINT_SUFFIX}-*"
+                    )
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="SmokeRunBatchPipelines",  # one run per batch deployment, over the smoke prefixes
+                actions=["sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"],
+                resources=[stack.format_arn(service="sagemaker", resource="pipeline", resource_name=batch_pipelines)],
+            ),
+            iam.PolicyStatement(
+                sid="FollowSmokeRuns",
+                actions=["sagemaker:DescribePipelineExecution"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", resource="pipeline", resource_name=f"{batch_pipelines}/execution/*"
+                    )
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="WriteSmokeInputs",
+                actions=["s3:PutObject"],
+                resources=[data_capture.arn_for_objects(f"{smoke}input/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ReadSmokeOutputs",
+                actions=["s3:GetObject"],
+                resources=[data_capture.arn_for_objects(f"{smoke}output/*")],
+            ),
+            iam.PolicyStatement(
+                sid="WriteAsyncTestRequests",
+                actions=["s3:PutObject"],
+                resources=[data_capture.arn_for_objects(f"{prefix}input/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ReadAsyncResults",
+                actions=["s3:GetObject"],
+                resources=[data_capture.arn_for_objects(r) for r in results],
+            ),
+            iam.PolicyStatement(
+                sid="FindAsyncResults",
+                actions=["s3:ListBucket"],
+                resources=[data_capture.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": results}},
+            ),
+            iam.PolicyStatement(
+                sid="AsyncObjectsThroughS3",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            ),
+        ):
+            self.role.add_to_policy(statement)
+        acknowledge_wildcards(
+            self,
+            {
+                _ENDPOINTS: _WILDCARD_REASONS[_ENDPOINTS],
+                "Resource::arn:*:sagemaker:*:endpoint-config/*-endpoint-*": "The configurations of the platform's "
+                "endpoints, <endpoint>-<deployment id>.",
+                "Resource::<DataCapture*.Arn>/*-endpoint/async/input/*": "The tester's requests to the platform's "
+                "asynchronous endpoints.",
+                "Resource::<DataCapture*.Arn>/*-endpoint/async/output/*": "Results of the platform's asynchronous "
+                "endpoints.",
+                "Resource::<DataCapture*.Arn>/*-endpoint/async/failures/*": "Failures of the platform's "
+                "asynchronous endpoints.",
+                "Resource::arn:*:sagemaker:*:pipeline/*-endpoint-batch": "The batch stages' pipelines, "
+                "<project>-<stage>-endpoint-batch.",
+                "Resource::arn:*:sagemaker:*:pipeline/*-endpoint-batch/execution/*": "Executions of the batch "
+                "stages' pipelines (the smoke runs the tester started).",
+                "Resource::<DataCapture*.Arn>/*-endpoint/batch/smoke/*/input/*": "The smoke inputs of batch "
+                "deployments.",
+                "Resource::<DataCapture*.Arn>/*-endpoint/batch/smoke/*/output/*": "The smoke outputs of batch "
+                "deployments.",
+            },
         )
-        acknowledge_wildcards(self, {_ENDPOINTS: _WILDCARD_REASONS[_ENDPOINTS]})
 
 
 _ENDPOINTS = "Resource::arn:*:sagemaker:*:endpoint/*-endpoint"

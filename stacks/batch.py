@@ -12,6 +12,8 @@ from constructs import Construct
 
 from lambdas.contract import (
     BATCH_FAILURES_ALARM_SUFFIX,
+    BATCH_INPUT_URI,
+    BATCH_OUTPUT_PREFIX,
     BATCH_RESOURCE_SUFFIX,
     SSM_BATCH_SCHEDULER_ROLE_ARN,
     BatchParameters,
@@ -31,6 +33,7 @@ from platform_config import EBS_ONLY_INSTANCE_TYPE_PATTERN, EndpointDefaults
 #: The pipeline's one step, and the execution variable that makes each run's output prefix unique.
 TRANSFORM_STEP = "Transform"
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
+
 #: Model Monitor checks the captured batch records hourly (the latest captures since the last run).
 MONITOR_SCHEDULE = "cron(0 * ? * * *)"
 
@@ -130,7 +133,8 @@ class BatchTransformStack(DeployableTemplateStack):
                             kms_key_arn=self.kms_key_arn,
                             instance_type=instance_type,
                             instance_count=instance_count,
-                        )
+                        ),
+                        location,
                     )
                 )
             },
@@ -225,12 +229,16 @@ def transform_request(
         "ModelName": model_name,
         "BatchStrategy": "MultiRecord",
         "TransformInput": {
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{location}input/"}},
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": {"Get": f"Parameters.{BATCH_INPUT_URI}"}}
+            },
             "ContentType": "text/csv",
             "SplitType": "Line",
         },
         "TransformOutput": {
-            "S3OutputPath": {"Std:Join": {"On": "", "Values": [f"{location}output/", EXECUTION_ID]}},
+            "S3OutputPath": {
+                "Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{BATCH_OUTPUT_PREFIX}"}, EXECUTION_ID]}
+            },
             "Accept": "text/csv",
             "AssembleWith": "Line",
             "KmsKeyId": kms_key_arn,
@@ -248,12 +256,17 @@ def transform_request(
     }
 
 
-def pipeline_definition(transform: dict[str, Any]) -> dict[str, Any]:
-    """A SageMaker pipeline definition (schema 2020-12-01) of one transform step."""
+def pipeline_definition(transform: dict[str, Any], location: str) -> dict[str, Any]:
+    """A SageMaker pipeline definition (schema 2020-12-01) of one transform step, reading ``input/`` and
+    writing ``output/`` of ``location`` unless a run passes other prefixes (the scheduled runs take
+    these defaults; the integration tester's smoke run passes ``contract.batch_smoke_prefix``'s)."""
     return {
         "Version": "2020-12-01",
         "Metadata": {},
-        "Parameters": [],
+        "Parameters": [
+            {"Name": BATCH_INPUT_URI, "Type": "String", "DefaultValue": f"{location}input/"},
+            {"Name": BATCH_OUTPUT_PREFIX, "Type": "String", "DefaultValue": f"{location}output/"},
+        ],
         "Steps": [{"Name": TRANSFORM_STEP, "Type": "Transform", "Arguments": transform}],
     }
 

@@ -157,6 +157,8 @@ class DeploymentTargetStack(Stack):
             "EndpointTester",
             role_name=names.endpoint_tester_role(account),
             tester_role_arn=names.role_arn("dev", names.integration_tester_role),
+            data_capture=self.data_capture,
+            key=self.key,
         )
         if comparison_role_arn:
             self.challenger_evaluator = ChallengerEvaluatorRole(

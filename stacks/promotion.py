@@ -190,6 +190,21 @@ class PromotionStack(Stack):
             ),
             targets=[targets.SqsQueue(self.tester_queue.queue, dead_letter_queue=self.tester_queue.dead_letters.queue)],
         )
+        events.Rule(
+            self,
+            "DeploymentStacksCompleted",
+            event_bus=self.bus,
+            description="Platform deployment stacks completed, to the integration tester (a batch stage's smoke run)",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudformation"],
+                detail_type=["CloudFormation Stack Status Change"],
+                detail={
+                    "stack-id": [{"wildcard": f"*{ENDPOINT_SUFFIX}/*"}],
+                    "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]},
+                },
+            ),
+            targets=[targets.SqsQueue(self.tester_queue.queue, dead_letter_queue=self.tester_queue.dead_letters.queue)],
+        )
 
         endpoint_template = s3_assets.Asset(self, "EndpointTemplate", path=endpoint_template_file)
         monitor_template = s3_assets.Asset(self, "MonitorTemplate", path=monitor_template_file)

@@ -40,6 +40,7 @@ def _table_arn(call: Call, table: str, account: str) -> str:
 def _sagemaker_arn(kind: str) -> Callable[[Call, Mapping[str, Any], str], str]:
     parameter = {
         "endpoint": "EndpointName",
+        "endpoint-config": "EndpointConfigName",
         "model-package-group": "ModelPackageGroupName",
         "pipeline": "PipelineName",
         "model-package": "ModelPackageName",
@@ -93,6 +94,8 @@ RESOURCES: dict[tuple[str, str], Callable[[Call, Mapping[str, Any], str], str]] 
     },
     ("sagemaker", "DescribeEndpoint"): _sagemaker_arn("endpoint"),
     ("sagemaker", "InvokeEndpoint"): _sagemaker_arn("endpoint"),
+    ("sagemaker", "InvokeEndpointAsync"): _sagemaker_arn("endpoint"),
+    ("sagemaker", "DescribeEndpointConfig"): _sagemaker_arn("endpoint-config"),
     ("sagemaker", "DescribeModelPackage"): _sagemaker_arn("model-package"),
     ("sagemaker", "UpdateModelPackage"): _sagemaker_arn("model-package"),
     ("sagemaker", "ListModelPackages"): lambda call, params, account: (
@@ -102,6 +105,8 @@ RESOURCES: dict[tuple[str, str], Callable[[Call, Mapping[str, Any], str], str]] 
     ("sagemaker", "DescribeModelPackageGroup"): _sagemaker_arn("model-package-group"),
     ("sagemaker", "PutModelPackageGroupPolicy"): _sagemaker_arn("model-package-group"),
     ("sagemaker", "StartPipelineExecution"): _sagemaker_arn("pipeline"),
+    ("sagemaker", "DescribePipeline"): _sagemaker_arn("pipeline"),
+    ("sagemaker", "DescribePipelineExecution"): lambda call, params, account: params["PipelineExecutionArn"],
     ("sagemaker", "DescribeProject"): _sagemaker_arn("project"),
     ("sagemaker", "DeleteApp"): lambda call, params, account: (
         f"arn:aws:sagemaker:{call.region}:{account}:app/{params['DomainId']}/"

@@ -145,14 +145,20 @@ def batch_deployment(settings, target: TargetAccount) -> dict[str, str]:
     }
 
 
-def transform_step_request(deployment: Deployment, logical_id: str) -> dict:
+def transform_step_request(deployment: Deployment, logical_id: str, **run_parameters: str) -> dict:
     """The ``CreateTransformJob`` request the pipeline's transform step makes at run time: its arguments,
-    with the job name SageMaker gives it and the output prefix the execution variable resolves to."""
-    (step,) = json.loads(deployment.properties(logical_id)["PipelineDefinition"]["PipelineDefinitionBody"])["Steps"]
+    with the job name SageMaker gives it, the pipeline parameters' defaults (or ``run_parameters``) and
+    the output prefix the execution variable resolves to."""
+    definition = json.loads(deployment.properties(logical_id)["PipelineDefinition"]["PipelineDefinitionBody"])
+    values = {p["Name"]: run_parameters.get(p["Name"], p["DefaultValue"]) for p in definition["Parameters"]}
+    (step,) = definition["Steps"]
     arguments = step["Arguments"]
+    source = arguments["TransformInput"]["DataSource"]["S3DataSource"]
+    source["S3Uri"] = values[source["S3Uri"]["Get"].removeprefix("Parameters.")]
     output = arguments["TransformOutput"]["S3OutputPath"]["Std:Join"]
     assert output["Values"][1] == {"Get": "Execution.PipelineExecutionId"}
-    arguments["TransformOutput"]["S3OutputPath"] = f"{output['Values'][0]}abcdef123456"
+    prefix = values[output["Values"][0]["Get"].removeprefix("Parameters.")]
+    arguments["TransformOutput"]["S3OutputPath"] = f"{prefix}abcdef123456"
     return {**arguments, "TransformJobName": "pipelines-abcdef123456-Transform-0a1b2c3d4e"}
 
 

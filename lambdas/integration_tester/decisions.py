@@ -4,6 +4,7 @@ endpoint can be tested now, and what the cases' results add up to.
 - :func:`endpoint_in_service`: validate a forwarded ``SageMaker Endpoint State Change`` event.
 - :func:`deployment_to_test`: the stage's current attempt, if the event is about it.
 - :func:`readiness`: whether ``DescribeEndpoint`` shows that attempt serving.
+- :func:`async_requests`: where an asynchronous endpoint's test requests go (``DescribeEndpointConfig``).
 - :func:`case_result`, :func:`run_result`: the results of the cases and of the whole run.
 """
 
@@ -136,6 +137,41 @@ def readiness(
     if deployment_id_of_config(deployment.endpoint_name, serving) != deployment_id:
         return Rejection(f"endpoint {deployment.endpoint_name} serves {serving}, not deployment {deployment_id}")
     return None
+
+
+@dataclass(frozen=True)
+class AsyncRequests:
+    """Where the tester writes an asynchronous endpoint's test requests: one object per case under
+    ``<endpoint>/async/input/<deployment id>/`` of the bucket SageMaker writes its results to."""
+
+    bucket: str
+    prefix: str
+
+    def key(self, case_name: str) -> str:
+        return f"{self.prefix}{case_name}"
+
+    def location(self, case_name: str) -> str:
+        return f"s3://{self.bucket}/{self.key(case_name)}"
+
+
+def async_requests(
+    endpoint_config: Mapping[str, Any], deployment: contract.Deployment, deployment_id: str
+) -> AsyncRequests | None:
+    """Where to put the test requests if ``DescribeEndpointConfig`` shows an asynchronous endpoint
+    (its ``AsyncInferenceConfig``), else None: the endpoint answers ``InvokeEndpoint`` directly."""
+    output_path = endpoint_config.get("AsyncInferenceConfig", {}).get("OutputConfig", {}).get("S3OutputPath")
+    if not output_path:
+        return None
+    bucket, _ = s3_location(output_path)
+    return AsyncRequests(bucket, f"{contract.async_prefix(deployment.endpoint_name)}input/{deployment_id}/")
+
+
+def s3_location(uri: str) -> tuple[str, str]:
+    """Bucket and key of an ``s3://bucket/key`` URI; ValueError if it is none."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    return bucket, key
 
 
 # --- Results --------------------------------------------------------------------------------------

@@ -9,16 +9,19 @@ import pytest
 import contract
 from integration_tester.cases import Answer, MalformedCase, TestCase, check, parse_case
 from integration_tester.decisions import (
+    AsyncRequests,
     EndpointInService,
     Later,
     Rejection,
     TesterRules,
     TesterTarget,
+    async_requests,
     case_result,
     deployment_to_test,
     endpoint_in_service,
     readiness,
     run_result,
+    s3_location,
 )
 from ledger import StageState
 from tests.lambdas.events import DEV, PROD, REGION, TEST, endpoint_deployment_state_change
@@ -225,3 +228,38 @@ def test_a_test_stage_deployment_is_tested_once_its_stack_completed():
     prod = contract.Deployment("churn", "prod")
     in_prod = EndpointInService("e", PROD, prod, f"churn-prod-endpoint-{CURRENT}")
     assert deployment_to_test(in_prod, StageState(prod, PROD, deployment_id=CURRENT, status="IN_PROGRESS")) == CURRENT
+
+
+def test_an_async_configuration_sends_the_requests_under_the_endpoints_input_prefix():
+    config = {
+        "EndpointConfigName": f"churn-dev-endpoint-{CURRENT}",
+        "AsyncInferenceConfig": {
+            "OutputConfig": {
+                "S3OutputPath": "s3://mlops-data-capture-222222222222-eu-west-1/churn-dev-endpoint/async/output/",
+                "S3FailurePath": "s3://mlops-data-capture-222222222222-eu-west-1/churn-dev-endpoint/async/failures/",
+            }
+        },
+    }
+
+    requests = async_requests(config, DEPLOYMENT, CURRENT)
+
+    assert requests == AsyncRequests(
+        "mlops-data-capture-222222222222-eu-west-1", f"churn-dev-endpoint/async/input/{CURRENT}/"
+    )
+    assert requests.location("typical") == (
+        f"s3://mlops-data-capture-222222222222-eu-west-1/churn-dev-endpoint/async/input/{CURRENT}/typical"
+    )
+    assert async_requests({"EndpointConfigName": "x", "ProductionVariants": []}, DEPLOYMENT, CURRENT) is None
+
+
+def test_s3_locations_are_split_and_anything_else_is_refused():
+    assert s3_location("s3://bucket/a/b.out") == ("bucket", "a/b.out")
+    with pytest.raises(ValueError, match="not an S3 URI: 'https://bucket/a'"):
+        s3_location("https://bucket/a")
+
+
+def test_an_async_answer_is_not_held_to_the_latency_budget():
+    case = TestCase(name="typical", payload="1,2", content_type="text/csv", latency_budget_ms=10)
+
+    assert check(case, Answer(200, "0.4", 60_000, queued=True)) == []
+    assert check(case, Answer(200, "0.4", 60_000))[0].startswith("latency 60000 ms")

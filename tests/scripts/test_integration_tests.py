@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from integration_tester.cases import TestCase, parse_case
 from scripts.integration_tests import main
 from tests.conftest import ROOT
-from tests.lambdas.conftest import create_table
+from tests.scripts.conftest import TABLE
 
 EXAMPLE = ROOT / "project_templates" / "tabular-xgboost" / "integration-tests.json"
-TABLE = "mlops-project-settings"
-
-
-@pytest.fixture
-def dynamodb(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        resource = boto3.resource("dynamodb")
-        create_table(resource.meta.client, TABLE)
-        yield resource
 
 
 def items(dynamodb, project: str = "churn") -> list[dict]:

@@ -76,6 +76,13 @@ def test_the_transform_reads_input_writes_output_per_run_encrypted_and_captures_
         "GenerateInferenceId": True,
     }
     assert request["ModelName"] == "churn-test-endpoint-v3-0123abcd"
+    # the integration tester's smoke run reads and writes prefixes of its own, outside the scheduled input
+    smoke = f"{location}/smoke/v3-0123abcd"
+    request = transform_step_request(
+        deployment, pipeline_id, InputUri=f"{smoke}/input/", OutputPrefix=f"{smoke}/output/"
+    )
+    assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"{smoke}/input/"
+    assert request["TransformOutput"]["S3OutputPath"] == f"{smoke}/output/abcdef123456"
     assert pipeline["Properties"]["RoleArn"] == {"Ref": "SageMakerExecutionRoleArn"}
 
 

@@ -49,6 +49,19 @@ def test_each_account_has_a_dashboard_of_its_endpoints_with_search_expressions(t
             f'SEARCH(\'{{"/aws/sagemaker/Endpoints",EndpointName,VariantName}} MetricName="{metric}" endpoint\', '
             "'Average', 300)"
         ]
+    # asynchronous endpoints publish per endpoint only; batch stages' failed runs are their alarms' metric
+    for title, metric, statistic in (
+        ("Async backlog per instance", "ApproximateBacklogSizePerInstance", "Average"),
+        ("Async backlog without capacity (scaled to zero)", "HasBacklogWithoutCapacity", "Maximum"),
+        ("Async invocations processed", "InvocationsProcessed", "Sum"),
+        ("Async invocation failures", "InvocationFailures", "Sum"),
+    ):
+        assert expressions[title] == [
+            f"SEARCH('{{AWS/SageMaker,EndpointName}} MetricName=\"{metric}\" endpoint', '{statistic}', 300)"
+        ]
+    assert expressions["Batch runs failed"] == [
+        "SEARCH('{AWS/Events,RuleName} MetricName=\"MatchedEvents\" batch failures', 'Sum', 300)"
+    ]
     # the metric the monitor templates' violation alarms watch, for the rules of the monitor stacks
     assert expressions["Model Monitor runs with violations"] == [
         "SEARCH('{AWS/Events,RuleName} MetricName=\"MatchedEvents\" monitor', 'Sum', 300)"

@@ -263,17 +263,53 @@ def test_endpoint_tester_role_only_describes_and_invokes_platform_endpoints(plat
 
     account, template = target
     stack = platform.targets[account]
+    role = stack.resolve(stack.endpoint_tester.role.node.default_child.logical_id)
+    bucket = stack.resolve(stack.data_capture.node.default_child.logical_id)
+    key = stack.resolve(stack.key.node.default_child.logical_id)
+    bucket_arn = f"arn:aws:s3:::mlops-data-capture-{stack.account}-eu-west-1"
+    key_arn = f"arn:aws:kms:eu-west-1:{stack.account}:key/0f1e2d3c"
     statements = identity_statements(
         template.to_json(),
-        stack.resolve(stack.endpoint_tester.role.node.default_child.logical_id),
+        role,
         {"partition": "aws", "region": stack.region, "account": stack.account},
+        {f"{bucket}.Arn": bucket_arn, f"{key}.Arn": key_arn},
     )
     endpoint = f"arn:aws:sagemaker:eu-west-1:{stack.account}:endpoint/churn-dev-endpoint"
-    for action in ("sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"):
+    for action in ("sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint"):
         assert is_allowed(statements, Request(action, endpoint))
         assert not is_allowed(statements, Request(action, endpoint.replace("churn-dev-endpoint", "someone-elses")))
-    for action in ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:InvokeEndpointAsync"):
+    for action in ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"):
         assert not is_allowed(statements, Request(action, endpoint))
+    config = endpoint.replace(":endpoint/churn-dev-endpoint", ":endpoint-config/churn-dev-endpoint-v3-0a1b2c3d")
+    assert is_allowed(statements, Request("sagemaker:DescribeEndpointConfig", config))
+
+    # Asynchronous endpoints: requests written under input/, results and failures read, nothing else.
+    prefix = "churn-dev-endpoint/async/"
+    assert is_allowed(statements, Request("s3:PutObject", f"{bucket_arn}/{prefix}input/v3-0a1b2c3d/typical"))
+    for written_by_sagemaker in ("output/1.out", "failures/1-error.out"):
+        assert is_allowed(statements, Request("s3:GetObject", f"{bucket_arn}/{prefix}{written_by_sagemaker}"))
+        assert not is_allowed(statements, Request("s3:PutObject", f"{bucket_arn}/{prefix}{written_by_sagemaker}"))
+        listing = {"s3:prefix": f"{prefix}{written_by_sagemaker}"}
+        assert is_allowed(statements, Request("s3:ListBucket", bucket_arn, listing))
+    assert not is_allowed(statements, Request("s3:ListBucket", bucket_arn, {"s3:prefix": "churn-dev-endpoint/"}))
+    for captured in (f"{bucket_arn}/churn-dev-endpoint/AllTraffic/2026/12/03/capture.jsonl", f"{bucket_arn}/x"):
+        assert not is_allowed(statements, Request("s3:GetObject", captured))
+    # batch stages: one smoke run of the stage's pipeline, its input and output under batch/smoke/ only
+    pipeline = endpoint.replace(":endpoint/churn-dev-endpoint", ":pipeline/churn-dev-endpoint-batch")
+    for action in ("sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"):
+        assert is_allowed(statements, Request(action, pipeline))
+        assert not is_allowed(statements, Request(action, pipeline.replace("-endpoint-batch", "-training")))
+    assert is_allowed(statements, Request("sagemaker:DescribePipelineExecution", f"{pipeline}/execution/abc123"))
+    smoke = f"{bucket_arn}/churn-dev-endpoint/batch/smoke/v3-0a1b2c3d"
+    assert is_allowed(statements, Request("s3:PutObject", f"{smoke}/input/cases.csv"))
+    assert is_allowed(statements, Request("s3:GetObject", f"{smoke}/output/abc123/cases.csv.out"))
+    for scheduled in ("input/day.csv", "output/abc123/day.csv.out"):
+        for action in ("s3:PutObject", "s3:GetObject"):
+            assert not is_allowed(statements, Request(action, f"{bucket_arn}/churn-dev-endpoint/batch/{scheduled}"))
+    through_s3 = {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert is_allowed(statements, Request(action, key_arn, through_s3))
+        assert not is_allowed(statements, Request(action, key_arn))
 
 
 def test_events_are_forwarded_as_the_named_forwarding_role_only_eventbridge_rules_here_assume(target):

@@ -244,6 +244,21 @@ def test_endpoints_in_service_reach_the_integration_tester(promotion):
             ],
         },
     )
+    # a batch stage has no endpoint: its smoke run starts when its deployment stack completes
+    promotion.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudformation"],
+                "detail-type": ["CloudFormation Stack Status Change"],
+                "detail": {
+                    "stack-id": [{"wildcard": "*-endpoint/*"}],
+                    "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]},
+                },
+            },
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [Match.string_like_regexp("^TesterQueue"), "Arn"]}})],
+        },
+    )
     promotion.has_resource_properties(
         "AWS::CloudWatch::Alarm", {"AlarmName": "mlops-integration-tester-dead-letters", "ActionsEnabled": True}
     )
