@@ -15,6 +15,8 @@ from moto.cloudformation.models import cloudformation_backends
 
 import contract
 from contract import ChallengerParameters, EndpointParameters
+from promoter.shared_endpoint import EvaluationModes, stack_owner
+from settings import ConfigurationError, Environment
 from tests.lambdas.events import REGION
 from tests.lambdas.test_promotion_on_evidence import (  # noqa: F401 (the fixture)
     advanced,
@@ -205,9 +207,34 @@ def test_a_champion_redeployed_for_another_reason_keeps_the_serving_challenger(s
 
 
 def test_separate_mode_keeps_two_endpoints(advanced):  # noqa: F811 (the imported fixture)
+    advanced.promoter_environment["DEFAULT_EVALUATION_MODE"] = "separate"
+    advanced.promoter = advanced.new_promoter()
     serving_champion(advanced)
     challenger = advanced.register("challenger", metadata={contract.META_SOURCE_PACKAGE: passed_dev_package(advanced)})
 
     advanced.promote(advanced.package_event(challenger))
 
     assert advanced.change_set_requests()[-1]["StackName"] == "churn-challenger-endpoint"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DEFAULT_EVALUATION_MODE", "canary"),
+        ("EVALUATION_MODES", '{"churn": "blue-green"}'),
+        ("EVALUATION_MODES", "[]"),
+    ],
+)
+def test_an_unknown_evaluation_mode_is_a_configuration_error_naming_the_variable(variable, value):
+    environment = {"DEFAULT_EVALUATION_MODE": "shadow", "EVALUATION_MODES": "{}", variable: value}
+
+    with pytest.raises(ConfigurationError, match=variable):
+        EvaluationModes.from_environment(Environment(environment))
+
+
+def test_only_the_champion_and_challenger_stages_of_a_shadow_or_split_project_share_the_champions_stack():
+    modes = EvaluationModes("shadow", {"fraud": "separate"})
+
+    assert stack_owner(contract.Deployment("churn", "challenger"), modes) == contract.Deployment("churn", "champion")
+    assert stack_owner(contract.Deployment("fraud", "challenger"), modes) == contract.Deployment("fraud", "challenger")
+    assert stack_owner(contract.Deployment("churn", "prod"), modes) == contract.Deployment("churn", "prod")
