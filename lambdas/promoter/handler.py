@@ -311,6 +311,7 @@ class Promoter(QueuedEventHandler):
         """
         deployment = request.deployment
         owner = stack_owner(deployment, self.settings.evaluation_modes)
+        view = endpoint if owner == deployment else challenger_view(endpoint)
         package = self._package(desired.arn)
         metadata = package.get("CustomerMetadataProperties") or {}
         attempt = Attempt(
@@ -328,7 +329,6 @@ class Promoter(QueuedEventHandler):
             source_arn = source["ModelPackageArn"] if source else ""
             passed = self.ledger.passed_tests([source_arn]) if source_arn else set()
             refusal = prod_gate_refusal(deployment, package, source, passed, self.settings.rules)
-            view = endpoint if owner == deployment else challenger_view(endpoint)
             refusal = refusal or self._evidence_refusal(deployment, desired.arn, source_arn, view)
             if refusal:
                 return self._refuse(request, target, attempt, refusal.headline, refusal.reason)
@@ -383,7 +383,7 @@ class Promoter(QueuedEventHandler):
         started = self.ledger.start_attempt(
             attempt,
             stack=owner.endpoint_stack,
-            previous_package_arn=endpoint.package_arn if endpoint else "",
+            previous_package_arn=view.package_arn if view else "",
             replacing_deployment_id=state.deployment_id if state else "",
         )
         if not started:

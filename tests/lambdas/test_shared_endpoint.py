@@ -104,6 +104,7 @@ def test_a_challengers_approval_deploys_it_beside_the_champion_keeping_the_champ
     assert parameters[ChallengerParameters.MODEL_DATA_KEY] in shared.verified_copies(contract_prod(shared))
     state = shared.state("challenger")
     assert (state["status"], state["package_arn"], state["stack"]) == ("IN_PROGRESS", challenger, CHAMPION_STACK)
+    assert state.get("previous_package_arn", "") == ""  # no challenger served before (not the champion)
     assert parameters[EndpointParameters.DEPLOYMENT_ID] == state["deployment_id"]
     assert shared.stack("challenger") is None  # no endpoint of its own
 
@@ -149,6 +150,27 @@ def test_a_rejected_challenger_leaves_the_champion_untouched(shared):
     assert len(shared.change_set_requests()) == change_sets
     assert shared.parameters("champion")[EndpointParameters.MODEL_PACKAGE_ARN] == champion
     assert shared.state("champion")["status"] == "DEPLOYED"
+
+
+def test_a_challenger_rolled_back_by_the_champions_alarms_is_held_and_the_champion_kept(shared):
+    champion = serving_champion(shared)
+    before = shared.parameters("champion")
+    challenger = shared.register("challenger", metadata={contract.META_SOURCE_PACKAGE: passed_dev_package(shared)})
+    approval = shared.package_event(challenger)
+    shared.promote(approval)
+    token = shared.state("challenger")["deployment_id"]
+    shared.roll_back("champion", before)  # CloudFormation restores the parameters from before the change set
+
+    shared.track(shared.completion("champion", "UPDATE_ROLLBACK_COMPLETE", token=token))
+    change_sets = len(shared.change_set_requests())
+    shared.promote(approval)  # a duplicate
+    shared.promote(shared.package_event(challenger))  # nor a later event redeploys a rolled-back challenger
+
+    assert shared.state("challenger")["status"] == "ROLLED_BACK"
+    assert shared.state("champion")["status"] == "DEPLOYED"
+    assert shared.parameters("champion")[EndpointParameters.MODEL_PACKAGE_ARN] == champion
+    assert len(shared.change_set_requests()) == change_sets
+    assert shared.state("challenger")["decision"] == "HOLD"
 
 
 def promoted_challenger(platform) -> tuple[str, str, str]:
