@@ -164,6 +164,9 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         endpoint_template_file=template_files.get_stack_artifact(endpoint_template.artifact_id).template_full_path,
         monitor_template_file=template_files.get_stack_artifact(monitor_template.artifact_id).template_full_path,
         batch_template_file=template_files.get_stack_artifact(batch_template.artifact_id).template_full_path,
+        champion_challenger_template_file=template_files.get_stack_artifact(
+            champion_challenger_template.artifact_id
+        ).template_full_path,
         **stack_props("dev", "promotion", "MLOps platform: promotion of approved models, with its ledger"),
     )
     for target in targets.values():

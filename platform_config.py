@@ -380,8 +380,9 @@ class ChampionChallengerSettings(_Strict):
     ``COMPARISON`` item in the project-settings table may override.
     """
 
-    #: ``separate`` until the promoter deploys a challenger into its champion's stack (shadow, split).
-    evaluation_mode: EvaluationMode = "separate"
+    #: ``shadow``: the challenger sees live traffic without answering it (the promoter deploys it into
+    #: its champion's stack, see ``lambdas/promoter/shared_endpoint.py``).
+    evaluation_mode: EvaluationMode = "shadow"
     project_modes: dict[str, EvaluationMode] = {}
     split_challenger_percent: int = Field(default=10, ge=1, le=50)
     comparison_interval_hours: int = Field(default=24, ge=1, le=168)

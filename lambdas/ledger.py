@@ -50,6 +50,7 @@ class Status(StrEnum):
     FAILED = "FAILED"
     REFUSED = "REFUSED"
     CLEANED_UP = "CLEANED_UP"  # a feature stage's stacks deleted after their time to live
+    RETIRED = "RETIRED"  # a challenger whose model became the champion: its variant removed
 
 
 #: Outcomes only move forward in this order, so the events of one attempt end in the same status
@@ -510,6 +511,20 @@ class Ledger:
             decision=str(Status.CLEANED_UP),
             decision_reason=f"stacks deleted after their time to live, serving {package_arn}",
             decided_at=at,
+        )
+        self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
+
+    def record_retirement(
+        self, deployment: contract.Deployment, *, account: str, package_arn: str, reason: str
+    ) -> None:
+        """Mark a challenger stage RETIRED: its model won and is the champion now; its variant is being removed."""
+        now = utc_now()
+        expression = self._stage_identity(deployment, account).set(
+            status=str(Status.RETIRED),
+            retired_package_arn=package_arn,
+            decision=str(Status.RETIRED),
+            decision_reason=reason,
+            decided_at=now,
         )
         self._dynamodb.update_item(**expression.update(self._table, self._state_key(deployment)))
 

@@ -69,6 +69,7 @@ class PromotionStack(Stack):
         endpoint_template_file: str,
         monitor_template_file: str,
         batch_template_file: str,
+        champion_challenger_template_file: str,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -209,6 +210,9 @@ class PromotionStack(Stack):
         endpoint_template = s3_assets.Asset(self, "EndpointTemplate", path=endpoint_template_file)
         monitor_template = s3_assets.Asset(self, "MonitorTemplate", path=monitor_template_file)
         batch_template = s3_assets.Asset(self, "BatchTemplate", path=batch_template_file)
+        champion_challenger_template = s3_assets.Asset(
+            self, "ChampionChallengerTemplate", path=champion_challenger_template_file
+        )
         #: What every queue-fed handler reads (``settings.CommonSettings``); the operations stack's too.
         self.handler_environment = {
             "LEDGER_TABLE": self.ledger.table_name,
@@ -240,6 +244,10 @@ class PromotionStack(Stack):
                 "MONITOR_TEMPLATE_KEY": monitor_template.s3_object_key,
                 "BATCH_TEMPLATE_BUCKET": batch_template.s3_bucket_name,
                 "BATCH_TEMPLATE_KEY": batch_template.s3_object_key,
+                "CHAMPION_CHALLENGER_TEMPLATE_BUCKET": champion_challenger_template.s3_bucket_name,
+                "CHAMPION_CHALLENGER_TEMPLATE_KEY": champion_challenger_template.s3_object_key,
+                "DEFAULT_EVALUATION_MODE": config.champion_challenger.evaluation_mode,
+                "EVALUATION_MODES": json.dumps(dict(config.champion_challenger.project_modes), sort_keys=True),
                 "PROJECT_SETTINGS_TABLE": self.project_settings.table_name,
                 "DEPLOYMENT_KINDS": json.dumps({stage: config.endpoint_for(stage).kind for stage in stages}),
                 "BATCH_SETTINGS": json.dumps(
@@ -306,7 +314,7 @@ class PromotionStack(Stack):
                 actions=["s3:GetObject"],
                 resources=[
                     f"arn:{self.partition}:s3:::{template.s3_bucket_name}/{template.s3_object_key}"
-                    for template in (endpoint_template, monitor_template, batch_template)
+                    for template in (endpoint_template, monitor_template, batch_template, champion_challenger_template)
                 ],
             )
         )

@@ -294,7 +294,7 @@ def test_app_stops_before_synthesis_with_one_line(tmp_path):
     assert not (outdir / "manifest.json").exists()
 
 
-def test_champion_challenger_defaults_to_separate_endpoints_and_a_project_may_choose_its_mode():
+def test_champion_challenger_defaults_to_shadow_and_a_project_may_choose_its_mode():
     config = load_config(
         {
             **default_context(),
@@ -303,7 +303,7 @@ def test_champion_challenger_defaults_to_separate_endpoints_and_a_project_may_ch
         }
     )
 
-    assert config.champion_challenger.mode_of("fraud") == "separate"
+    assert config.champion_challenger.mode_of("fraud") == "shadow"
     assert config.champion_challenger.mode_of("churn") == "split"
 
 

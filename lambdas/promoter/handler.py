@@ -15,7 +15,7 @@ come back later; anything invalid is logged with a reason and dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -60,6 +60,18 @@ from promoter.decisions import (
 )
 from promoter.evidence import evidence_refusal
 from promoter.kinds import StageKind, rollback_alarm_names, stage_kind, template_parameters
+from promoter.shared_endpoint import (
+    NO_CHAMPION,
+    EvaluationModes,
+    challenger_parameters,
+    challenger_view,
+    challenger_won,
+    retired_challenger,
+    served_champion,
+    serving_challenger,
+    shares_champion_endpoint,
+    stack_owner,
+)
 from queue_handler import QueuedEventHandler, RetryLater
 from settings import ACCOUNT_ID, CommonSettings, ConfigurationError, Environment, is_prod_stage
 
@@ -106,6 +118,8 @@ class PromoterSettings:
     batch_settings: Mapping[str, Mapping[str, str]]
     batch_template: TemplateLocation
     project_settings_table: str
+    champion_challenger_template: TemplateLocation
+    evaluation_modes: EvaluationModes
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> PromoterSettings:
@@ -127,6 +141,10 @@ class PromoterSettings:
             ),
             batch_template=TemplateLocation(env.text("BATCH_TEMPLATE_BUCKET"), env.text("BATCH_TEMPLATE_KEY")),
             project_settings_table=env.text("PROJECT_SETTINGS_TABLE"),
+            champion_challenger_template=TemplateLocation(
+                env.text("CHAMPION_CHALLENGER_TEMPLATE_BUCKET"), env.text("CHAMPION_CHALLENGER_TEMPLATE_KEY")
+            ),
+            evaluation_modes=EvaluationModes.from_environment(env),
         )
 
     @property
@@ -196,6 +214,18 @@ def _deployment_kinds(value: Any, stages: tuple[str, ...]) -> dict[str, str]:
     return {stage: value[stage] for stage in stages}
 
 
+@dataclass(frozen=True)
+class SharedLayout:
+    """The models one endpoint change set serves: the stack's package and served model, and the
+    challenger's template parameters (none: the plain endpoint template) or the challenger it retires."""
+
+    mode: str
+    package_arn: str
+    served: ServedModel
+    challenger: Mapping[str, str] = field(default_factory=dict)
+    retired: str = ""
+
+
 class Promoter(QueuedEventHandler):
     """Reconciles stages. One instance per Lambda environment: its clients and templates are reused.
 
@@ -229,11 +259,18 @@ class Promoter(QueuedEventHandler):
         # The ledger first: a change set another promoter created for the attempt it names is then
         # already visible in the stack's view (and makes this one wait).
         state = self.ledger.state(deployment)
-        endpoint = stacks.view(deployment.endpoint_stack)
+        owner = stack_owner(deployment, self.settings.evaluation_modes)
+        stack = stacks.view(owner.endpoint_stack)
+        endpoint = stack if owner == deployment else challenger_view(stack)
         if releases_hold(request, endpoint, state) and self.ledger.release_hold(state, event_id=request.event_id):
             logger.info("Rolled-back version may be retried", extra={"deployment_id": state.deployment_id})
             state = replace(state, released_package_arn=state.package_arn)
         decision = decide_endpoint(endpoint, desired, state, request.approval_time)
+        if owner != deployment and decision.kind is DecisionKind.DEPLOY:
+            # the challenger beside the champion: only once a champion serves, and never a winner again
+            blocker = NO_CHAMPION if stack is None or served_champion(stack) is None else None
+            blocker = blocker or retired_challenger(state, desired)
+            decision = Decision(DecisionKind.SKIPPED, blocker) if blocker else decision
         logger.info(
             "Endpoint decision",
             extra={
@@ -245,12 +282,12 @@ class Promoter(QueuedEventHandler):
             },
         )
         if decision.kind is DecisionKind.DEPLOY:
-            decision = self._deploy_endpoint(request, target, stacks, endpoint, desired, decision, state)
+            decision = self._deploy_endpoint(request, target, stacks, stack, desired, decision, state)
             return {"endpoint": decision.kind, "reason": decision.reason}
         self._record(request, target, decision)
-        self._act_on_unsettled(decision, stacks, deployment.endpoint_stack)
+        self._act_on_unsettled(decision, stacks, owner.endpoint_stack)
         summary = {"endpoint": decision.kind, "reason": decision.reason}
-        if decision.kind is DecisionKind.UNCHANGED:
+        if decision.kind is DecisionKind.UNCHANGED and owner == deployment:
             monitor = self._reconcile_monitor(request, target, stacks, endpoint, state)
             summary.update(monitor=monitor.kind, monitor_reason=monitor.reason)
         return summary
@@ -267,10 +304,14 @@ class Promoter(QueuedEventHandler):
     ) -> Decision:
         """Gate prod stages on the test stage, create the change set, record the attempt, execute it.
 
-        The attempt is recorded only if the stage's current deployment is still the one in ``state``;
-        otherwise another promoter started one meanwhile: this change set is deleted, not executed.
+        ``endpoint`` is the stack that serves the stage: the champion's in shadow and split modes (see
+        ``promoter.shared_endpoint``). The attempt is recorded only if the stage's current deployment is
+        still the one in ``state``; otherwise another promoter started one meanwhile: this change set is
+        deleted, not executed.
         """
         deployment = request.deployment
+        owner = stack_owner(deployment, self.settings.evaluation_modes)
+        view = endpoint if owner == deployment else challenger_view(endpoint)
         package = self._package(desired.arn)
         metadata = package.get("CustomerMetadataProperties") or {}
         attempt = Attempt(
@@ -288,7 +329,7 @@ class Promoter(QueuedEventHandler):
             source_arn = source["ModelPackageArn"] if source else ""
             passed = self.ledger.passed_tests([source_arn]) if source_arn else set()
             refusal = prod_gate_refusal(deployment, package, source, passed, self.settings.rules)
-            refusal = refusal or self._evidence_refusal(deployment, desired.arn, source_arn, endpoint)
+            refusal = refusal or self._evidence_refusal(deployment, desired.arn, source_arn, view)
             if refusal:
                 return self._refuse(request, target, attempt, refusal.headline, refusal.reason)
         kind = self._stage_kind(deployment)
@@ -297,32 +338,42 @@ class Promoter(QueuedEventHandler):
         served = self._verified_copy(request, target, package, desired)
         if isinstance(served, Rejection):
             return self._refuse(request, target, attempt, "model artifact not verified", served.reason)
+        layout = self._shared_layout(deployment, owner, endpoint, desired.arn, served, metadata)
+        if layout.challenger and kind.kind != "realtime":
+            reason = f"evaluation mode {layout.mode} serves the challenger beside a realtime champion, not {kind.kind}"
+            return self._refuse(request, target, attempt, "deployment kind not valid", reason)
 
         deploy = Deploy(
-            deployment=deployment,
+            deployment=owner,
             target=target,
-            package_arn=desired.arn,
+            package_arn=layout.package_arn,
             commit=metadata.get(contract.META_COMMIT),
             deployment_id=attempt.deployment_id,
             change_set_type=decision.change_set_type,
             event_id=request.event_id,
         )
         logger.info("Deployment kind", extra={"kind": kind.kind, "source": kind.source})
-        change_set = stacks.create_change_set(
-            endpoint_change_set(
-                deploy,
-                served=served,
-                template=self.batch_template if kind.template == "batch" else self.endpoint_template,
-                settings=template_parameters(
+        if layout.challenger:
+            template = self.champion_challenger_template
+        else:
+            template = self.batch_template if kind.template == "batch" else self.endpoint_template
+        request_body = endpoint_change_set(
+            deploy,
+            served=layout.served,
+            template=template,
+            settings={
+                **template_parameters(
                     kind,
-                    endpoint_settings=self.settings.endpoint_settings[deployment.stage],
-                    batch_settings=self.settings.batch_settings[deployment.stage],
-                    baselines=monitor_parameters(deployment, attempt.deployment_id, package),
+                    endpoint_settings=self.settings.endpoint_settings[owner.stage],
+                    batch_settings=self.settings.batch_settings[owner.stage],
+                    baselines=monitor_parameters(owner, attempt.deployment_id, package),
                 ),
-                monitoring_minutes=self.settings.rollback_monitoring_minutes,
-                rollback_alarms=rollback_alarm_names(kind, deployment),
-            )
+                **layout.challenger,
+            },
+            monitoring_minutes=self.settings.rollback_monitoring_minutes,
+            rollback_alarms=rollback_alarm_names(kind, owner),
         )
+        change_set = stacks.create_change_set(request_body)
         if change_set.state is not ChangeSetState.READY:
             outcome = self._change_set_not_ready(request, target, change_set, f"v{desired.version}")
             self._record(request, target, outcome)
@@ -331,17 +382,19 @@ class Promoter(QueuedEventHandler):
         attempt = replace(attempt, change_set=change_set.change_set_id)
         started = self.ledger.start_attempt(
             attempt,
-            stack=deployment.endpoint_stack,
-            previous_package_arn=endpoint.package_arn if endpoint else "",
+            stack=owner.endpoint_stack,
+            previous_package_arn=view.package_arn if view else "",
             replacing_deployment_id=state.deployment_id if state else "",
         )
         if not started:
-            stacks.discard_change_set(deployment.endpoint_stack, change_set.change_set_id)
-            reason = f"another promoter started a deployment of {deployment.endpoint_stack} meanwhile"
+            stacks.discard_change_set(owner.endpoint_stack, change_set.change_set_id)
+            reason = f"another promoter started a deployment of {owner.endpoint_stack} meanwhile"
             logger.warning("Change set discarded", extra={"reason": reason, "change_set": change_set.change_set_id})
             raise RetryLater(reason)
+        if layout.retired:
+            self._retire_challenger(request, target, layout.retired, desired.version)
         try:
-            stacks.execute(deployment.endpoint_stack, change_set.change_set_id, attempt.deployment_id)
+            stacks.execute(owner.endpoint_stack, change_set.change_set_id, attempt.deployment_id)
         except ClientError as error:
             reason = f"ExecuteChangeSet failed: {error}"
             self.ledger.record_outcome(attempt, Status.FAILED, reason=reason, event_id=request.event_id)
@@ -351,6 +404,42 @@ class Promoter(QueuedEventHandler):
             extra={"deployment_id": attempt.deployment_id, "change_set": change_set.change_set_id},
         )
         return decision
+
+    def _shared_layout(
+        self,
+        deployment: contract.Deployment,
+        owner: contract.Deployment,
+        stack: StackView | None,
+        package_arn: str,
+        served: ServedModel,
+        metadata: Mapping[str, str],
+    ) -> SharedLayout:
+        """What the stack serves after this deployment: in shadow and split modes, a challenger's approval
+        keeps the champion's served model as the stack runs it; a champion's keeps the serving challenger
+        unless the new champion is the challenger's own model (then the challenger is retired)."""
+        mode = self.settings.evaluation_modes.of(deployment.project)
+        if owner != deployment:
+            champion_arn, champion_served = served_champion(stack)
+            return SharedLayout(mode, champion_arn, champion_served, challenger_parameters(mode, package_arn, served))
+        shared = shares_champion_endpoint(deployment, self.settings.evaluation_modes)
+        current = serving_challenger(stack) if shared else None
+        if current is None:
+            return SharedLayout(mode, package_arn, served)
+        challenger_arn, challenger_served = current
+        challenger_metadata = self._package(challenger_arn).get("CustomerMetadataProperties") or {}
+        won = challenger_won(
+            metadata.get(contract.META_SOURCE_PACKAGE, ""), challenger_metadata.get(contract.META_SOURCE_PACKAGE, "")
+        )
+        if won:
+            return SharedLayout(mode, package_arn, served, retired=challenger_arn)
+        return SharedLayout(mode, package_arn, served, challenger_parameters(mode, challenger_arn, challenger_served))
+
+    def _retire_challenger(self, request: PromotionRequest, target: StageTarget, challenger_arn: str, version: int):
+        """Record (and tell the team) that the challenger won: the champion's new deployment removes its variant."""
+        challenger = contract.Deployment(request.deployment.project, contract.CHALLENGER_STAGE)
+        reason = f"its model is the champion now (v{version}); the challenger variant is removed"
+        self.ledger.record_retirement(challenger, account=target.account_id, package_arn=challenger_arn, reason=reason)
+        logger.info("Challenger retired", extra={"challenger": challenger_arn, "reason": reason})
 
     def _evidence_refusal(
         self, deployment: contract.Deployment, candidate_arn: str, source_arn: str, endpoint: StackView | None
@@ -530,6 +619,11 @@ class Promoter(QueuedEventHandler):
     def endpoint_template(self) -> str:
         """The endpoint template, read once per Lambda environment."""
         return self._template(self.settings.endpoint_template)
+
+    @cached_property
+    def champion_challenger_template(self) -> str:
+        """The champion/challenger template, read once per Lambda environment (shadow and split modes only)."""
+        return self._template(self.settings.champion_challenger_template)
 
     @cached_property
     def batch_template(self) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -92,8 +92,10 @@ class Tracker(QueuedEventHandler):
         change = tracked_event(event, self.settings.rules)
         if isinstance(change, Rejection):
             return self.drop(change.reason, event)
-        logger.append_keys(project=change.deployment.project, stage=change.deployment.stage)
         state = self.ledger.state(change.deployment)
+        if isinstance(change, StackStatusChange) and change.kind is StackKind.ENDPOINT:
+            change, state = self._challenger_beside_champion(change, state)
+        logger.append_keys(project=change.deployment.project, stage=change.deployment.stage)
         unrelated = unrelated_to_stage(change.account, state)
         if unrelated:
             return self.drop(unrelated, event)
@@ -102,6 +104,22 @@ class Tracker(QueuedEventHandler):
                 return self._on_monitor_stack(change, state)
             return self._on_endpoint_stack(change, state)
         return self._on_endpoint(change, state)
+
+    def _challenger_beside_champion(
+        self, change: StackStatusChange, state: StageState | None
+    ) -> tuple[StackStatusChange, StageState | None]:
+        """In shadow and split modes the champion's endpoint stack also deploys the challenger: an operation
+        of that stack the challenger stage's current attempt started is the challenger's."""
+        project = change.deployment.project
+        challenger = contract.Deployment(project, contract.CHALLENGER_STAGE)
+        if change.deployment.stage != contract.CHAMPION_STAGE or challenger.stage not in self.settings.common.stages:
+            return change, state
+        if not change.token or (state is not None and change.token == state.deployment_id):
+            return change, state
+        challenger_state = self.ledger.state(challenger)
+        if challenger_state is None or challenger_state.deployment_id != change.token:
+            return change, state
+        return replace(change, deployment=challenger), challenger_state
 
     # Events
 

@@ -137,6 +137,10 @@ PROMOTER_ENVIRONMENT = {
     "BATCH_TEMPLATE_BUCKET": TEMPLATE_BUCKET,
     "BATCH_TEMPLATE_KEY": "batch.template.json",
     "PROJECT_SETTINGS_TABLE": PROJECT_SETTINGS_TABLE,
+    "CHAMPION_CHALLENGER_TEMPLATE_BUCKET": TEMPLATE_BUCKET,
+    "CHAMPION_CHALLENGER_TEMPLATE_KEY": "champion-challenger.template.json",
+    "DEFAULT_EVALUATION_MODE": DEFAULT_CONFIG.champion_challenger.evaluation_mode,
+    "EVALUATION_MODES": json.dumps(dict(DEFAULT_CONFIG.champion_challenger.project_modes)),
 }
 #: The environment the infrastructure gives the tracker.
 TRACKER_ENVIRONMENT = {
@@ -227,6 +231,7 @@ class Platform:
     def __init__(self, templates: DeployableTemplates) -> None:
         self.endpoint_template, self.monitor_template = templates.endpoint, templates.monitor
         self.batch_template = templates.batch
+        self.champion_challenger_template = templates.champion_challenger
         sts = self._sts = self._new_session().client("sts")
         self.admin = {
             account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
@@ -291,6 +296,11 @@ class Platform:
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=self.endpoint_template.encode())
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=self.monitor_template.encode())
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="batch.template.json", Body=self.batch_template.encode())
+        s3.put_object(
+            Bucket=TEMPLATE_BUCKET,
+            Key="champion-challenger.template.json",
+            Body=templates.champion_challenger.encode(),
+        )
         s3.create_bucket(Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         #: The ETag of the model the project pipeline trained, which it registers (``ModelDataETag``).
         self.model_etag = self.put_model(b"xgboost churn model, commit 9f1c2ab")
@@ -600,6 +610,7 @@ class DeployableTemplates:
     endpoint: str
     monitor: str
     batch: str
+    champion_challenger: str
 
 
 @pytest.fixture(scope="session")
@@ -608,10 +619,18 @@ def deployable_templates(synthesized) -> DeployableTemplates:
     nested = assembly.get_nested_assembly(cdk_platform.endpoint_template.node.scope.artifact_id)
     body = {
         stack: Path(nested.get_stack_artifact(stack.artifact_id).template_full_path).read_text()
-        for stack in (cdk_platform.endpoint_template, cdk_platform.monitor_template, cdk_platform.batch_template)
+        for stack in (
+            cdk_platform.endpoint_template,
+            cdk_platform.monitor_template,
+            cdk_platform.batch_template,
+            cdk_platform.champion_challenger_template,
+        )
     }
     return DeployableTemplates(
-        body[cdk_platform.endpoint_template], body[cdk_platform.monitor_template], body[cdk_platform.batch_template]
+        body[cdk_platform.endpoint_template],
+        body[cdk_platform.monitor_template],
+        body[cdk_platform.batch_template],
+        body[cdk_platform.champion_challenger_template],
     )
 
 
@@ -677,7 +696,7 @@ def _template_stand_ins(roles) -> dict[str, str]:
         f"arn:aws:s3:::{TEMPLATE_BUCKET}/{PROMOTER_ENVIRONMENT[f'{kind}_TEMPLATE_KEY']}": (
             f"arn:aws:s3:::{promoter[f'{kind}_TEMPLATE_BUCKET']}/{promoter[f'{kind}_TEMPLATE_KEY']}"
         )
-        for kind in ("ENDPOINT", "MONITOR", "BATCH")
+        for kind in ("ENDPOINT", "MONITOR", "BATCH", "CHAMPION_CHALLENGER")
     }
     project_template = f"arn:aws:s3:::{projects['TEMPLATE_BUCKET']}/{projects['TEMPLATE_KEY']}"
     asset = "?" * 64 + ".zip"  # the tests' copy of the template archive, under an asset hash of their own

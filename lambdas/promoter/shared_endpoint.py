@@ -1,0 +1,117 @@
+"""Shadow and split modes: the challenger served on the champion's endpoint stack (pure decisions).
+
+In the advanced scenario with evaluation mode ``shadow`` or ``split`` one prod stack,
+``<project>-champion-endpoint``, serves both stages with the champion/challenger template: the
+champion's model as the endpoint template's served model, the challenger's as the
+``ChallengerParameters``. An approval in ``-challenger`` updates that stack keeping the champion's
+served model as it is (its verified copy and image read back from the stack's parameters); an approval
+in ``-champion`` keeps the challenger serving, unless the new champion serves the challenger's own
+model: then the challenger has won and is retired (the plain endpoint template, one variant).
+``separate`` keeps two endpoint stacks, one per stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import contract
+from challenger_comparison.decisions import EVALUATION_MODES
+from contract import ChallengerParameters, EndpointParameters
+from ledger import StageState, Status
+from promoter.artifacts import ServedModel
+from promoter.decisions import PackageVersion, StackView
+from settings import ConfigurationError, Environment
+
+#: Evaluation modes that put the challenger on the champion's endpoint.
+SHARED_MODES = frozenset({"shadow", "split"})
+#: Why a challenger cannot be deployed before a champion serves.
+NO_CHAMPION = "no champion endpoint yet: the challenger is deployed beside a serving champion"
+
+
+@dataclass(frozen=True)
+class EvaluationModes:
+    """The platform's evaluation mode and the projects' own (``champion_challenger`` settings)."""
+
+    default: str
+    projects: Mapping[str, str]
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> EvaluationModes:
+        """``DEFAULT_EVALUATION_MODE`` and ``EVALUATION_MODES`` (project -> mode), validated."""
+        default, projects = env.text("DEFAULT_EVALUATION_MODE"), env.json("EVALUATION_MODES")
+        if default not in EVALUATION_MODES:
+            raise ConfigurationError(f"DEFAULT_EVALUATION_MODE={default!r}: must be one of {EVALUATION_MODES}")
+        if not isinstance(projects, dict) or not all(mode in EVALUATION_MODES for mode in projects.values()):
+            raise ConfigurationError(f"EVALUATION_MODES: must map project -> one of {EVALUATION_MODES}")
+        return cls(default, dict(projects))
+
+    def of(self, project: str) -> str:
+        return self.projects.get(project, self.default)
+
+
+def shares_champion_endpoint(deployment: contract.Deployment, modes: EvaluationModes) -> bool:
+    """The stage's model is served on the champion's endpoint stack (shadow or split mode)."""
+    stages = (contract.CHAMPION_STAGE, contract.CHALLENGER_STAGE)
+    return deployment.stage in stages and modes.of(deployment.project) in SHARED_MODES
+
+
+def stack_owner(deployment: contract.Deployment, modes: EvaluationModes) -> contract.Deployment:
+    """The deployment whose endpoint stack serves ``deployment``: the champion's in shared modes."""
+    if shares_champion_endpoint(deployment, modes):
+        return contract.Deployment(deployment.project, contract.CHAMPION_STAGE)
+    return deployment
+
+
+def challenger_view(champion_stack: StackView | None) -> StackView | None:
+    """The champion's stack as the challenger stage sees it: its package is the challenger's (none yet: '')."""
+    if champion_stack is None:
+        return None
+    parameters = {
+        **champion_stack.parameters,
+        EndpointParameters.MODEL_PACKAGE_ARN: champion_stack.parameters.get(ChallengerParameters.MODEL_PACKAGE_ARN, ""),
+    }
+    return replace(champion_stack, parameters=parameters)
+
+
+def served_champion(champion_stack: StackView) -> tuple[str, ServedModel] | None:
+    """The champion's package and served model as its stack runs them now (None before it serves one)."""
+    return _served(champion_stack.parameters, EndpointParameters)
+
+
+def serving_challenger(champion_stack: StackView | None) -> tuple[str, ServedModel] | None:
+    """The challenger the champion's stack serves now, if any."""
+    return _served(champion_stack.parameters, ChallengerParameters) if champion_stack else None
+
+
+def _served(parameters: Mapping[str, str], names: type) -> tuple[str, ServedModel] | None:
+    """A package and its served model from a stack's parameters (``names``: the champion's or the challenger's)."""
+    package_arn, key = parameters.get(names.MODEL_PACKAGE_ARN), parameters.get(names.MODEL_DATA_KEY)
+    if not package_arn or not key:
+        return None
+    return package_arn, ServedModel(image=parameters.get(names.IMAGE, ""), key=key)
+
+
+def challenger_parameters(mode: str, package_arn: str, served: ServedModel) -> dict[str, str]:
+    """The champion/challenger template's parameters for the challenger (weights: the template's defaults)."""
+    if mode not in SHARED_MODES:
+        raise ValueError(f"evaluation mode {mode!r} does not share the champion's endpoint")
+    return {
+        ChallengerParameters.EVALUATION_MODE: mode.upper(),
+        ChallengerParameters.MODEL_PACKAGE_ARN: package_arn,
+        ChallengerParameters.MODEL_DATA_KEY: served.key,
+        ChallengerParameters.IMAGE: served.image,
+    }
+
+
+def challenger_won(new_champion_source: str, challenger_source: str) -> bool:
+    """The new champion serves the challenger's own model (the same tested dev package): the challenger is retired."""
+    return bool(new_champion_source) and new_champion_source == challenger_source
+
+
+def retired_challenger(state: StageState | None, desired: PackageVersion | None) -> str | None:
+    """Why ``desired`` is not deployed as the challenger again: it won and was retired (its model is the
+    champion's now); a late or duplicate approval of it changes nothing. None otherwise."""
+    if state is None or desired is None or state.status != Status.RETIRED or state.package_arn != desired.arn:
+        return None
+    return f"v{desired.version} won its comparison and serves as the champion; its challenger variant was retired"
