@@ -24,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, Va
 
 import contract
 from envelope import Rejection, first_error
+from settings import ConfigurationError, Environment
 
 #: Metrics a project may be judged on, and whether higher is better.
 METRICS: dict[str, bool] = {"accuracy": True, "f1": True, "mae": False, "rmse": False}
@@ -475,6 +476,28 @@ def judge(comparison: Comparison, rule: ComparisonRule) -> Judgement:
 CHAMPION_VARIANT = "AllTraffic"
 CHALLENGER_VARIANT = "Challenger"
 EVALUATION_MODES = ("shadow", "split", "separate")
+
+
+@dataclass(frozen=True)
+class EvaluationModes:
+    """The platform's evaluation mode and the projects' own (``champion_challenger`` settings)."""
+
+    default: str
+    projects: Mapping[str, str]
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> EvaluationModes:
+        """``DEFAULT_EVALUATION_MODE`` and ``EVALUATION_MODES`` (project -> mode), validated."""
+        default, projects = env.text("DEFAULT_EVALUATION_MODE"), env.json("EVALUATION_MODES")
+        if default not in EVALUATION_MODES:
+            raise ConfigurationError(f"DEFAULT_EVALUATION_MODE={default!r}: must be one of {EVALUATION_MODES}")
+        if not isinstance(projects, dict) or not all(mode in EVALUATION_MODES for mode in projects.values()):
+            raise ConfigurationError(f"EVALUATION_MODES: must map project -> one of {EVALUATION_MODES}")
+        return cls(default, dict(projects))
+
+    def of(self, project: str) -> str:
+        """The project's mode: its own, or the platform's."""
+        return self.projects.get(project, self.default)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from botocore.exceptions import ClientError
 import contract
 from alerts import alert_subject
 from challenger_comparison.decisions import (
-    EVALUATION_MODES,
     ComparisonRule,
+    EvaluationModes,
     VariantLocation,
     VariantTraffic,
     captured_inference,
@@ -66,20 +66,13 @@ class ComparisonSettings:
     data_capture_bucket: str
     project_settings_table: str
     metrics_namespace: str
-    default_mode: str
-    project_modes: Mapping[str, str]
+    modes: EvaluationModes
     default_rule: ComparisonRule
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ComparisonSettings:
         """Read every variable the infrastructure sets; raise ``ConfigurationError`` naming the first bad one."""
         env = Environment(environ)
-        modes = env.json("EVALUATION_MODES")
-        if not isinstance(modes, dict) or not all(mode in EVALUATION_MODES for mode in modes.values()):
-            raise ConfigurationError(f"EVALUATION_MODES: must map project -> one of {EVALUATION_MODES}")
-        default_mode = env.text("DEFAULT_EVALUATION_MODE")
-        if default_mode not in EVALUATION_MODES:
-            raise ConfigurationError(f"DEFAULT_EVALUATION_MODE={default_mode!r}: must be one of {EVALUATION_MODES}")
         rule = comparison_rule(env.json("DEFAULT_COMPARISON_RULE"), ComparisonRule())
         if isinstance(rule, Rejection):
             raise ConfigurationError(f"DEFAULT_COMPARISON_RULE: {rule.reason}")
@@ -90,8 +83,7 @@ class ComparisonSettings:
             data_capture_bucket=env.text("DATA_CAPTURE_BUCKET"),
             project_settings_table=env.text("PROJECT_SETTINGS_TABLE"),
             metrics_namespace=env.text("METRICS_NAMESPACE"),
-            default_mode=default_mode,
-            project_modes=modes,
+            modes=EvaluationModes.from_environment(env),
             default_rule=rule,
         )
 
@@ -209,7 +201,7 @@ class ChallengerComparison(ScheduledHandler):
         if isinstance(rule, Rejection):
             self._notify(challenger_deployment, "comparison rule invalid", reason=rule.reason)
             return {"skipped": rule.reason}
-        mode = self.settings.project_modes.get(project, self.settings.default_mode)
+        mode = self.settings.modes.of(project)
         locations = variant_locations(project, mode)
         start, end = window
         traffic = tuple(prod.traffic(location, start, end) for location in locations)

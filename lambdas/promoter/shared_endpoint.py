@@ -13,41 +13,19 @@ model: then the challenger has won and is retired (the plain endpoint template, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import contract
-from challenger_comparison.decisions import EVALUATION_MODES
+from challenger_comparison.decisions import EvaluationModes
 from contract import ChallengerParameters, EndpointParameters
 from ledger import StageState, Status
 from promoter.artifacts import ServedModel
 from promoter.decisions import PackageVersion, StackView
-from settings import ConfigurationError, Environment
 
 #: Evaluation modes that put the challenger on the champion's endpoint.
 SHARED_MODES = frozenset({"shadow", "split"})
 #: Why a challenger cannot be deployed before a champion serves.
 NO_CHAMPION = "no champion endpoint yet: the challenger is deployed beside a serving champion"
-
-
-@dataclass(frozen=True)
-class EvaluationModes:
-    """The platform's evaluation mode and the projects' own (``champion_challenger`` settings)."""
-
-    default: str
-    projects: Mapping[str, str]
-
-    @classmethod
-    def from_environment(cls, env: Environment) -> EvaluationModes:
-        """``DEFAULT_EVALUATION_MODE`` and ``EVALUATION_MODES`` (project -> mode), validated."""
-        default, projects = env.text("DEFAULT_EVALUATION_MODE"), env.json("EVALUATION_MODES")
-        if default not in EVALUATION_MODES:
-            raise ConfigurationError(f"DEFAULT_EVALUATION_MODE={default!r}: must be one of {EVALUATION_MODES}")
-        if not isinstance(projects, dict) or not all(mode in EVALUATION_MODES for mode in projects.values()):
-            raise ConfigurationError(f"EVALUATION_MODES: must map project -> one of {EVALUATION_MODES}")
-        return cls(default, dict(projects))
-
-    def of(self, project: str) -> str:
-        return self.projects.get(project, self.default)
 
 
 def shares_champion_endpoint(deployment: contract.Deployment, modes: EvaluationModes) -> bool:
