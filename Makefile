@@ -24,13 +24,12 @@ synth: $(VENV)/.app-installed node_modules/.installed
 
 # The platform's tests synthesize the app themselves (the same app and context as `make synth`, cdk-nag
 # included) and run cfn-lint over it (tests/test_cfn_lint.py), on two workers; the template's tests run
-# beside them. Both always finish, and the target fails if either failed. Whole files go to a worker, in
-# collection order (tests/conftest.py puts the long ones first, so neither worker idles at the end).
+# beside them. Both always finish, and the target fails if either failed.
 test: $(VENV)/.dev-installed $(TEMPLATE_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory template-test > .template-test.log 2>&1 & template=$$!; \
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder; platform=$$?; \
+	$(BIN)/pytest -n 2 --dist loadfile; platform=$$?; \
 	wait $$template; template_status=$$?; cat .template-test.log; rm -f .template-test.log; \
 	test $$platform -eq 0 -a $$template_status -eq 0
 

@@ -12,15 +12,6 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Files whose few tests take long (cfn-lint over every template, the demo in a subprocess): collected
-#: first, so that with ``make test``'s ``--dist loadfile --no-loadscope-reorder`` a worker starts with
-#: them instead of being left alone with one at the end while the other idles.
-LONG_FILES = ("tests/test_cfn_lint.py", "tests/test_demo.py")
-
-
-def pytest_collection_modifyitems(items) -> None:
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONG_FILES)
-
 
 def default_context() -> dict:
     """The context ``cdk synth`` sees with no overrides: cdk.json plus the committed look-ups."""
