@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.client
 import botocore.loaders
 import botocore.session
 import pytest
@@ -70,6 +71,32 @@ MOTO_ENVIRONMENT = {
 
 #: botocore's service models, parsed once per test run and shared by every session of every test.
 _LOADER = botocore.loaders.create_loader()
+
+
+def _share_client_classes() -> None:
+    """Build each botocore client class once per test run instead of once per client.
+
+    botocore gives every client a class of its own, with a method per operation of the service (about a
+    third of the cost of a client, and a test creates dozens). A client class holds only those methods
+    and what the session's ``creating-client-class`` handlers add, so one class serves every client of
+    the same service, API version and handlers; the clients' state (credentials, region, event hooks,
+    connections) stays their own.
+    """
+    build = botocore.client.ClientCreator._create_client_class
+    classes: dict[tuple, type] = {}
+
+    def shared_class(creator, service_name: str, service_model):
+        emitter = getattr(creator._event_emitter, "_emitter", creator._event_emitter)
+        event = f"creating-client-class.{service_model.service_id.hyphenize()}"
+        key = (service_name, service_model.api_version, tuple(emitter._handlers.prefix_search(event)))
+        if key not in classes:
+            classes[key] = build(creator, service_name, service_model)
+        return classes[key]
+
+    botocore.client.ClientCreator._create_client_class = shared_class
+
+
+_share_client_classes()
 
 
 def role_arn(account: str, name: str) -> str:

@@ -8,15 +8,21 @@ registers them with moto. The tests and the demo (``make demo``) use it; the pro
 
 It also holds :func:`sagemaker_like_update_model_package` and :func:`s3_like_copy_object`, for the
 SageMaker and S3 APIs whose moto semantics differ from AWS's in a way the handlers depend on.
+
+Importing it also makes moto's CloudFormation read a JSON template with the JSON parser (see
+:func:`_parse_json_first`): moto parses every template body as YAML, in pure Python, which was a fifth
+of the handler tests' time; the platform's templates are JSON, which YAML reads to the same values.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import requests
 from moto.cloudformation import parsing
+from moto.cloudformation.models import ChangeSet, Stack
 from moto.core.common_models import CloudFormationModel
 from moto.s3.exceptions import PreconditionFailed
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
@@ -110,6 +116,25 @@ STAND_IN_MODELS = [
 # Moto caches its list of models on first use; make it see the stand-ins.
 for _cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
     _cache.cache_clear()
+
+_parse_yaml = Stack.parse_template
+
+
+def _parse_json_first(template: str) -> dict[str, Any]:
+    """A template body as moto's parser reads it, but a JSON body (a YAML document too, with the same
+    values) read with the JSON parser, a hundred times faster than the YAML one."""
+    try:
+        return json.loads(template)
+    except ValueError:
+        return _parse_yaml(template)
+
+
+def _parse_change_set_template(change_set: ChangeSet) -> None:
+    change_set.template_dict = _parse_json_first(change_set.template)
+
+
+Stack.parse_template = staticmethod(_parse_json_first)
+ChangeSet._parse_template = _parse_change_set_template
 
 
 def sagemaker_like_update_model_package(original):
