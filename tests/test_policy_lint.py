@@ -3,22 +3,10 @@ they apply to, as IAM's service authorization data defines them (see ``tests/iam
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
 import pytest
 
 from project_template.decisions import group_policy
 from tests.iam_lint import Finding, lint, policy_documents
-
-#: Findings kept on purpose, where IAM's data is incomplete: ``(glob over where, Sid, glob over the message)``
-#: -> why. A new finding, even on the same statement, is not covered.
-ACKNOWLEDGED: dict[tuple[str, str, str], str] = {
-    ("project-template function/*", "DeploymentTargetsReadVersions", "sagemaker:CreateModel applies to none of *"): (
-        "CloudFormation in a target account creates the model from a version of the dev account's group; "
-        "SageMaker checks CreateModel against the group's resource policy on the version's ARN (the "
-        "cross-account deployment of the SageMaker developer guide), which IAM's data does not list."
-    ),
-}
 
 #: A model package group policy as the project-template function writes it (decisions.group_policy).
 GROUP_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/churn-dev"
@@ -36,25 +24,8 @@ def findings(all_templates, stack_environments) -> list[Finding]:
     return [finding for where, document in documents for finding in lint(where, document)]
 
 
-def _acknowledgment(finding: Finding) -> tuple[str, str, str] | None:
-    return next(
-        (
-            (where, sid, message)
-            for where, sid, message in ACKNOWLEDGED
-            if fnmatchcase(finding.where, where) and finding.sid == sid and fnmatchcase(finding.message, message)
-        ),
-        None,
-    )
-
-
 def test_every_policy_is_valid_for_iam(findings):
-    unacknowledged = [str(finding) for finding in findings if _acknowledgment(finding) is None]
-    assert not unacknowledged, "\n".join(unacknowledged)
-
-
-def test_every_acknowledgment_still_matches_a_finding(findings):
-    used = {_acknowledgment(finding) for finding in findings}
-    assert not set(ACKNOWLEDGED) - used
+    assert not findings, "\n".join(str(finding) for finding in findings)
 
 
 @pytest.mark.parametrize(

@@ -180,8 +180,8 @@ def group_names(project: str, stages: Iterable[str]) -> list[str]:
 
 def group_policy(group_arn: str, reader_role_arns: Iterable[str]) -> dict[str, Any]:
     """Resource policy of a model package group: the named roles of the test and prod accounts may
-    read the group and its versions and create a model from a version (what cross-account deployment
-    of a package needs: CloudFormation creates the model in the target account), nothing else."""
+    read the group and its versions (the lineage a deployment names), nothing else. They create no
+    model from a version: a target serves the promoter's verified copy of the artifact."""
     readers = sorted(set(reader_role_arns))
     account_and_region, _, group = group_arn.partition(":model-package-group/")
     return {
@@ -198,7 +198,7 @@ def group_policy(group_arn: str, reader_role_arns: Iterable[str]) -> dict[str, A
                 "Sid": "DeploymentTargetsReadVersions",
                 "Effect": "Allow",
                 "Principal": {"AWS": readers},
-                "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel"],
+                "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
                 "Resource": f"{account_and_region}:model-package/{group}/*",
             },
         ],

@@ -136,11 +136,7 @@ def test_group_policy_lets_the_named_roles_read_the_group_and_its_versions_only(
     group, versions = policy["Statement"]
     assert group["Resource"] == arn and group["Action"] == ["sagemaker:DescribeModelPackageGroup"]
     assert versions["Resource"] == "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-dev/*"
-    assert versions["Action"] == [
-        "sagemaker:DescribeModelPackage",
-        "sagemaker:ListModelPackages",
-        "sagemaker:CreateModel",
-    ]
+    assert versions["Action"] == ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
     assert all(s["Principal"] == {"AWS": sorted(readers)} and s["Effect"] == "Allow" for s in policy["Statement"])
 
 
