@@ -145,9 +145,14 @@ class IntegrationTester(QueuedEventHandler):
     def process(self, event: dict[str, Any]) -> dict[str, str]:
         """Test the deployment an ``IN_SERVICE`` event (or, for a batch stage, a completed stack) reports,
         once, and record and notify the result."""
-        if is_stack_event(event):
-            return self._process_batch(event)
-        change = endpoint_in_service(event, self.settings.rules)
+        rules = self.settings.rules
+        if is_stack_event(event):  # a batch stage: smoke-test the deployment with the project's cases
+            return self._test_once(event, stack_completed(event, rules), batch_deployment_to_test, self._smoke_answers)
+        return self._test_once(event, endpoint_in_service(event, rules), deployment_to_test, self._answers_in_service)
+
+    def _test_once(self, event: dict[str, Any], change, deployment_to_test, answers_of) -> dict[str, str]:
+        """The deployment ``change`` reports, if ``deployment_to_test`` says it is due: tested with
+        ``answers_of(target, session_name, deployment, deployment_id, cases)``."""
         if isinstance(change, Rejection):
             return self.drop(change.reason, event)
         deployment = change.deployment
@@ -160,33 +165,20 @@ class IntegrationTester(QueuedEventHandler):
             return self.drop(deployment_id.reason, event)
 
         def answers(target: TesterTarget, session_name: str, cases: list[TestCase]) -> dict[str, Answer] | Rejection:
-            blocker = self._endpoint_blocker(target, session_name, deployment, deployment_id)
-            if isinstance(blocker, Later):
-                raise RetryLater(blocker.reason)
-            if isinstance(blocker, Rejection):
-                return blocker
-            return self._endpoint_answers(target, session_name, deployment, deployment_id, cases)
+            return answers_of(target, session_name, deployment, deployment_id, cases)
 
         return self._test(event, change.event_id, state, deployment_id, answers)
 
-    def _process_batch(self, event: dict[str, Any]) -> dict[str, str]:
-        """A batch stage's deployment stack completed: smoke-test the deployment with the project's cases."""
-        change = stack_completed(event, self.settings.rules)
-        if isinstance(change, Rejection):
-            return self.drop(change.reason, event)
-        deployment = change.deployment
-        logger.append_keys(project=deployment.project, stage=deployment.stage)
-        state = self.ledger.state(deployment)
-        deployment_id = batch_deployment_to_test(change, state)
-        if isinstance(deployment_id, Later):
-            raise RetryLater(deployment_id.reason)
-        if isinstance(deployment_id, Rejection):
-            return self.drop(deployment_id.reason, event)
-
-        def answers(target: TesterTarget, session_name: str, cases: list[TestCase]) -> dict[str, Answer] | Rejection:
-            return self._smoke_answers(target, session_name, deployment, deployment_id, cases)
-
-        return self._test(event, change.event_id, state, deployment_id, answers)
+    def _answers_in_service(
+        self, target: TesterTarget, session_name: str, deployment: contract.Deployment, deployment_id: str, cases
+    ) -> dict[str, Answer] | Rejection:
+        """The endpoint's answers, once it serves the deployment under test."""
+        blocker = self._endpoint_blocker(target, session_name, deployment, deployment_id)
+        if isinstance(blocker, Later):
+            raise RetryLater(blocker.reason)
+        if isinstance(blocker, Rejection):
+            return blocker
+        return self._endpoint_answers(target, session_name, deployment, deployment_id, cases)
 
     def _test(self, event: dict[str, Any], event_id: str, state, deployment_id: str, answers) -> dict[str, str]:
         """Run the cases through ``answers`` once per deployment; record the run (and the test-stage
