@@ -48,7 +48,6 @@ from tracker.handler import Tracker, TrackerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "churn"
-STAGES = ("feature", "dev", "prod")
 #: The stacks the demo stands up, in deployment order (see docs/deploying.md, "The order of `cdk deploy --all`").
 DEPLOYED_STACKS = (
     "mlops-dev-promotion",
@@ -85,6 +84,9 @@ class Story:
     def __init__(self, cdk_out: Path, out: TextIO) -> None:
         self.assembly = CloudAssembly(cdk_out)
         self.out = out
+        #: The project the story is about at this point, and its model package group stages.
+        self.project = PROJECT
+        self.stages: tuple[str, ...] = ("feature", "dev", "prod")
         self.step = 0
         self.warnings: list[str] = []
         self.accounts: dict[str, str] = {}  # account id -> dev, test, prod
@@ -124,7 +126,7 @@ class Story:
 
         self._heading("2. CI copies the approved model to the prod group; the approver releases it")
         self._show("dev", "CI (push to prod)", "copies the approved churn-dev package (copy_to_prod)")
-        (v1_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, PROJECT, ["prod"]).values()
+        (v1_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, self.project, ["prod"]).values()
         self._package_line("prod", v1_prod)
         self._approve(v1_prod)
 
@@ -136,7 +138,7 @@ class Story:
 
         self._heading("4. The bad model cannot reach prod: it never passed the test stage's integration tests")
         self._show("dev", "CI (push to prod)", "copies the latest approved churn-dev package")
-        (v2_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, PROJECT, ["prod"]).values()
+        (v2_prod,) = copy_to_prod.copy_to_prod(self.sagemaker, self.project, ["prod"]).values()
         self._package_line("prod", v2_prod)
         self._approve(v2_prod)
 
@@ -155,14 +157,14 @@ class Story:
         stacks = self.assembly.stacks()
         self.accounts = {stacks[name].account: name.split("-")[1] for name in DEPLOYED_STACKS}
         self.account_of = {name: account for account, name in self.accounts.items()}
-        sts = boto3.client("sts")
+        self.sts = sts = boto3.client("sts")
         self.admin = {
             account: _assumed(sts, f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
             for account in self.accounts
         }
         dev = self.account_of["dev"]
         self.events = EventBridge(self.admin)
-        deployments = {}
+        self.deployments = deployments = {}
         for name in DEPLOYED_STACKS:
             stack = stacks[name]
             deployment = StandInDeployment(stack, self.admin[stack.account], deployments)
@@ -189,10 +191,12 @@ class Story:
         notifier = deployments["mlops-dev-operations"].function_environment("notifier.handler.handler")
         self.approver_inbox = self._subscribe_inbox(notifier["APPROVAL_TOPIC_ARN"], "demo-approver-inbox")
         self.sagemaker = self.admin[dev].client("sagemaker")
-        self._create_project(deployments["mlops-dev-projects"], sts)
         tester_environment = promotion.function_environment("integration_tester.handler.handler")
-        settings = self.admin[dev].resource("dynamodb").Table(tester_environment["PROJECT_SETTINGS_TABLE"])
-        loaded = integration_tests.load(settings, PROJECT, integration_tests.read_cases(TEST_CASES), replace=True)
+        self.project_settings = self.admin[dev].resource("dynamodb").Table(tester_environment["PROJECT_SETTINGS_TABLE"])
+        self._create_project()
+        loaded = integration_tests.load(
+            self.project_settings, self.project, integration_tests.read_cases(TEST_CASES), replace=True
+        )
         self._show(dev, "MLOps engineer", f"loads the integration test cases {', '.join(loaded['written'])}")
 
     def _upload_deployable_templates(self, promotion: StandInDeployment) -> None:
@@ -206,21 +210,22 @@ class Story:
             key = environment[f"{kind}_TEMPLATE_KEY"]
             s3.put_object(Bucket=environment[f"{kind}_TEMPLATE_BUCKET"], Key=key, Body=self.assembly.asset_object(key))
 
-    def _create_project(self, projects: StandInDeployment, sts) -> None:
-        """A data scientist creates the project in Studio: Service Catalog launches the product, whose
-        custom resource runs the real project-template function (repository, branches, groups)."""
+    def _create_project(self) -> None:
+        """A data scientist creates the project ``self.project`` in Studio: Service Catalog launches the
+        product, whose custom resource runs the real project-template function (repository, branches, groups)."""
+        projects, sts = self.deployments["mlops-dev-projects"], self.sts
         environment = projects.function_environment(PROJECT_TEMPLATE_HANDLER)
         key = environment["TEMPLATE_KEY"]
         s3 = self.admin[projects.stack.account].client("s3")
         s3.put_object(Bucket=environment["TEMPLATE_BUCKET"], Key=key, Body=self.assembly.asset_object(key))
         clients = Clients(_assumed(sts, projects.function_role_arn(PROJECT_TEMPLATE_HANDLER)))
         function = ProjectTemplate(ProjectSettings.from_environment(Environment(environment)), clients)
-        self._show("dev", "Data scientist (Studio)", f"creates the project {PROJECT!r} from the catalog product")
+        self._show("dev", "Data scientist (Studio)", f"creates the project {self.project!r} from the catalog product")
         catcher = ResponseCatcher()
         project_id = self.sagemaker.create_project(
-            ProjectName=PROJECT, ServiceCatalogProvisioningDetails={"ProductId": "prod-mlopsproject1"}
+            ProjectName=self.project, ServiceCatalogProvisioningDetails={"ProductId": "prod-mlopsproject1"}
         )["ProjectId"]
-        event = custom_resource_event("Create", response_url=catcher.url, name=PROJECT, project_id=project_id)
+        event = custom_resource_event("Create", response_url=catcher.url, name=self.project, project_id=project_id)
         serve(event, ProjectTemplateContext(), lambda: function)
         catcher.close()
         (answer,) = catcher.responses
@@ -229,11 +234,11 @@ class Story:
         )
         codecommit = clients.codecommit
         branches = {
-            branch: codecommit.get_branch(repositoryName=PROJECT, branchName=branch)["branch"]["commitId"][:7]
+            branch: codecommit.get_branch(repositoryName=self.project, branchName=branch)["branch"]["commitId"][:7]
             for branch in (contract.PROD_BRANCH, contract.DEV_BRANCH)
         }
         seeded = ", ".join(f"{branch} at {commit}" for branch, commit in branches.items())
-        self._show("dev", "Project template (Lambda)", f"CodeCommit repository {PROJECT}: {seeded}")
+        self._show("dev", "Project template (Lambda)", f"CodeCommit repository {self.project}: {seeded}")
         summaries = self.sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
         groups = sorted(summary["ModelPackageGroupName"] for summary in summaries)
         policy = json.loads(
@@ -264,37 +269,37 @@ class Story:
         stack as synthesized: the push rule starts the project's build, whose pipeline run (the SageMaker
         SDK is not installed here) is stood in for by the registration that follows."""
         dev = self.account_of["dev"]
-        event = codecommit_reference_change(PROJECT, branch, account=dev)
+        event = codecommit_reference_change(self.project, branch, account=dev)
         event["detail"]["commitId"] = commit.ljust(40, "0")
         (product,) = self.assembly.product_templates()
-        stack = StackTemplate(f"SC-{dev}-pp-{PROJECT}", dev, event["region"], product, self.assembly.directory)
-        resolver = PhysicalNames(stack, parameters={contract.ProjectParameters.PROJECT_NAME: PROJECT}).resolver
+        stack = StackTemplate(f"SC-{dev}-pp-{self.project}", dev, event["region"], product, self.assembly.directory)
+        resolver = PhysicalNames(stack, parameters={contract.ProjectParameters.PROJECT_NAME: self.project}).resolver
         rules = [resolver.resolve(rule["Properties"]) for rule in stack.resources("AWS::Events::Rule").values()]
         started = [rule["Name"] for rule in rules if matches(rule["EventPattern"], event)]
-        self._show("dev", "Data scientist", f"pushes {commit} to {branch} of the CodeCommit repository {PROJECT}")
+        self._show("dev", "Data scientist", f"pushes {commit} to {branch} of the CodeCommit repository {self.project}")
         self._show("dev", f"EventBridge {STAND_IN}", f"{', '.join(started) or 'no CI trigger'} matches the push")
         if started:
             self._show(
                 "dev",
-                f"CodeBuild {PROJECT}{contract.CI_PROJECT_SUFFIX} {STAND_IN}",
-                f"BRANCH={branch}: pytest, then pipelines.run --branch {branch} as {PROJECT}-ci "
-                f"(the pipeline run below stands in, as {PROJECT}-pipeline)",
+                f"CodeBuild {self.project}{contract.CI_PROJECT_SUFFIX} {STAND_IN}",
+                f"BRANCH={branch}: pytest, then pipelines.run --branch {branch} as {self.project}-ci "
+                f"(the pipeline run below stands in, as {self.project}-pipeline)",
             )
 
     def _register(self, stage: str, *, commit: str, auc: str) -> str:
         """The project's pipeline trains a model and registers it, pinned to its ETag, with its lineage,
         pending approval."""
         bucket = f"mlops-artifacts-{self.account_of['dev']}-eu-west-1"
-        artifacts = f"s3://{bucket}/projects/{PROJECT}"
+        artifacts = f"s3://{bucket}/projects/{self.project}"
         baselines = f"{artifacts}/baselines/{commit}"
-        model_key = f"projects/{PROJECT}/training/{commit}/model.tar.gz"
+        model_key = f"projects/{self.project}/training/{commit}/model.tar.gz"
         etag = (
             self.admin[self.account_of["dev"]]
             .client("s3")
             .put_object(Bucket=bucket, Key=model_key, Body=f"xgboost model {commit}".encode())["ETag"]
         )
         arn = self.sagemaker.create_model_package(
-            ModelPackageGroupName=f"{PROJECT}-{stage}",
+            ModelPackageGroupName=f"{self.project}-{stage}",
             ModelPackageDescription="XGBoost churn model",
             ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={
@@ -367,7 +372,7 @@ class Story:
 
     def _complete_operations(self) -> None:
         """Report the end of each stack operation the promoter started and nobody reported yet."""
-        for stage in STAGES:
+        for stage in self.stages:
             state = self._state(stage)
             operations = (
                 ("endpoint", state.get("deployment_id"), state.get("status")),
@@ -385,18 +390,18 @@ class Story:
 
     def _describe_stack(self, stage: str, kind: str) -> dict[str, Any]:
         cloudformation = self.admin[self.account_of[contract.STAGE_ACCOUNTS[stage]]].client("cloudformation")
-        (stack,) = cloudformation.describe_stacks(StackName=f"{PROJECT}-{stage}-{kind}")["Stacks"]
+        (stack,) = cloudformation.describe_stacks(StackName=f"{self.project}-{stage}-{kind}")["Stacks"]
         return stack
 
     def _stack_event(self, stage: str, kind: str, status: str, token: str, reason: str = "") -> None:
         account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
         event = stack_status_change(
-            account=account, stack_name=f"{PROJECT}-{stage}-{kind}", status=status, token=token, reason=reason
+            account=account, stack_name=f"{self.project}-{stage}-{kind}", status=status, token=token, reason=reason
         )
         self._show(
             account,
             f"CloudFormation {STAND_IN}",
-            f"{PROJECT}-{stage}-{kind} {status}{self._serving(stage, kind, status)}",
+            f"{self.project}-{stage}-{kind} {status}{self._serving(stage, kind, status)}",
         )
         self.events.put(event, account=account)
 
@@ -414,7 +419,7 @@ class Story:
         """SageMaker reports the stage's endpoint in service; it will answer the test cases ``answers``."""
         account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
         queue_endpoint_answers(account, "eu-west-1", answers)
-        deployment = contract.Deployment(PROJECT, stage)
+        deployment = contract.Deployment(self.project, stage)
         event = endpoint_deployment_state_change(
             account=account,
             endpoint_name=deployment.endpoint_name,
@@ -427,14 +432,14 @@ class Story:
 
     def _alarm(self, stage: str) -> None:
         account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
-        errors_alarm, _ = contract.alarm_names(contract.Deployment(PROJECT, stage))
+        errors_alarm, _ = contract.alarm_names(contract.Deployment(self.project, stage))
         self._emit(alarm_state_change(account=account, alarm_name=errors_alarm), account=account, emitter="CloudWatch")
         self._settle(complete_stacks=False)
 
     def _rollback(self, stage: str) -> None:
         """CloudFormation's rollback trigger: the alarm fired within the monitoring time."""
         state = self._state(stage)
-        reason = "Rollback triggered by alarm: " + contract.alarm_names(contract.Deployment(PROJECT, stage))[0]
+        reason = "Rollback triggered by alarm: " + contract.alarm_names(contract.Deployment(self.project, stage))[0]
         self._stack_event(stage, "endpoint", "UPDATE_ROLLBACK_COMPLETE", state["deployment_id"], reason)
         self.reported_operations.add((stage, "endpoint", state["deployment_id"]))
         self._settle()
@@ -465,7 +470,7 @@ class Story:
         for warning in self.warnings:
             self._show("dev", "", f"  log: {warning}")
         self.warnings.clear()
-        for stage in STAGES:
+        for stage in self.stages:
             line = self._state_line(stage)
             if line and line != self.printed_states.get(stage):
                 self.printed_states[stage] = line
@@ -476,7 +481,7 @@ class Story:
             self._show("dev", "", f"  approvers notified: {subject_line}")
 
     def _state(self, stage: str) -> dict[str, Any]:
-        key = {"pk": f"DEPLOYMENT#{PROJECT}#{stage}", "sk": "STATE"}
+        key = {"pk": f"DEPLOYMENT#{self.project}#{stage}", "sk": "STATE"}
         return self.ledger.get_item(Key=key).get("Item", {})
 
     def _state_line(self, stage: str) -> str:
