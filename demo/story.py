@@ -200,13 +200,14 @@ class Story:
         self._show(dev, "MLOps engineer", f"loads the integration test cases {', '.join(loaded['written'])}")
 
     def _upload_deployable_templates(self, promotion: StandInDeployment) -> None:
-        """The CDK CLI's asset publishing: the endpoint and monitor templates the promoter deploys."""
+        """The CDK CLI's asset publishing: every template the promoter deploys (its ``*_TEMPLATE_KEY``
+        settings: endpoint, monitor, batch, champion/challenger endpoint)."""
         environment = promotion.function_environment("promoter.handler.handler")
         s3 = self.admin[promotion.stack.account].client("s3")
-        buckets = {environment["ENDPOINT_TEMPLATE_BUCKET"], environment["MONITOR_TEMPLATE_BUCKET"]}
-        for bucket in buckets:
+        kinds = [name.removesuffix("_TEMPLATE_KEY") for name in environment if name.endswith("_TEMPLATE_KEY")]
+        for bucket in {environment[f"{kind}_TEMPLATE_BUCKET"] for kind in kinds}:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": promotion.stack.region})
-        for kind in ("ENDPOINT", "MONITOR"):
+        for kind in kinds:
             key = environment[f"{kind}_TEMPLATE_KEY"]
             s3.put_object(Bucket=environment[f"{kind}_TEMPLATE_BUCKET"], Key=key, Body=self.assembly.asset_object(key))
 
