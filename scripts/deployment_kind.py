@@ -20,17 +20,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))  # contract, the promoter: as the handlers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts.project_settings_cli
 
-import contract  # from lambdas/, as the handlers import it
+import contract
 from envelope import Rejection
 from promoter.kinds import stage_kind
+from scripts.project_settings_cli import SettingsFile, SettingsFileError, run
 
-DEFAULT_TABLE = "mlops-project-settings"
 FIELDS = {contract.DeploymentFields.KIND, contract.DeploymentFields.STAGES}
 
 
-class DeploymentFileError(ValueError):
+class DeploymentFileError(SettingsFileError):
     """The file is not a valid choice of deployment kinds; the message names the field."""
 
 
@@ -56,35 +57,25 @@ def read_deployment(path: Path) -> dict[str, Any]:
     return document
 
 
-def main(argv: list[str] | None = None, dynamodb: Any = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    validate = commands.add_parser("validate", help="check a deployment file")
-    validate.add_argument("file", type=Path)
-    loader = commands.add_parser("load", help="validate, then write the project's DEPLOYMENT item")
-    loader.add_argument("file", type=Path)
-    loader.add_argument("--project", required=True, help="the SageMaker project name")
-    loader.add_argument("--table", default=DEFAULT_TABLE, help=f"the project-settings table (default {DEFAULT_TABLE})")
-    arguments = parser.parse_args(argv)
-    try:
-        document = read_deployment(arguments.file)
-    except DeploymentFileError as error:
-        print(f"invalid deployment kinds: {error}", file=sys.stderr)
-        return 1
-    if arguments.command == "validate":
-        print(f"{arguments.file}: valid deployment kinds")
-        return 0
-    if not contract.PROJECT_NAME.match(arguments.project):
-        print(f"invalid project name {arguments.project!r}", file=sys.stderr)
-        return 1
-    if dynamodb is None:
-        import boto3
+def write_deployment(table, project: str, document: dict[str, Any], arguments: argparse.Namespace) -> dict[str, Any]:
+    """Replace the project's ``DEPLOYMENT`` item in ``table`` (a boto3 DynamoDB Table) with the file's."""
+    key = {"pk": contract.project_settings_partition(project), "sk": contract.DEPLOYMENT_SORT_KEY}
+    table.put_item(Item={**key, **document})
+    return {"deployment": document}
 
-        dynamodb = boto3.resource("dynamodb")
-    key = {"pk": contract.project_settings_partition(arguments.project), "sk": contract.DEPLOYMENT_SORT_KEY}
-    dynamodb.Table(arguments.table).put_item(Item={**key, **document})
-    print(json.dumps({"project": arguments.project, "table": arguments.table, "deployment": document}))
-    return 0
+
+DEPLOYMENT_FILE = SettingsFile(
+    noun="deployment kinds",
+    validate_help="check a deployment file",
+    load_help="validate, then write the project's DEPLOYMENT item",
+    read=read_deployment,
+    valid=lambda document: "valid deployment kinds",
+    load=write_deployment,
+)
+
+
+def main(argv: list[str] | None = None, dynamodb: Any = None) -> int:
+    return run(DEPLOYMENT_FILE, __doc__.split("\n\n")[0], argv, dynamodb)
 
 
 if __name__ == "__main__":

@@ -13,23 +13,22 @@ cases the file no longer has. Run it as the MLOps engineer (the table is in the 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))  # contract, the tester: as the handlers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts.project_settings_cli
 
 from pydantic import ValidationError
 
-import contract  # from lambdas/, as the handlers import it
+import contract
 from integration_tester.cases import TestCase, validation_problem
+from scripts.project_settings_cli import SettingsFile, SettingsFileError, run
 
-DEFAULT_TABLE = "mlops-project-settings"
 
-
-class CaseFileError(ValueError):
+class CaseFileError(SettingsFileError):
     """The file is not a valid set of test cases; the message names the case and the field."""
 
 
@@ -85,35 +84,21 @@ def _existing_names(table, partition: str) -> set[str]:
         arguments = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
-def main(argv: list[str] | None = None, dynamodb: Any = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    validate = commands.add_parser("validate", help="check a file of test cases")
-    validate.add_argument("file", type=Path)
-    loader = commands.add_parser("load", help="validate, then write the cases into the project-settings table")
-    loader.add_argument("file", type=Path)
-    loader.add_argument("--project", required=True, help="the SageMaker project name")
-    loader.add_argument("--table", default=DEFAULT_TABLE, help=f"the project-settings table (default {DEFAULT_TABLE})")
-    loader.add_argument("--replace", action="store_true", help="delete the project's cases the file does not have")
-    arguments = parser.parse_args(argv)
-    try:
-        cases = read_cases(arguments.file)
-    except CaseFileError as error:
-        print(f"invalid test cases: {error}", file=sys.stderr)
-        return 1
-    if arguments.command == "validate":
-        print(f"{arguments.file}: {len(cases)} valid test cases")
-        return 0
-    if not contract.PROJECT_NAME.match(arguments.project):
-        print(f"invalid project name {arguments.project!r}", file=sys.stderr)
-        return 1
-    if dynamodb is None:
-        import boto3
+CASE_FILE = SettingsFile(
+    noun="test cases",
+    validate_help="check a file of test cases",
+    load_help="validate, then write the cases into the project-settings table",
+    read=read_cases,
+    valid=lambda cases: f"{len(cases)} valid test cases",
+    load=lambda table, project, cases, arguments: load(table, project, cases, replace=arguments.replace),
+    load_options=lambda loader: loader.add_argument(
+        "--replace", action="store_true", help="delete the project's cases the file does not have"
+    ),
+)
 
-        dynamodb = boto3.resource("dynamodb")
-    result = load(dynamodb.Table(arguments.table), arguments.project, cases, replace=arguments.replace)
-    print(json.dumps({"project": arguments.project, "table": arguments.table, **result}))
-    return 0
+
+def main(argv: list[str] | None = None, dynamodb: Any = None) -> int:
+    return run(CASE_FILE, __doc__.split("\n\n")[0], argv, dynamodb)
 
 
 if __name__ == "__main__":
