@@ -22,9 +22,9 @@ from constructs import Construct
 from lambdas.contract import CHALLENGER_STAGE, CHAMPION_STAGE, ENDPOINT_SUFFIX
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.dashboards import search
-from mlops_constructs.functions import PlatformFunction, run_on_schedule
-from mlops_constructs.messaging import AlertTopic, DeadLetterQueue
+from mlops_constructs.messaging import AlertTopic
 from mlops_constructs.naming import PlatformNames
+from mlops_constructs.scheduled_job import ScheduledJob
 from platform_config import PlatformConfig
 
 #: The comparison reads a day or more of capture files per project.
@@ -99,7 +99,7 @@ class ChallengerEvaluatorRole(Construct):
         )
 
 
-class ChallengerComparisonJob(Construct):
+class ChallengerComparisonJob(ScheduledJob):
     """The scheduled comparison Lambda (every ``champion_challenger.comparison_interval_hours``, enabled in the
     advanced scenario), with retries, a dead-letter queue and alarm, and the least permissions it needs."""
 
@@ -115,10 +115,8 @@ class ChallengerComparisonJob(Construct):
         project_settings: dynamodb.ITableV2,
         handler_environment: Mapping[str, str],
     ) -> None:
-        super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         names = PlatformNames(config)
-        prefix, settings = config.prefix, config.champion_challenger
+        settings = config.champion_challenger
         evaluator_role = names.role_arn("prod", names.challenger_evaluator_role("prod"))
         rule = {
             "minimum_requests": settings.minimum_requests,
@@ -127,20 +125,13 @@ class ChallengerComparisonJob(Construct):
             "metric_tolerance": settings.metric_tolerance,
             "require_labels": settings.require_labels,
         }
-        self.dead_letters = DeadLetterQueue(
-            self,
-            "DeadLetters",
-            alarm_name=f"{prefix}-challenger-comparison-dead-letters",
-            encryption_key=key,
-            alarm_action=alerts.alarm_action,
-        )
-        self.function = PlatformFunction(
-            self,
-            "Function",
+        super().__init__(
+            scope,
+            construct_id,
+            name=f"{config.prefix}-challenger-comparison",
             handler="challenger_comparison.handler.handler",
             description="Compares each project's challenger with its champion in prod and records the verdict",
             role_name=names.challenger_comparison_role,
-            alarm_name=f"{prefix}-challenger-comparison-errors",
             timeout=COMPARISON_TIMEOUT,
             environment={
                 **handler_environment,
@@ -153,18 +144,14 @@ class ChallengerComparisonJob(Construct):
                 "EVALUATION_MODES": json.dumps(dict(settings.project_modes), sort_keys=True),
                 "DEFAULT_COMPARISON_RULE": json.dumps(rule, sort_keys=True),
             },
-            powertools_version=config.powertools_layer_version,
-            alarm_action=alerts.alarm_action,
-        )
-        self.schedule = run_on_schedule(
-            self,
-            "Schedule",
-            function=self.function.function,
             rate=Duration.hours(settings.comparison_interval_hours),
-            dead_letters=self.dead_letters.queue,
-            description="Runs the champion/challenger comparison",
+            schedule_description="Runs the champion/challenger comparison",
             enabled=config.scenario == "advanced",
+            key=key,
+            alerts=alerts,
+            powertools_version=config.powertools_layer_version,
         )
+        stack = Stack.of(self)
         role = self.function.role
         role.add_to_policy(
             iam.PolicyStatement(

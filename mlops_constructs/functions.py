@@ -7,13 +7,9 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -112,32 +108,3 @@ class PlatformFunction(Construct):
             actions_enabled=True,
         )
         self.error_alarm.add_alarm_action(alarm_action)
-
-
-def run_on_schedule(
-    scope: Construct,
-    construct_id: str,
-    *,
-    function: lambda_.IFunction,
-    rate: Duration,
-    dead_letters: sqs.IQueue,
-    description: str,
-    enabled: bool = True,
-) -> events.Rule:
-    """An EventBridge schedule invoking ``function``: EventBridge retries the delivery and Lambda the run,
-    and a delivery or a run that still fails lands in ``dead_letters`` (whose alarm tells the team)."""
-    function.configure_async_invoke(
-        retry_attempts=2, max_event_age=Duration.hours(1), on_failure=destinations.SqsDestination(dead_letters)
-    )
-    return events.Rule(
-        scope,
-        construct_id,
-        description=description,
-        enabled=enabled,
-        schedule=events.Schedule.rate(rate),
-        targets=[
-            targets.LambdaFunction(
-                function, retry_attempts=4, max_event_age=Duration.hours(1), dead_letter_queue=dead_letters
-            )
-        ],
-    )

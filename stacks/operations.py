@@ -18,9 +18,10 @@ from constructs import Construct
 from lambdas.contract import APPROVER_STAGES, CI_PROJECT_SUFFIX, TRAINING_STAGES, training_pipeline_name
 from mlops_constructs.comparison import ChallengerComparisonJob
 from mlops_constructs.compliance import acknowledge_wildcards
-from mlops_constructs.functions import PlatformFunction, run_on_schedule
-from mlops_constructs.messaging import AlertTopic, DeadLetterQueue, WorkQueue
+from mlops_constructs.functions import PlatformFunction
+from mlops_constructs.messaging import AlertTopic, WorkQueue
 from mlops_constructs.naming import PlatformNames
+from mlops_constructs.scheduled_job import JobPartIds, ScheduledJob
 from platform_config import PlatformConfig
 
 #: The clean-up runs this often; a feature endpoint lives at most its time to live plus this.
@@ -134,22 +135,16 @@ class OperationsStack(Stack):
 
         self._add_notifier(config, key, alerts, ledger, handler_environment, function_settings)
 
-        # Clean-up of feature endpoints in dev.
-        self.cleanup_dead_letters = DeadLetterQueue(
-            self,
-            "CleanupDeadLetters",
-            alarm_name=f"{prefix}-endpoint-cleanup-dead-letters",
-            encryption_key=key,
-            alarm_action=alerts.alarm_action,
-        )
+        # Clean-up of feature endpoints in dev. Made with the id "Default" and its parts' former ids, the job
+        # keeps the logical ids (and so the named role, function and alarms) of the deployed stack.
         dev_deploy_role = names.role_arn("dev", names.deploy_role("dev"))
-        self.cleanup = PlatformFunction(
+        self.cleanup = ScheduledJob(
             self,
-            "EndpointCleanup",
+            "Default",
+            name=f"{prefix}-endpoint-cleanup",
             handler="endpoint_cleanup.handler.handler",
             description="Deletes feature-stage endpoint stacks in dev after their time to live",
             role_name=names.endpoint_cleanup_role,
-            alarm_name=f"{prefix}-endpoint-cleanup-errors",
             timeout=CLEANUP_TIMEOUT,
             environment={
                 **handler_environment,
@@ -157,31 +152,31 @@ class OperationsStack(Stack):
                 "CLOUDFORMATION_ROLE_ARN": names.role_arn("dev", names.cloudformation_role("dev")),
                 "FEATURE_ENDPOINT_TTL_HOURS": str(config.operations.feature_endpoint_ttl_hours),
             },
-            **function_settings,
-        )
-        self.cleanup_schedule = run_on_schedule(
-            self,
-            "CleanupSchedule",
-            function=self.cleanup.function,
             rate=CLEANUP_RATE,
-            dead_letters=self.cleanup_dead_letters.queue,
-            description="Runs the feature endpoint clean-up every hour",
+            schedule_description="Runs the feature endpoint clean-up every hour",
+            key=key,
+            alerts=alerts,
+            powertools_version=config.powertools_layer_version,
+            part_ids=JobPartIds(
+                dead_letters="CleanupDeadLetters", function="EndpointCleanup", schedule="CleanupSchedule"
+            ),
         )
-        self.cleanup.role.add_to_policy(
+        cleanup_role = self.cleanup.function.role
+        cleanup_role.add_to_policy(
             iam.PolicyStatement(
                 sid="AssumeTheDevDeployRoleOnly", actions=["sts:AssumeRole"], resources=[dev_deploy_role]
             )
         )
-        ledger.grant(self.cleanup.role, "dynamodb:UpdateItem")
+        ledger.grant(cleanup_role, "dynamodb:UpdateItem")
         feature_packages = self.format_arn(service="sagemaker", resource="model-package", resource_name="*-feature/*")
-        self.cleanup.role.add_to_policy(
+        cleanup_role.add_to_policy(
             iam.PolicyStatement(
                 sid="WithdrawFeaturePackageAnnotations",
                 actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
                 resources=[feature_packages],
             )
         )
-        self.cleanup.role.add_to_policy(
+        cleanup_role.add_to_policy(
             iam.PolicyStatement(
                 sid="NeverChangeApprovalStatus",
                 effect=iam.Effect.DENY,
@@ -202,7 +197,7 @@ class OperationsStack(Stack):
             handler_environment=handler_environment,
         )
 
-        for function in (self.monitoring, self.cleanup, self.notifier):
+        for function in (self.monitoring, self.cleanup.function, self.notifier):
             key.grant_encrypt_decrypt(function.role)
             alerts.topic.grant_publish(function.role)
         acknowledge_wildcards(
@@ -249,46 +244,44 @@ class OperationsStack(Stack):
             self.notification_queue.queue, dead_letter_queue=self.notification_queue.dead_letters.queue
         )
         governed = [stage for stage in config.stages if stage in APPROVER_STAGES]
-        self.pending_approval_rule = events.Rule(
-            self,
-            "VersionsPendingApproval",
-            description="Versions pending approval in the groups the model approver governs, to the notifier",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Package State Change"],
-                detail={
+        # (rule id, description, (source, detail-type), detail pattern) of each event the notifier handles.
+        notified_events = (
+            (
+                "VersionsPendingApproval",
+                "Versions pending approval in the groups the model approver governs, to the notifier",
+                ("aws.sagemaker", "SageMaker Model Package State Change"),
+                {
                     "ModelPackageGroupName": [{"suffix": f"-{stage}"} for stage in governed],
                     "ModelApprovalStatus": ["PendingManualApproval"],
                 },
             ),
-            targets=[to_queue],
-        )
-        self.failed_pipeline_rule = events.Rule(
-            self,
-            "FailedTrainingPipelines",
-            description="Failed executions of the projects' training pipelines, to the notifier",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
-                detail={
+            (
+                "FailedTrainingPipelines",
+                "Failed executions of the projects' training pipelines, to the notifier",
+                ("aws.sagemaker", "SageMaker Model Building Pipeline Execution Status Change"),
+                {
                     "currentPipelineExecutionStatus": ["Failed"],
                     # <project>-<stage>-training: the ARN ends with the training pipeline name of any project
                     "pipelineArn": [{"suffix": training_pipeline_name("", stage)} for stage in TRAINING_STAGES],
                 },
             ),
-            targets=[to_queue],
-        )
-        self.failed_build_rule = events.Rule(
-            self,
-            "FailedProjectBuilds",
-            description="Failed builds of the projects' CI (<project>-ci), to the notifier",
-            event_pattern=events.EventPattern(
-                source=["aws.codebuild"],
-                detail_type=["CodeBuild Build State Change"],
-                detail={"build-status": ["FAILED"], "project-name": [{"suffix": CI_PROJECT_SUFFIX}]},
+            (
+                "FailedProjectBuilds",
+                "Failed builds of the projects' CI (<project>-ci), to the notifier",
+                ("aws.codebuild", "CodeBuild Build State Change"),
+                {"build-status": ["FAILED"], "project-name": [{"suffix": CI_PROJECT_SUFFIX}]},
             ),
-            targets=[to_queue],
         )
+        self.notification_rules = [
+            events.Rule(
+                self,
+                rule_id,
+                description=description,
+                event_pattern=events.EventPattern(source=[source], detail_type=[detail_type], detail=detail),
+                targets=[to_queue],
+            )
+            for rule_id, description, (source, detail_type), detail in notified_events
+        ]
         self.notifier = PlatformFunction(
             self,
             "Notifier",

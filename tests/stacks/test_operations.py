@@ -121,7 +121,10 @@ def role_statements(platform, operations):
         name: identity_statements(
             template, platform.operations.resolve(function.role.node.default_child.logical_id), env
         )
-        for name, function in (("cleanup", platform.operations.cleanup), ("monitoring", platform.operations.monitoring))
+        for name, function in (
+            ("cleanup", platform.operations.cleanup.function),
+            ("monitoring", platform.operations.monitoring),
+        )
     }
 
 
