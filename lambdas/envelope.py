@@ -1,8 +1,9 @@
 """The EventBridge events the handlers receive and send: the envelope they validate, and names derived from events.
 
 Every handler is fed EventBridge events (through SQS): :class:`Envelope` checks the fields they all
-rely on before a handler's decisions look at ``detail``, :class:`Rejection` is what those decisions
-return for an event they refuse, and :func:`reconcile_request` is the one event the platform sends
+rely on before a handler's decisions look at ``detail`` (:func:`dev_account_envelope` also checks that the
+dev account sent it, in the platform's region), :class:`Rejection` is what those decisions return for an
+event they refuse, and :func:`reconcile_request` is the one event the platform sends
 itself. The helpers here derive names from events (deployment ids, STS session names, statuses), so
 every handler spells them the same way.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +72,22 @@ def first_error(error: ValidationError, whole: str = "item") -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or whole
     return f"{location}: {first['msg']}"
+
+
+def dev_account_envelope(
+    event: Mapping[str, Any], dev_account_id: str, region: str, *, region_of: str = "platform"
+) -> Envelope | Rejection:
+    """The envelope of an event the dev account sent in ``region``; a :class:`Rejection` naming the first problem
+    otherwise (what the promoter and the notifier accept). ``region_of`` says whose region it is in that rejection."""
+    try:
+        envelope = Envelope.model_validate(event)
+    except ValidationError as error:
+        return Rejection(f"not an EventBridge event: {first_error(error, whole='event')}")
+    if envelope.account != dev_account_id:
+        return Rejection(f"account {envelope.account} is not the dev account {dev_account_id}")
+    if envelope.region != region:
+        return Rejection(f"region {envelope.region} is not the {region_of}'s region {region}")
+    return envelope
 
 
 def event_of(body: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 import contract
-from envelope import Envelope, Rejection, first_error
+from envelope import Rejection, dev_account_envelope, first_error
 
 MODEL_PACKAGE_STATE_CHANGE = ("aws.sagemaker", "SageMaker Model Package State Change")
 PIPELINE_EXECUTION_STATUS_CHANGE = ("aws.sagemaker", "SageMaker Model Building Pipeline Execution Status Change")
@@ -114,14 +114,9 @@ class _BuildDetail(_Detail):
 
 def notification(event: Mapping[str, Any], rules: NotificationRules) -> Notification | Rejection:
     """The notification an event of the dev account calls for; a :class:`Rejection` for anything else."""
-    try:
-        envelope = Envelope.model_validate(event)
-    except ValidationError as error:
-        return Rejection(f"not an EventBridge event: {first_error(error)}")
-    if envelope.account != rules.dev_account_id:
-        return Rejection(f"account {envelope.account} is not the dev account {rules.dev_account_id}")
-    if envelope.region != rules.region:
-        return Rejection(f"region {envelope.region} is not the platform's region {rules.region}")
+    envelope = dev_account_envelope(event, rules.dev_account_id, rules.region)
+    if isinstance(envelope, Rejection):
+        return envelope
     kind = (envelope.source, envelope.detail_type)
     readers = {
         MODEL_PACKAGE_STATE_CHANGE: (_PackageDetail, _pending_approval),

@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Val
 
 import contract
 from contract import EndpointParameters, MonitorParameters
-from envelope import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, first_error
+from envelope import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, dev_account_envelope, first_error
 from ledger import StageState, Status
 from promoter.artifacts import ServedModel, content_mismatches
 from promoter.kinds import StageKind
@@ -100,14 +100,9 @@ class PromotionRequest:
 
 def promotion_request(event: Mapping[str, Any], rules: RequestRules) -> PromotionRequest | Rejection:
     """Validate a queue message: a model package state change or a reconcile request from the dev account."""
-    try:
-        envelope = Envelope.model_validate(event)
-    except ValidationError as error:
-        return Rejection(f"not an EventBridge event: {first_error(error, whole='event')}")
-    if envelope.account != rules.dev_account_id:
-        return Rejection(f"account {envelope.account} is not the dev account {rules.dev_account_id}")
-    if envelope.region != rules.region:
-        return Rejection(f"region {envelope.region} is not the registry's region {rules.region}")
+    envelope = dev_account_envelope(event, rules.dev_account_id, rules.region, region_of="registry")
+    if isinstance(envelope, Rejection):
+        return envelope
     kind = (envelope.source, envelope.detail_type)
     if kind == (MODEL_PACKAGE_SOURCE, MODEL_PACKAGE_STATE_CHANGE):
         return _package_request(envelope, rules)
