@@ -74,19 +74,29 @@ def first_error(error: ValidationError, whole: str = "item") -> str:
     return f"{location}: {first['msg']}"
 
 
+@dataclass(frozen=True)
+class DevAccountRules:
+    """What the events of a handler fed by the dev account (the promoter, the notifier) must match: the dev
+    account, the platform's region, and the installation's stages (to read ``<project>-<stage>`` groups)."""
+
+    dev_account_id: str
+    region: str
+    stages: tuple[str, ...]
+
+
 def dev_account_envelope(
-    event: Mapping[str, Any], dev_account_id: str, region: str, *, region_of: str = "platform"
+    event: Mapping[str, Any], rules: DevAccountRules, *, region_of: str = "platform"
 ) -> Envelope | Rejection:
-    """The envelope of an event the dev account sent in ``region``; a :class:`Rejection` naming the first problem
-    otherwise (what the promoter and the notifier accept). ``region_of`` says whose region it is in that rejection."""
+    """The envelope of an event the dev account sent in the platform's region; a :class:`Rejection` naming the
+    first problem otherwise. ``region_of`` says whose region it is in that rejection."""
     try:
         envelope = Envelope.model_validate(event)
     except ValidationError as error:
         return Rejection(f"not an EventBridge event: {first_error(error, whole='event')}")
-    if envelope.account != dev_account_id:
-        return Rejection(f"account {envelope.account} is not the dev account {dev_account_id}")
-    if envelope.region != region:
-        return Rejection(f"region {envelope.region} is not the {region_of}'s region {region}")
+    if envelope.account != rules.dev_account_id:
+        return Rejection(f"account {envelope.account} is not the dev account {rules.dev_account_id}")
+    if envelope.region != rules.region:
+        return Rejection(f"region {envelope.region} is not the {region_of}'s region {rules.region}")
     return envelope
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 import contract
-from envelope import Rejection, dev_account_envelope, first_error
+from envelope import DevAccountRules, Rejection, dev_account_envelope, first_error
 
 MODEL_PACKAGE_STATE_CHANGE = ("aws.sagemaker", "SageMaker Model Package State Change")
 PIPELINE_EXECUTION_STATUS_CHANGE = ("aws.sagemaker", "SageMaker Model Building Pipeline Execution Status Change")
@@ -27,13 +27,8 @@ PENDING = "PendingManualApproval"
 TRAINING_SUFFIX = "-training"
 
 
-@dataclass(frozen=True)
-class NotificationRules:
+class NotificationRules(DevAccountRules):
     """Where events may come from (the dev account, in the platform's region) and the installation's stages."""
-
-    dev_account_id: str
-    region: str
-    stages: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -114,7 +109,7 @@ class _BuildDetail(_Detail):
 
 def notification(event: Mapping[str, Any], rules: NotificationRules) -> Notification | Rejection:
     """The notification an event of the dev account calls for; a :class:`Rejection` for anything else."""
-    envelope = dev_account_envelope(event, rules.dev_account_id, rules.region)
+    envelope = dev_account_envelope(event, rules)
     if isinstance(envelope, Rejection):
         return envelope
     kind = (envelope.source, envelope.detail_type)

@@ -23,7 +23,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Val
 
 import contract
 from contract import EndpointParameters, MonitorParameters
-from envelope import RECONCILE_DETAIL_TYPE, RECONCILE_SOURCE, Envelope, Rejection, dev_account_envelope, first_error
+from envelope import (
+    RECONCILE_DETAIL_TYPE,
+    RECONCILE_SOURCE,
+    DevAccountRules,
+    Envelope,
+    Rejection,
+    dev_account_envelope,
+    first_error,
+)
 from ledger import StageState, Status
 from promoter.artifacts import ServedModel, content_mismatches
 from promoter.kinds import StageKind
@@ -75,13 +83,8 @@ class _ReconcileDetail(BaseModel):
     reason: str = Field(min_length=1)
 
 
-@dataclass(frozen=True)
-class RequestRules:
+class RequestRules(DevAccountRules):
     """What a request must match: the dev account and region the registry lives in, and the stages."""
-
-    dev_account_id: str
-    region: str
-    stages: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class PromotionRequest:
 
 def promotion_request(event: Mapping[str, Any], rules: RequestRules) -> PromotionRequest | Rejection:
     """Validate a queue message: a model package state change or a reconcile request from the dev account."""
-    envelope = dev_account_envelope(event, rules.dev_account_id, rules.region, region_of="registry")
+    envelope = dev_account_envelope(event, rules, region_of="registry")
     if isinstance(envelope, Rejection):
         return envelope
     kind = (envelope.source, envelope.detail_type)
