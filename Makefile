@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test demo deploy template-test measure-synth measure-test clean
+.PHONY: synth test demo demo-advanced deploy template-test measure-synth measure-test clean
 
 synth: $(VENV)/.app-installed node_modules/.installed
 	rm -rf cdk.out
@@ -36,6 +36,13 @@ test: $(VENV)/.dev-installed $(TEMPLATE_VENV)/.installed
 # The promotion flow offline: three moto accounts stood up from cdk.out, the real handlers (see demo/).
 demo: synth $(VENV)/.dev-installed
 	$(BIN)/python -m demo
+
+# The advanced scenario's story (a challenger in shadow, compared, promoted on evidence): the app
+# synthesized with platform.scenario=advanced into cdk.out/advanced, then `python -m demo --advanced`.
+demo-advanced: $(VENV)/.app-installed node_modules/.installed $(VENV)/.dev-installed
+	rm -rf cdk.out/advanced
+	$(CDK) synth --quiet -c platform.scenario=advanced --output cdk.out/advanced
+	$(BIN)/python -m demo --advanced
 
 # Real accounts: checks the configuration (no placeholder accounts) and the dev account's credentials, then
 # runs `cdk deploy --all`. `make deploy ARGS="--config-file acme.json"`; add --dry-run to print the command only.

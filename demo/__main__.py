@@ -7,6 +7,8 @@ Lambda's queue polling, the events SageMaker, CloudFormation and CloudWatch emit
 alarms firing. Prints a timeline: who did what, in which account, and what the ledger says.
 
 Usage: ``make demo`` (runs ``make synth`` first), or ``python -m demo [--cdk-out DIR] [--verbose]``.
+``make demo-advanced`` (``python -m demo --advanced``, on ``cdk.out/advanced``, an app synthesized with
+``platform.scenario=advanced``) tells the champion/challenger story instead (``demo/advanced.py``).
 """
 
 from __future__ import annotations
@@ -31,18 +33,26 @@ for _name, _value in {
 }.items():
     os.environ[_name] = _value
 
-from demo.story import Story  # noqa: E402 - after the environment the handlers read at import
+from demo.advanced import AdvancedStory  # noqa: E402 - after the environment the handlers read at import
+from demo.story import Story  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out", help="the synthesized app (make synth)")
+    parser.add_argument(
+        "--cdk-out", type=Path, help="the synthesized app (default: cdk.out, or cdk.out/advanced with --advanced)"
+    )
     parser.add_argument("--verbose", action="store_true", help="also print the handlers' structured logs")
+    parser.add_argument(
+        "--advanced", action="store_true", help="the advanced scenario: a challenger in shadow, promoted on evidence"
+    )
     arguments = parser.parse_args(argv)
+    arguments.cdk_out = arguments.cdk_out or ROOT / ("cdk.out/advanced" if arguments.advanced else "cdk.out")
     log_file = arguments.cdk_out / "demo-handler-logs.jsonl"
     with log_file.open("w") as logs:
         _send_handler_logs(sys.stdout if arguments.verbose else logs)
-        Story(arguments.cdk_out, out=sys.stdout).run()
+        story = AdvancedStory if arguments.advanced else Story
+        story(arguments.cdk_out, out=sys.stdout).run()
     if not arguments.verbose:
         print(f"\nThe handlers' structured logs: {log_file}")
     return 0

@@ -287,9 +287,9 @@ class Story:
                 f"(the pipeline run below stands in, as {self.project}-pipeline)",
             )
 
-    def _register(self, stage: str, *, commit: str, auc: str) -> str:
-        """The project's pipeline trains a model and registers it, pinned to its ETag, with its lineage,
-        pending approval."""
+    def _register(self, stage: str, *, commit: str, auc: str, metadata: dict[str, str] | None = None) -> str:
+        """The project's pipeline trains a model and registers it, pinned to its ETag, with its lineage
+        (and ``metadata``), pending approval."""
         bucket = f"mlops-artifacts-{self.account_of['dev']}-eu-west-1"
         artifacts = f"s3://{bucket}/projects/{self.project}"
         baselines = f"{artifacts}/baselines/{commit}"
@@ -322,6 +322,7 @@ class Story:
                 contract.META_PROBLEM_TYPE: "BinaryClassification",
                 contract.META_PROBABILITY_ATTRIBUTE: "0",
                 contract.META_PROBABILITY_THRESHOLD: "0.5",
+                **(metadata or {}),
             },
             DriftCheckBaselines={
                 "ModelDataQuality": {
@@ -347,10 +348,12 @@ class Story:
         who = "Job code (pipeline role)"  # the only writer of projects/ left: code a pipeline step runs
         self._show("dev", who, f"overwrites the artifact of {_version(package_arn)} (s3://{bucket}/{key})")
 
-    def _approve(self, package_arn: str, *, settle_stacks: bool = True) -> None:
-        """The model approver approves; SageMaker emits the state change; the handlers take it from there."""
-        self.sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
-        self._show("dev", "Model approver", f"approves {_version(package_arn)}")
+    def _approve(self, package_arn: str, *, settle_stacks: bool = True, status: str = "Approved") -> None:
+        """The model approver approves (or sets another ``status``); SageMaker emits the state change; the
+        handlers take it from there."""
+        self.sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus=status)
+        action = "approves" if status == "Approved" else f"sets {status}:"
+        self._show("dev", "Model approver", f"{action} {_version(package_arn)}")
         package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
         self._emit(model_package_state_change(package), account=self.account_of["dev"], emitter="SageMaker")
         self._settle(complete_stacks=settle_stacks)
@@ -383,7 +386,12 @@ class Story:
                 operation = (stage, kind, token)
                 if token and status == "IN_PROGRESS" and operation not in self.reported_operations:
                     self.reported_operations.add(operation)
-                    self._stack_event(stage, kind, self._stack_status(stage, kind), token)
+                    owner = self._stack_owner(stage, kind, state)
+                    self._stack_event(owner, kind, self._stack_status(owner, kind), token)
+
+    def _stack_owner(self, stage: str, kind: str, state: dict[str, Any]) -> str:
+        """The stage whose ``kind`` stack runs ``stage``'s operations: its own."""
+        return stage
 
     def _stack_status(self, stage: str, kind: str) -> str:
         """The status moto gave the stack when it applied the promoter's change set."""

@@ -7,13 +7,42 @@ synthesized templates and run-time code.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: Model package group stages, in promotion order (advanced scenario adds champion and challenger).
 STAGES = ("feature", "dev", "prod", "champion", "challenger")
 #: Which account each stage deploys to.
 STAGE_ACCOUNTS = {"feature": "dev", "dev": "test", "prod": "prod", "champion": "prod", "challenger": "prod"}
+
+#: Separates the stages that share one value in a per-stage environment variable (:func:`stages_sharing_values`).
+STAGE_LIST_SEPARATOR = ","
+
+
+def stages_sharing_values(values: Mapping[str, Any]) -> str:
+    """A per-stage mapping as a Lambda environment variable: compact JSON in which stages with equal values
+    share one key (``"prod,champion,challenger"``). Lambda holds 4 KB of environment variables in all, and
+    the advanced scenario's champion and challenger stages repeat the prod stage's settings."""
+    stages_of: dict[str, list[str]] = {}
+    for stage, value in values.items():
+        stages_of.setdefault(json.dumps(value, sort_keys=True), []).append(stage)
+    shared = {STAGE_LIST_SEPARATOR.join(stages): json.loads(value) for value, stages in stages_of.items()}
+    return json.dumps(shared, separators=(",", ":"))
+
+
+def values_per_stage(shared: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapping of :func:`stages_sharing_values` stage by stage; a stage named twice is a ``ValueError``."""
+    values: dict[str, Any] = {}
+    for stages, value in shared.items():
+        for stage in stages.split(STAGE_LIST_SEPARATOR):
+            if stage in values:
+                raise ValueError(f"stage {stage!r} is given twice")
+            values[stage] = value
+    return values
+
 
 #: A project name: lower-case letters, digits and single hyphens, 2-24 characters, starting with a
 #: letter (short enough that every derived SageMaker resource name stays within 63 characters).

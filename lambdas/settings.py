@@ -45,6 +45,17 @@ class Environment:
         except json.JSONDecodeError as error:
             raise ConfigurationError(f"{name}: not valid JSON ({error})") from error
 
+    def per_stage_json(self, name: str) -> Any:
+        """A required JSON object of stage -> value, stages sharing a value under one key
+        (``contract.stages_sharing_values``); anything but an object as it is, for the caller to refuse."""
+        value = self.json(name)
+        if not isinstance(value, dict):
+            return value
+        try:
+            return contract.values_per_stage(value)
+        except ValueError as error:
+            raise ConfigurationError(f"{name}: {error}") from error
+
     def account_id(self, name: str) -> str:
         """A required 12-digit AWS account id."""
         value = self.text(name)

@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from lambdas.contract import ENDPOINT_SUFFIX, STAGE_ACCOUNTS
+from lambdas.contract import ENDPOINT_SUFFIX, STAGE_ACCOUNTS, stages_sharing_values
 from mlops_constructs.compliance import acknowledge_wildcards
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.messaging import AlertTopic, WorkQueue
@@ -234,8 +234,8 @@ class PromotionStack(Stack):
             alarm_name=f"{prefix}-promoter-errors",
             environment={
                 **self.handler_environment,
-                "STAGE_TARGETS": json.dumps(_stage_targets(names, stages)),
-                "ENDPOINT_SETTINGS": json.dumps(
+                "STAGE_TARGETS": stages_sharing_values(_stage_targets(names, stages)),
+                "ENDPOINT_SETTINGS": stages_sharing_values(
                     {stage: endpoint_parameter_values(config.endpoint_for(stage)) for stage in stages}
                 ),
                 "ENDPOINT_TEMPLATE_BUCKET": endpoint_template.s3_bucket_name,
@@ -249,8 +249,8 @@ class PromotionStack(Stack):
                 "DEFAULT_EVALUATION_MODE": config.champion_challenger.evaluation_mode,
                 "EVALUATION_MODES": json.dumps(dict(config.champion_challenger.project_modes), sort_keys=True),
                 "PROJECT_SETTINGS_TABLE": self.project_settings.table_name,
-                "DEPLOYMENT_KINDS": json.dumps({stage: config.endpoint_for(stage).kind for stage in stages}),
-                "BATCH_SETTINGS": json.dumps(
+                "DEPLOYMENT_KINDS": stages_sharing_values({stage: config.endpoint_for(stage).kind for stage in stages}),
+                "BATCH_SETTINGS": stages_sharing_values(
                     {stage: batch_parameter_values(config.endpoint_for(stage)) for stage in stages}
                 ),
                 "ROLLBACK_MONITORING_MINUTES": str(config.endpoint.rollback_monitoring_minutes),

@@ -23,6 +23,18 @@ def default_context() -> dict:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory):
     """The whole platform with the default configuration, synthesized once (compliance checks included)."""
+    return _synthesize(tmp_path_factory, default_context())
+
+
+@pytest.fixture(scope="session")
+def advanced_assembly(tmp_path_factory):
+    """The cloud assembly of the platform in the advanced scenario (champions and challengers), for the
+    advanced demo; synthesized on first use only."""
+    return _synthesize(tmp_path_factory, {**default_context(), "platform.scenario": "advanced"})[1]
+
+
+def _synthesize(tmp_path_factory, context: dict):
+    """The platform built from ``context``, and its cloud assembly."""
     import aws_cdk as cdk
 
     from app import build_platform
@@ -31,7 +43,7 @@ def synthesized(tmp_path_factory):
     # What the CDK CLI adds to every synth: resource path metadata (cfn-lint recognises CDK templates by
     # it), asset metadata and the CDKMetadata resource, so the session's templates are the CLI's.
     context = {
-        **default_context(),
+        **context,
         "aws:cdk:enable-path-metadata": True,
         "aws:cdk:enable-asset-metadata": True,
         "aws:cdk:version-reporting": True,
@@ -72,6 +84,11 @@ def template_of(assembly):
 @pytest.fixture(scope="session")
 def all_templates(assembly) -> dict[str, dict]:
     """Every synthesized template of the platform as plain JSON, by stack name."""
+    return _templates_of(assembly)
+
+
+def _templates_of(assembly) -> dict[str, dict]:
+    """Every template of ``assembly`` as plain JSON, by stack name."""
     return {artifact.stack_name: artifact.template for artifact in _stack_artifacts(assembly)}
 
 
@@ -91,6 +108,11 @@ UNBOUND_ENVIRONMENT = {"account": "123456789012", "region": "eu-west-1", "partit
 @pytest.fixture(scope="session")
 def stack_environments(assembly) -> dict[str, dict[str, str]]:
     """The account, region and partition each template's pseudo parameters resolve to, by stack name."""
+    return _environments_of(assembly)
+
+
+def _environments_of(assembly) -> dict[str, dict[str, str]]:
+    """The account, region and partition each template of ``assembly`` resolves its pseudo parameters to."""
     environments = {}
     for artifact in _stack_artifacts(assembly):
         account, region = artifact.environment.account, artifact.environment.region
@@ -107,6 +129,14 @@ def synthesized_roles(all_templates, stack_environments):
     from tests.handler_permissions import SynthesizedRoles
 
     return SynthesizedRoles(all_templates, stack_environments)
+
+
+@pytest.fixture(scope="session")
+def advanced_roles(advanced_assembly):
+    """The roles of the advanced scenario's app, as :func:`synthesized_roles` for the default one."""
+    from tests.handler_permissions import SynthesizedRoles
+
+    return SynthesizedRoles(_templates_of(advanced_assembly), _environments_of(advanced_assembly))
 
 
 @pytest.fixture(scope="session")

@@ -128,16 +128,16 @@ class PromoterSettings:
         common = CommonSettings.from_environment(env)
         return cls(
             common=common,
-            targets=_stage_targets(env.json("STAGE_TARGETS"), common),
+            targets=_stage_targets(env.per_stage_json("STAGE_TARGETS"), common),
             endpoint_settings=_stage_parameters(
-                "ENDPOINT_SETTINGS", env.json("ENDPOINT_SETTINGS"), common.stages, STAGE_SETTING_NAMES
+                "ENDPOINT_SETTINGS", env.per_stage_json("ENDPOINT_SETTINGS"), common.stages, STAGE_SETTING_NAMES
             ),
             endpoint_template=TemplateLocation(env.text("ENDPOINT_TEMPLATE_BUCKET"), env.text("ENDPOINT_TEMPLATE_KEY")),
             monitor_template=TemplateLocation(env.text("MONITOR_TEMPLATE_BUCKET"), env.text("MONITOR_TEMPLATE_KEY")),
             rollback_monitoring_minutes=env.whole_number("ROLLBACK_MONITORING_MINUTES", 0, 180),
-            deployment_kinds=_deployment_kinds(env.json("DEPLOYMENT_KINDS"), common.stages),
+            deployment_kinds=_deployment_kinds(env.per_stage_json("DEPLOYMENT_KINDS"), common.stages),
             batch_settings=_stage_parameters(
-                "BATCH_SETTINGS", env.json("BATCH_SETTINGS"), common.stages, BATCH_SETTING_NAMES
+                "BATCH_SETTINGS", env.per_stage_json("BATCH_SETTINGS"), common.stages, BATCH_SETTING_NAMES
             ),
             batch_template=TemplateLocation(env.text("BATCH_TEMPLATE_BUCKET"), env.text("BATCH_TEMPLATE_KEY")),
             project_settings_table=env.text("PROJECT_SETTINGS_TABLE"),

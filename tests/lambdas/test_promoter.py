@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 import contract
-from contract import EndpointParameters, MonitorParameters
+from contract import EndpointParameters, MonitorParameters, stages_sharing_values
 from promoter import handler as promoter_module
 from promoter.handler import PromoterSettings
 from settings import ConfigurationError
@@ -493,6 +493,7 @@ def test_the_entry_point_delegates_to_the_environments_promoter(platform, monkey
         ("ROLLBACK_MONITORING_MINUTES", "ten", "ROLLBACK_MONITORING_MINUTES='ten': must be a whole number from 0"),
         ("ROLLBACK_MONITORING_MINUTES", "181", "must be a whole number from 0 to 180"),
         ("ENDPOINT_SETTINGS", "[]", "ENDPOINT_SETTINGS: must be a JSON object"),
+        ("ENDPOINT_SETTINGS", '{"feature,dev": {}, "dev": {}}', "ENDPOINT_SETTINGS: stage 'dev' is given twice"),
         ("ENDPOINT_TEMPLATE_KEY", " ", "ENDPOINT_TEMPLATE_KEY: missing"),
     ],
 )
@@ -500,6 +501,17 @@ def test_an_invalid_environment_stops_the_promoter_with_the_variables_name(name,
     environment = PROMOTER_ENVIRONMENT | {name: value}
     with pytest.raises(ConfigurationError, match=message.replace("[", r"\[").replace("(", r"\(")):
         PromoterSettings.from_environment(environment)
+
+
+def test_stages_sharing_a_value_share_one_key_and_the_promoter_reads_them_stage_by_stage():
+    per_stage = ("STAGE_TARGETS", "ENDPOINT_SETTINGS", "DEPLOYMENT_KINDS", "BATCH_SETTINGS")
+    shared = {name: stages_sharing_values(json.loads(PROMOTER_ENVIRONMENT[name])) for name in per_stage}
+
+    assert list(json.loads(shared["DEPLOYMENT_KINDS"])) == ["feature,dev,prod"]
+    assert len(shared["ENDPOINT_SETTINGS"]) < len(PROMOTER_ENVIRONMENT["ENDPOINT_SETTINGS"])
+    assert PromoterSettings.from_environment(PROMOTER_ENVIRONMENT | shared) == PromoterSettings.from_environment(
+        PROMOTER_ENVIRONMENT
+    )
 
 
 def _with_target(stage: str, **changes) -> dict:
