@@ -176,13 +176,10 @@ class Story:
         (prod_version,) = copy_to_prod.copy_to_prod(self.sagemaker, self.project, ["prod"]).values()
         self._package_line("prod", prod_version)
         self._approve(prod_version)
-        failures = f"{contract.Deployment(self.project, 'prod').endpoint_name}{contract.BATCH_FAILURES_ALARM_SUFFIX}"
-        self._show(
-            "prod",
-            f"SageMaker {STAND_IN}",
-            f"a scheduled run of {self.project}-prod-endpoint-batch fails; the stack's failed-runs rule matches it",
-        )
-        self._alarm("prod", failures)
+        prod = contract.Deployment(self.project, "prod").endpoint_name
+        pipeline = f"{prod}{contract.BATCH_RESOURCE_SUFFIX}"
+        self._show("prod", f"SageMaker {STAND_IN}", f"a scheduled run of {pipeline} fails; the stack's rule matches it")
+        self._alarm("prod", f"{prod}{contract.BATCH_FAILURES_ALARM_SUFFIX}")
 
     # Setting up
 
@@ -481,13 +478,15 @@ class Story:
 
     def _pipeline_run(self, execution_arn: str, parameters: dict[str, str]) -> None:
         """A run of a stage's batch pipeline started (the integration tester's smoke run)."""
-        _, _, _, _, account, resource = execution_arn.split(":", 5)
-        pipeline = resource.split("/")[1]
-        output = f"{parameters[contract.BATCH_OUTPUT_PREFIX]}{resource.rsplit('/', 1)[-1]}/"
+        account, resource = execution_arn.split(":")[4], execution_arn.split(":", 5)[5]
+        _, pipeline, _, execution = resource.split("/")
+        rows = len(BatchPipelineRuns.run_input(execution_arn, parameters).splitlines())
         self._show(
             account,
             f"SageMaker {STAND_IN}",
-            f"runs the pipeline {pipeline} over {parameters[contract.BATCH_INPUT_URI]}: its transform writes {output}",
+            f"runs the pipeline {pipeline} on its smoke input ({rows} rows of the cases, "
+            f"{parameters[contract.BATCH_INPUT_URI]}): its transform writes "
+            f"{parameters[contract.BATCH_OUTPUT_PREFIX]}{execution}/",
         )
 
     def _endpoint_in_service(self, stage: str, answers: tuple[str, ...]) -> None:

@@ -33,6 +33,7 @@ from moto.s3.exceptions import PreconditionFailed
 from moto.s3.models import s3_backends
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
 
+from contract import BATCH_INPUT_URI, BATCH_OUTPUT_PREFIX
 from integration_tester.smoke import INPUT_FILE, OUTPUT_SUFFIX, execution_id
 
 #: Resource type -> (name property, ARN service, ARN resource type, ARN separator).
@@ -285,16 +286,17 @@ class BatchPipelineRuns:
             if token not in runs.executions:
                 arn = start(backend, name, display_name, parameters, description, parallelism, token)
                 runs.executions[token] = arn["PipelineExecutionArn"]
-                values = {parameter["Name"]: parameter["Value"] for parameter in parameters}
+                values = _values(parameters)
                 if runs._status == "Succeeded":
-                    runs._write_output(backend, runs.executions[token], values, runs._output)
+                    runs._write_output(runs.executions[token], values, runs._output)
                 if runs._on_run:
                     runs._on_run(runs.executions[token], values)
             return {"PipelineExecutionArn": runs.executions[token]}
 
         def describe_pipeline_execution(backend, arn):
-            status = {"PipelineExecutionStatus": runs._status, "FailureReason": runs._failure}
-            return describe(backend, arn) | status
+            described = describe(backend, arn) | {"PipelineExecutionStatus": runs._status}
+            described.pop("FailureReason")  # moto's is always empty; SageMaker's names why a run failed
+            return described | ({"FailureReason": runs._failure} if runs._failure else {})
 
         monkeypatch.setattr(SageMakerModelBackend, "start_pipeline_execution", start_pipeline_execution)
         monkeypatch.setattr(SageMakerModelBackend, "describe_pipeline_execution", describe_pipeline_execution)
@@ -304,19 +306,32 @@ class BatchPipelineRuns:
         """The running execution succeeds, writing ``output``."""
         self._status = "Succeeded"
         [arn] = self.executions.values()
-        values = {parameter["Name"]: parameter["Value"] for parameter in self.starts[0]["PipelineParameters"]}
-        account, region = arn.split(":")[4], arn.split(":")[3]
-        self._write_output(sagemaker_backends[account][region], arn, values, output)
+        self._write_output(arn, _values(self.starts[0]["PipelineParameters"]), output)
 
     @staticmethod
-    def _write_output(backend: SageMakerModelBackend, arn: str, parameters: dict[str, str], output: str) -> None:
-        bucket, prefix = parameters["OutputPrefix"].removeprefix("s3://").split("/", 1)
-        key = f"{prefix}{execution_id(arn)}/{INPUT_FILE}{OUTPUT_SUFFIX}"
-        s3_backends[backend.account_id][backend.partition].put_object(bucket, key, output.encode())
+    def _write_output(execution_arn: str, parameters: dict[str, str], output: str) -> None:
+        bucket, prefix = parameters[BATCH_OUTPUT_PREFIX].removeprefix("s3://").split("/", 1)
+        key = f"{prefix}{execution_id(execution_arn)}/{INPUT_FILE}{OUTPUT_SUFFIX}"
+        _s3_of(execution_arn).put_object(bucket, key, output.encode())
 
     def smoke_input(self) -> str:
         """The input file of the last run started."""
-        values = {parameter["Name"]: parameter["Value"] for parameter in self.starts[-1]["PipelineParameters"]}
-        bucket, prefix = values["InputUri"].removeprefix("s3://").split("/", 1)
-        arn = self.executions[self.starts[-1]["ClientRequestToken"]]
-        return s3_backends[arn.split(":")[4]]["aws"].get_object(bucket, f"{prefix}{INPUT_FILE}").value.decode()
+        start = self.starts[-1]
+        return self.run_input(self.executions[start["ClientRequestToken"]], _values(start["PipelineParameters"]))
+
+    @staticmethod
+    def run_input(execution_arn: str, parameters: dict[str, str]) -> str:
+        """The input file a run reads (``<InputUri>cases.csv``)."""
+        bucket, prefix = parameters[BATCH_INPUT_URI].removeprefix("s3://").split("/", 1)
+        return _s3_of(execution_arn).get_object(bucket, f"{prefix}{INPUT_FILE}").value.decode()
+
+
+def _s3_of(arn: str):
+    """Moto's S3 in the account (and partition) of ``arn``."""
+    _, partition, _, _, account = arn.split(":")[:5]
+    return s3_backends[account][partition]
+
+
+def _values(parameters: list[dict[str, str]]) -> dict[str, str]:
+    """Pipeline parameters as a map of name to value."""
+    return {parameter["Name"]: parameter["Value"] for parameter in parameters}

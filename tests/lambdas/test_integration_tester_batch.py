@@ -8,7 +8,6 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 import contract
-from stacks.batch import pipeline_definition
 from tests.lambdas.conftest import PREFIX, PROJECT, REGION, TYPICAL_CASE
 from tests.lambdas.events import TEST
 from tests.lambdas.moto_stand_ins import BatchPipelineRuns
@@ -19,25 +18,21 @@ BUCKET = f"{PREFIX}-data-capture-{TEST}-{REGION}"
 
 
 def batch_pipeline(platform, monkeypatch, **run) -> BatchPipelineRuns:
-    """The stage's pipeline as the batch template defines it (the tests' change sets are not executed: the
-    batch fixture's stack event is what CloudFormation would send), and the stand-in of its runs."""
+    """The stand-in of the runs of the stage's pipeline (which the batch template created), and the
+    target's data-capture bucket, where they read and write."""
     s3 = platform.admin[TEST].client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    platform.admin[TEST].client("sagemaker").create_pipeline(
-        PipelineName=PIPELINE,
-        PipelineDefinition=json.dumps(pipeline_definition({}, f"s3://{BUCKET}/{ENDPOINT}/batch/")),
-        RoleArn=f"arn:aws:iam::{TEST}:role/{PREFIX}-test-sagemaker-execution",
-    )
     return BatchPipelineRuns(**run).install(monkeypatch)
 
 
 @pytest.fixture
 def batch(platform):
-    """The dev stage deploys as batch; its stack completed (moto cannot run the change set: the stack
-    event is what CloudFormation sends) and the tracker recorded it deployed; two cases, three rows."""
+    """The dev stage deploys as batch; its stack completed (moto applies the change set at once, the
+    template's pipeline included; the stack event is what CloudFormation then sends) and the tracker
+    recorded it deployed; two cases, three rows."""
     platform.put_deployment_item({"stages": {"dev": "batch"}})
     package = platform.register("dev")
-    platform.promote(platform.package_event(package))
+    assert platform.promote(platform.package_event(package)) == {"batchItemFailures": []}
     platform.track(platform.completion("dev", "CREATE_COMPLETE"))
     platform.alerts()
     platform.add_test_case("typical", **TYPICAL_CASE)
@@ -54,6 +49,7 @@ def test_a_batch_deployment_is_smoke_run_once_with_its_cases_and_passes_the_gate
     assert platform.test_endpoint(platform.completion("dev", "CREATE_COMPLETE")) == {"batchItemFailures": []}
 
     [start] = pipeline.starts
+    assert start["PipelineName"] == PIPELINE
     smoke = f"s3://{BUCKET}/{ENDPOINT}/batch/smoke/{deployment_id}"
     assert start["PipelineParameters"] == [
         {"Name": "InputUri", "Value": f"{smoke}/input/"},
