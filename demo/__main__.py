@@ -3,8 +3,9 @@
 Offline, in three moto accounts (dev, test, prod) stood up from ``cdk.out``, with the real handlers
 configured from their synthesized environment. What moto cannot do is played by stand-ins, and every
 line a stand-in prints says so: the deployment of the platform's own stacks, EventBridge delivery,
-Lambda's queue polling, the events SageMaker, CloudFormation and CloudWatch emit, and CloudWatch
-alarms firing. Prints a timeline: who did what, in which account, and what the ledger says.
+Lambda's queue polling, the events SageMaker, CloudFormation and CloudWatch emit, CloudWatch
+alarms firing, and the runs of a batch stage's pipeline. Prints a timeline: who did what, in which
+account, and what the ledger says.
 
 Usage: ``make demo`` (runs ``make synth`` first), or ``python -m demo [--cdk-out DIR] [--verbose]``.
 ``make demo-advanced`` (``python -m demo --advanced``, on ``cdk.out/advanced``, an app synthesized with

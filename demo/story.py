@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import tempfile
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stdout
 from pathlib import Path
 from typing import Any, TextIO
 from unittest.mock import patch
@@ -27,7 +29,7 @@ from notifier.handler import Notifier, NotifierSettings
 from project_template.handler import ProjectTemplate, serve
 from project_template.handler import Settings as ProjectSettings
 from promoter.handler import Promoter, PromoterSettings
-from scripts import integration_tests
+from scripts import deployment_kind, integration_tests
 from settings import Environment
 from tests.lambdas.events import (
     alarm_state_change,
@@ -38,6 +40,7 @@ from tests.lambdas.events import (
 )
 from tests.lambdas.moto_stand_ins import (
     PROPERTY_NAMED_ENDPOINTS,
+    BatchPipelineRuns,
     queue_endpoint_answers,
     s3_like_copy_object,
     sagemaker_like_update_model_package,
@@ -75,6 +78,10 @@ HANDLERS: dict[str, Callable[[dict[str, str], Clients], Any]] = {
 #: model answers to each (the endpoint's answers are moto's, configured through its results API).
 TEST_CASES = ROOT / "project_templates" / "tabular-xgboost" / "integration-tests.json"
 GOOD_ANSWERS = ("0.12\n0.85\n0.33", "0.97", "0.42")
+#: The template's choice of deployment kind (``config/deployment.json``), which a project edits.
+DEPLOYMENT_FILE = ROOT / "project_templates" / "tabular-xgboost" / "config" / "deployment.json"
+#: The second project, which scores a table on a schedule: it deploys as batch.
+BATCH_PROJECT = "scoring"
 STAND_IN = "(stand-in)"
 
 
@@ -108,7 +115,10 @@ class Story:
                 patches.enter_context(
                     patch.object(S3Response, "copy_object", s3_like_copy_object(S3Response.copy_object))
                 )
-                install_moto_stand_ins(patches.enter_context(pytest.MonkeyPatch.context()))
+                stand_ins = patches.enter_context(pytest.MonkeyPatch.context())
+                install_moto_stand_ins(stand_ins)
+                # The good model's batch output: the cases' rows in name order, as the endpoint answers them.
+                BatchPipelineRuns(output="\n".join(GOOD_ANSWERS) + "\n", on_run=self._pipeline_run).install(stand_ins)
                 self._run()
         finally:
             SageMakerModelBackend.update_model_package = original_update
@@ -147,8 +157,29 @@ class Story:
         self._swap_artifact(v3)
         self._approve(v3)
 
+        self._heading("6. A second project scores its customers every night: it deploys as batch")
+        self._batch_project()
+
         self._heading("Ledger (dev account, promotion ledger)")
         self._print_ledger()
+
+    def _batch_project(self) -> None:
+        """A second project chooses the batch kind; its version is smoke-run in test, then reaches prod."""
+        self.project = BATCH_PROJECT
+        self._create_project()
+        self._choose_deployment_kind("batch")
+        self._load_test_cases()
+        self._push("dev", commit="7a11b0c")
+        version = self._register("dev", commit="7a11b0c", auc="0.887")
+        self._approve(version)
+        self._show("dev", "CI (push to prod)", f"copies the approved {self.project}-dev package (copy_to_prod)")
+        (prod_version,) = copy_to_prod.copy_to_prod(self.sagemaker, self.project, ["prod"]).values()
+        self._package_line("prod", prod_version)
+        self._approve(prod_version)
+        prod = contract.Deployment(self.project, "prod").endpoint_name
+        pipeline = f"{prod}{contract.BATCH_RESOURCE_SUFFIX}"
+        self._show("prod", f"SageMaker {STAND_IN}", f"a scheduled run of {pipeline} fails; the stack's rule matches it")
+        self._alarm("prod", f"{prod}{contract.BATCH_FAILURES_ALARM_SUFFIX}")
 
     # Setting up
 
@@ -194,10 +225,33 @@ class Story:
         tester_environment = promotion.function_environment("integration_tester.handler.handler")
         self.project_settings = self.admin[dev].resource("dynamodb").Table(tester_environment["PROJECT_SETTINGS_TABLE"])
         self._create_project()
+        self._load_test_cases()
+
+    def _load_test_cases(self) -> None:
+        """The MLOps engineer loads the template's integration test cases for ``self.project``."""
         loaded = integration_tests.load(
             self.project_settings, self.project, integration_tests.read_cases(TEST_CASES), replace=True
         )
-        self._show(dev, "MLOps engineer", f"loads the integration test cases {', '.join(loaded['written'])}")
+        self._show("dev", "MLOps engineer", f"loads the integration test cases {', '.join(loaded['written'])}")
+
+    def _choose_deployment_kind(self, kind: str) -> None:
+        """The project's ``config/deployment.json`` chooses ``kind``; the MLOps engineer loads it as the
+        project's ``DEPLOYMENT`` item with ``scripts/deployment_kind.py`` (validated with the promoter's rules)."""
+        document = json.loads(DEPLOYMENT_FILE.read_text()) | {contract.DeploymentFields.KIND: kind}
+        self._show("dev", "Data scientist", f"sets config/deployment.json of {self.project} to {json.dumps(document)}")
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / DEPLOYMENT_FILE.name
+            path.write_text(json.dumps(document))
+            arguments = ["load", "--project", self.project, "--table", self.project_settings.name, str(path)]
+            with redirect_stdout(io.StringIO()):  # it prints the item it wrote
+                failed = deployment_kind.main(
+                    arguments, dynamodb=self.admin[self.account_of["dev"]].resource("dynamodb")
+                )
+        if failed:
+            raise RuntimeError(f"scripts/deployment_kind.py refused {json.dumps(document)}")
+        self._show(
+            "dev", "MLOps engineer", f"loads it with scripts/deployment_kind.py: {self.project} deploys as {kind}"
+        )
 
     def _upload_deployable_templates(self, promotion: StandInDeployment) -> None:
         """The CDK CLI's asset publishing: every template the promoter deploys (its ``*_TEMPLATE_KEY``
@@ -240,7 +294,9 @@ class Story:
         }
         seeded = ", ".join(f"{branch} at {commit}" for branch, commit in branches.items())
         self._show("dev", "Project template (Lambda)", f"CodeCommit repository {self.project}: {seeded}")
-        summaries = self.sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+        summaries = self.sagemaker.list_model_package_groups(NameContains=f"{self.project}-")[
+            "ModelPackageGroupSummaryList"
+        ]
         groups = sorted(summary["ModelPackageGroupName"] for summary in summaries)
         policy = json.loads(
             self.sagemaker.get_model_package_group_policy(ModelPackageGroupName=groups[0])["ResourcePolicy"]
@@ -301,7 +357,7 @@ class Story:
         )
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=f"{self.project}-{stage}",
-            ModelPackageDescription="XGBoost churn model",
+            ModelPackageDescription=f"XGBoost {self.project} model",
             ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={
                 "Containers": [
@@ -317,7 +373,7 @@ class Story:
             CustomerMetadataProperties={
                 contract.META_COMMIT: commit,
                 "GitBranch": stage,
-                "DatasetS3Uri": f"{artifacts}/data/churn.csv",
+                "DatasetS3Uri": f"{artifacts}/data/{self.project}.csv",
                 "MetricAuc": auc,
                 contract.META_PROBLEM_TYPE: "BinaryClassification",
                 contract.META_PROBABILITY_ATTRIBUTE: "0",
@@ -415,14 +471,31 @@ class Story:
         self.events.put(event, account=account)
 
     def _serving(self, stage: str, kind: str, status: str) -> str:
-        """What the endpoint stack's parameters say it serves, as the promoter set them."""
+        """What the stage's stack (endpoint or batch template) serves, from the parameters the promoter set."""
         if kind != "endpoint" or "ROLLBACK" in status:
             return ""  # moto does not roll back; CloudFormation restores the previous parameters
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in self._describe_stack(stage, kind)["Parameters"]}
         names = contract.EndpointParameters
         package = _version(parameters[names.MODEL_PACKAGE_ARN])
         instances = f"{parameters[names.INSTANCE_COUNT]} x {parameters[names.INSTANCE_TYPE]}"
-        return f" (serves {package} on {instances}, {parameters[names.DEPLOYMENT_STRATEGY]})"
+        if contract.BatchParameters.SCHEDULE_EXPRESSION not in parameters:
+            return f" (serves {package} on {instances}, {parameters[names.DEPLOYMENT_STRATEGY]})"
+        batch = f"s3://{parameters['DataCaptureBucketName']}/{contract.batch_prefix(parameters[names.ENDPOINT_NAME])}"
+        schedule = parameters[contract.BatchParameters.SCHEDULE_EXPRESSION]
+        return f" (scores with {package} on {instances} at {schedule}: {batch}input/ -> {batch}output/)"
+
+    def _pipeline_run(self, execution_arn: str, parameters: dict[str, str]) -> None:
+        """A run of a stage's batch pipeline started (the integration tester's smoke run)."""
+        account, resource = execution_arn.split(":")[4], execution_arn.split(":", 5)[5]
+        _, pipeline, _, execution = resource.split("/")
+        rows = len(BatchPipelineRuns.run_input(execution_arn, parameters).splitlines())
+        self._show(
+            account,
+            f"SageMaker {STAND_IN}",
+            f"runs the pipeline {pipeline} on its smoke input ({rows} rows of the cases, "
+            f"{parameters[contract.BATCH_INPUT_URI]}): its transform writes "
+            f"{parameters[contract.BATCH_OUTPUT_PREFIX]}{execution}/",
+        )
 
     def _endpoint_in_service(self, stage: str, answers: tuple[str, ...]) -> None:
         """SageMaker reports the stage's endpoint in service; it will answer the test cases ``answers``."""
@@ -439,10 +512,11 @@ class Story:
         self._emit(event, account=account, emitter="SageMaker")
         self._settle()
 
-    def _alarm(self, stage: str) -> None:
+    def _alarm(self, stage: str, alarm_name: str = "") -> None:
+        """CloudWatch reports an alarm of the stage (by default its endpoint's 5xx-errors alarm) in ALARM."""
         account = self.account_of[contract.STAGE_ACCOUNTS[stage]]
-        errors_alarm, _ = contract.alarm_names(contract.Deployment(self.project, stage))
-        self._emit(alarm_state_change(account=account, alarm_name=errors_alarm), account=account, emitter="CloudWatch")
+        alarm_name = alarm_name or contract.alarm_names(contract.Deployment(self.project, stage))[0]
+        self._emit(alarm_state_change(account=account, alarm_name=alarm_name), account=account, emitter="CloudWatch")
         self._settle(complete_stacks=False)
 
     def _rollback(self, stage: str) -> None:
@@ -521,7 +595,7 @@ class Story:
         attempts = sorted((i for i in items if i["sk"].startswith("ATTEMPT#")), key=lambda i: i["created_at"])
         for item in attempts:
             print(
-                f"  {item['stage']:<8} {_version(item['package_arn']):<12} {item['deployment_id']:<14} "
+                f"  {item['stage']:<8} {_version(item['package_arn']):<15} {item['deployment_id']:<14} "
                 f"{item['status']:<12} {item.get('reason', '')}",
                 file=self.out,
             )

@@ -90,6 +90,36 @@ def test_demo_creates_the_project_with_the_real_project_template_function(timeli
     assert f"groups churn-dev, churn-feature, churn-prod; {readers}" in timeline
 
 
+def test_demo_deploys_a_second_project_as_batch_smoke_runs_it_in_test_and_releases_it_to_prod(timeline):
+    story = timeline.split("== 6.", 1)[1].split("== Ledger", 1)[0]
+    steps = [
+        "creates the project 'scoring' from the catalog product",
+        "groups scoring-dev, scoring-feature, scoring-prod;",
+        'sets config/deployment.json of scoring to {"kind": "batch"}',
+        "loads it with scripts/deployment_kind.py: scoring deploys as batch",
+        "loads the integration test cases typical-customer, batch-of-three, extreme-values",
+        "approves scoring-dev/1",
+        "scoring-dev-endpoint CREATE_COMPLETE (scores with scoring-dev/1 on 1 x ml.m5.large at cron(0 2 * * ? *): "
+        "s3://mlops-data-capture-222222222222-eu-west-1/scoring-dev-endpoint/batch/input/ -> ",
+        "SageMaker (stand-in)             runs the pipeline scoring-dev-endpoint-batch on its smoke input "
+        "(5 rows of the cases, s3://mlops-data-capture-222222222222-eu-west-1/scoring-dev-endpoint/batch/smoke/",
+        "integration tests PASSED",
+        "alert: [scoring/dev] integration tests passed: v1",
+        "scoring-prod/1 pending approval, copied from scoring-dev/1",
+        "approves scoring-prod/1",
+        "scoring-prod-endpoint CREATE_COMPLETE (scores with scoring-prod/1 on 2 x ml.m5.large at ",
+        "alert: [scoring/prod] ALARM scoring-prod-endpoint-batch-failures",
+    ]
+    positions = [story.find(step) for step in steps]
+    assert -1 not in positions, [step for step, position in zip(steps, positions, strict=True) if position == -1]
+    assert positions == sorted(positions)
+    assert "refused" not in story
+    ledger = timeline.split("== Ledger", 1)[1]
+    [prod] = [line for line in ledger.splitlines() if "scoring-prod/1" in line]
+    assert "DEPLOYED" in prod
+    assert "test stage: scoring-dev/1 passed" in ledger
+
+
 def test_every_call_the_handlers_make_in_the_demo_is_allowed_by_their_roles(demo_run, synthesized_roles):
     _, calls = demo_run
     problems, checked = denials(calls, synthesized_roles)

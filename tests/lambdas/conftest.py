@@ -354,6 +354,7 @@ class Platform:
             (contract.SSM_MODEL_BUCKET, model_bucket(account)),
             (contract.SSM_ASYNC_SUCCESS_TOPIC, f"arn:aws:sns:{REGION}:{account}:{PREFIX}-{name}-async-success"),
             (contract.SSM_ASYNC_ERROR_TOPIC, f"arn:aws:sns:{REGION}:{account}:{PREFIX}-{name}-async-error"),
+            (contract.SSM_BATCH_SCHEDULER_ROLE_ARN, role_arn(account, f"{PREFIX}-{name}-batch-scheduler")),
         ):
             ssm.put_parameter(Name=contract.target_parameter(PREFIX, parameter), Value=value, Type="String")
 

@@ -6,6 +6,10 @@ not be deployed in the tests. Each stand-in records its properties and answers `
 ``Fn::GetAtt`` with the name and ARN AWS would give; it creates nothing else. Importing this module
 registers them with moto. The tests and the demo (``make demo``) use it; the product code never does.
 
+The batch template's pipeline is created for real in moto's SageMaker (:class:`StandInSageMakerPipeline`),
+so ``DescribePipeline`` answers with the template's definition; :class:`BatchPipelineRuns` stands in for
+its runs, which moto reports succeeded at once without running anything.
+
 It also holds :func:`sagemaker_like_update_model_package` and :func:`s3_like_copy_object`, for the
 SageMaker and S3 APIs whose moto semantics differ from AWS's in a way the handlers depend on.
 
@@ -17,6 +21,7 @@ of the handler tests' time; the platform's templates are JSON, which YAML reads 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -25,7 +30,11 @@ from moto.cloudformation import parsing
 from moto.cloudformation.models import ChangeSet, Stack
 from moto.core.common_models import CloudFormationModel
 from moto.s3.exceptions import PreconditionFailed
-from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
+from moto.s3.models import s3_backends
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
+
+from contract import BATCH_INPUT_URI, BATCH_OUTPUT_PREFIX
+from integration_tester.smoke import INPUT_FILE, OUTPUT_SUFFIX, execution_id
 
 #: Resource type -> (name property, ARN service, ARN resource type, ARN separator).
 _STAND_INS = {
@@ -47,6 +56,7 @@ _STAND_INS = {
     "AWS::CloudWatch::Alarm": ("AlarmName", "cloudwatch", "alarm", ":"),
     "AWS::ApplicationAutoScaling::ScalableTarget": ("", "application-autoscaling", "scalable-target", "/"),
     "AWS::ApplicationAutoScaling::ScalingPolicy": ("PolicyName", "autoscaling", "scalingPolicy", ":"),
+    "AWS::Scheduler::Schedule": ("Name", "scheduler", "schedule", "/default/"),
 }
 
 
@@ -113,6 +123,45 @@ STAND_IN_MODELS = [
     )
     for _type, (_name_property, _service, _resource, _separator) in _STAND_INS.items()
 ]
+
+
+class StandInSageMakerPipeline(_StandIn, CloudFormationModel):
+    """``AWS::SageMaker::Pipeline``, which moto's CloudFormation lacks: created, updated and deleted
+    through moto's SageMaker backend, so the pipeline exists with the template's definition."""
+
+    resource_type = "AWS::SageMaker::Pipeline"
+    name_property = "PipelineName"
+    arn_service, arn_resource, arn_separator = "sagemaker", "pipeline", "/"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        pipeline = super().create_from_cloudformation_json(resource_name, cloudformation_json, account_id, region_name)
+        properties = pipeline.properties
+        sagemaker_backends[account_id][region_name].create_pipeline(
+            pipeline_name=pipeline.name,
+            pipeline_display_name=properties.get("PipelineDisplayName", pipeline.name),
+            pipeline_definition=properties["PipelineDefinition"]["PipelineDefinitionBody"],
+            pipeline_definition_s3_location={},
+            pipeline_description=properties.get("PipelineDescription", ""),
+            role_arn=properties["RoleArn"],
+            tags=properties.get("Tags", []),
+            parallelism_configuration=properties.get("ParallelismConfiguration", {}),
+        )
+        return pipeline
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        cls.delete_from_cloudformation_json(original_resource.name, {}, account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        sagemaker_backends[account_id][region_name].delete_pipeline(resource_name)
+
+
+STAND_IN_MODELS.append(StandInSageMakerPipeline)
 # Moto caches its list of models on first use; make it see the stand-ins.
 for _cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
     _cache.cache_clear()
@@ -196,3 +245,93 @@ def queue_endpoint_answers(account: str, region: str, bodies: tuple[str, ...], c
         timeout=5,
     )
     response.raise_for_status()
+
+
+class BatchPipelineRuns:
+    """Test-only stand-in for the runs of batch pipelines, which moto reports succeeded at once without
+    running anything: ``StartPipelineExecution`` honours its idempotency token as SageMaker does, and each
+    run ends ``status`` (``failure`` its reason), a succeeded one having written ``output`` where the
+    transform writes it (``<OutputPrefix><execution id>/cases.csv.out``), in any account. ``on_run(arn,
+    parameters)`` is told of each new run. :meth:`install` it with a ``pytest.MonkeyPatch``."""
+
+    def __init__(
+        self,
+        *,
+        status: str = "Succeeded",
+        output: str = "",
+        failure: str = "",
+        on_run: Callable[[str, dict[str, str]], None] | None = None,
+    ) -> None:
+        #: Every StartPipelineExecution request, as sent; the execution ARN of each idempotency token.
+        self.starts: list[dict[str, Any]] = []
+        self.executions: dict[str, str] = {}
+        self._status, self._output, self._failure, self._on_run = status, output, failure, on_run
+
+    def install(self, monkeypatch) -> BatchPipelineRuns:
+        start, describe = (
+            SageMakerModelBackend.start_pipeline_execution,
+            SageMakerModelBackend.describe_pipeline_execution,
+        )
+        runs = self
+
+        def start_pipeline_execution(backend, name, display_name, parameters, description, parallelism, token):
+            runs.starts.append(
+                {
+                    "PipelineName": name,
+                    "PipelineExecutionDisplayName": display_name,
+                    "PipelineParameters": parameters,
+                    "ClientRequestToken": token,
+                }
+            )
+            if token not in runs.executions:
+                arn = start(backend, name, display_name, parameters, description, parallelism, token)
+                runs.executions[token] = arn["PipelineExecutionArn"]
+                values = _values(parameters)
+                if runs._status == "Succeeded":
+                    runs._write_output(runs.executions[token], values, runs._output)
+                if runs._on_run:
+                    runs._on_run(runs.executions[token], values)
+            return {"PipelineExecutionArn": runs.executions[token]}
+
+        def describe_pipeline_execution(backend, arn):
+            described = describe(backend, arn) | {"PipelineExecutionStatus": runs._status}
+            described.pop("FailureReason")  # moto's is always empty; SageMaker's names why a run failed
+            return described | ({"FailureReason": runs._failure} if runs._failure else {})
+
+        monkeypatch.setattr(SageMakerModelBackend, "start_pipeline_execution", start_pipeline_execution)
+        monkeypatch.setattr(SageMakerModelBackend, "describe_pipeline_execution", describe_pipeline_execution)
+        return self
+
+    def finish(self, output: str) -> None:
+        """The running execution succeeds, writing ``output``."""
+        self._status = "Succeeded"
+        [arn] = self.executions.values()
+        self._write_output(arn, _values(self.starts[0]["PipelineParameters"]), output)
+
+    @staticmethod
+    def _write_output(execution_arn: str, parameters: dict[str, str], output: str) -> None:
+        bucket, prefix = parameters[BATCH_OUTPUT_PREFIX].removeprefix("s3://").split("/", 1)
+        key = f"{prefix}{execution_id(execution_arn)}/{INPUT_FILE}{OUTPUT_SUFFIX}"
+        _s3_of(execution_arn).put_object(bucket, key, output.encode())
+
+    def smoke_input(self) -> str:
+        """The input file of the last run started."""
+        start = self.starts[-1]
+        return self.run_input(self.executions[start["ClientRequestToken"]], _values(start["PipelineParameters"]))
+
+    @staticmethod
+    def run_input(execution_arn: str, parameters: dict[str, str]) -> str:
+        """The input file a run reads (``<InputUri>cases.csv``)."""
+        bucket, prefix = parameters[BATCH_INPUT_URI].removeprefix("s3://").split("/", 1)
+        return _s3_of(execution_arn).get_object(bucket, f"{prefix}{INPUT_FILE}").value.decode()
+
+
+def _s3_of(arn: str):
+    """Moto's S3 in the account (and partition) of ``arn``."""
+    _, partition, _, _, account = arn.split(":")[:5]
+    return s3_backends[account][partition]
+
+
+def _values(parameters: list[dict[str, str]]) -> dict[str, str]:
+    """Pipeline parameters as a map of name to value."""
+    return {parameter["Name"]: parameter["Value"] for parameter in parameters}

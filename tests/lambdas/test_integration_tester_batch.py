@@ -6,88 +6,33 @@ import json
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto.sagemaker.models import sagemaker_backends
 
 import contract
-from integration_tester.smoke import INPUT_FILE, execution_id
-from stacks.batch import pipeline_definition
 from tests.lambdas.conftest import PREFIX, PROJECT, REGION, TYPICAL_CASE
 from tests.lambdas.events import TEST
+from tests.lambdas.moto_stand_ins import BatchPipelineRuns
 
 ENDPOINT = f"{PROJECT}-dev-endpoint"
 PIPELINE = f"{ENDPOINT}-batch"
 BUCKET = f"{PREFIX}-data-capture-{TEST}-{REGION}"
 
 
-class BatchPipeline:
-    """Test-only stand-in for the batch template's pipeline, which moto's CloudFormation cannot create,
-    and for its runs, which moto reports succeeded at once without running anything: the pipeline with
-    the template's parameters, ``StartPipelineExecution`` honouring its idempotency token as SageMaker
-    does, and each run ending ``status`` with ``output`` written where the transform writes it."""
-
-    def __init__(self, platform, *, status: str = "Succeeded", output: str = "", failure: str = "") -> None:
-        self.starts: list[dict] = []
-        self._status, self._output, self._failure = status, output, failure
-        self._executions: dict[str, str] = {}
-        self._backend = sagemaker_backends[TEST][REGION]
-        self._s3 = platform.admin[TEST].client("s3")
-        self._s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        platform.admin[TEST].client("sagemaker").create_pipeline(
-            PipelineName=PIPELINE,
-            PipelineDefinition=json.dumps(pipeline_definition({}, f"s3://{BUCKET}/{ENDPOINT}/batch/")),
-            RoleArn=f"arn:aws:iam::{TEST}:role/{PREFIX}-test-sagemaker-execution",
-        )
-        events = platform.tester_session.events
-        events.register("provide-client-params.sagemaker.StartPipelineExecution", self._start)
-        events.register("before-call.sagemaker.StartPipelineExecution", self._answer)  # after validation
-        events.register("before-call.sagemaker.DescribePipelineExecution", self._describe)
-
-    def _start(self, params, **_) -> None:
-        self.starts.append(dict(params))
-
-    def _answer(self, **_):
-        params = self.starts[-1]
-        token = params["ClientRequestToken"]
-        if token not in self._executions:
-            arn = self._backend.start_pipeline_execution(
-                PIPELINE, params["PipelineExecutionDisplayName"], params["PipelineParameters"], "", {}, token
-            )["PipelineExecutionArn"]
-            if self._status == "Succeeded":
-                output = {p["Name"]: p["Value"] for p in params["PipelineParameters"]}["OutputPrefix"]
-                key = f"{output.removeprefix(f's3://{BUCKET}/')}{execution_id(arn)}/{INPUT_FILE}.out"
-                self._s3.put_object(Bucket=BUCKET, Key=key, Body=self._output.encode())
-            self._executions[token] = arn
-        return AWSResponse("https://api.sagemaker", 200, {}, None), {"PipelineExecutionArn": self._executions[token]}
-
-    def _describe(self, params, **_):
-        arn = {"PipelineExecutionArn": self._executions[self.starts[-1]["ClientRequestToken"]]}
-        status = {
-            "PipelineExecutionStatus": self._status,
-            **({"FailureReason": self._failure} if self._failure else {}),
-        }
-        return AWSResponse("https://api.sagemaker", 200, {}, None), arn | status
-
-    def finish(self, output: str) -> None:
-        """The running execution succeeds, writing ``output``."""
-        self._status, self._output = "Succeeded", output
-        [arn] = self._executions.values()
-        key = f"{ENDPOINT}/batch/smoke/{self.starts[0]['PipelineExecutionDisplayName'].removeprefix('smoke-')}"
-        self._s3.put_object(
-            Bucket=BUCKET, Key=f"{key}/output/{execution_id(arn)}/{INPUT_FILE}.out", Body=output.encode()
-        )
-
-    def smoke_input(self, deployment_id: str) -> str:
-        key = f"{ENDPOINT}/batch/smoke/{deployment_id}/input/{INPUT_FILE}"
-        return self._s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+def batch_pipeline(platform, monkeypatch, **run) -> BatchPipelineRuns:
+    """The stand-in of the runs of the stage's pipeline (which the batch template created), and the
+    target's data-capture bucket, where they read and write."""
+    s3 = platform.admin[TEST].client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    return BatchPipelineRuns(**run).install(monkeypatch)
 
 
 @pytest.fixture
 def batch(platform):
-    """The dev stage deploys as batch; its stack completed (moto cannot run the change set: the stack
-    event is what CloudFormation sends) and the tracker recorded it deployed; two cases, three rows."""
+    """The dev stage deploys as batch; its stack completed (moto applies the change set at once, the
+    template's pipeline included; the stack event is what CloudFormation then sends) and the tracker
+    recorded it deployed; two cases, three rows."""
     platform.put_deployment_item({"stages": {"dev": "batch"}})
     package = platform.register("dev")
-    platform.promote(platform.package_event(package))
+    assert platform.promote(platform.package_event(package)) == {"batchItemFailures": []}
     platform.track(platform.completion("dev", "CREATE_COMPLETE"))
     platform.alerts()
     platform.add_test_case("typical", **TYPICAL_CASE)
@@ -97,19 +42,20 @@ def batch(platform):
     return package
 
 
-def test_a_batch_deployment_is_smoke_run_once_with_its_cases_and_passes_the_gate(platform, batch):
-    pipeline = BatchPipeline(platform, output="0.42\n0.1\n0.9\n")
+def test_a_batch_deployment_is_smoke_run_once_with_its_cases_and_passes_the_gate(platform, batch, monkeypatch):
+    pipeline = batch_pipeline(platform, monkeypatch, output="0.42\n0.1\n0.9\n")
     deployment_id = platform.state("dev")["deployment_id"]
 
     assert platform.test_endpoint(platform.completion("dev", "CREATE_COMPLETE")) == {"batchItemFailures": []}
 
     [start] = pipeline.starts
+    assert start["PipelineName"] == PIPELINE
     smoke = f"s3://{BUCKET}/{ENDPOINT}/batch/smoke/{deployment_id}"
     assert start["PipelineParameters"] == [
         {"Name": "InputUri", "Value": f"{smoke}/input/"},
         {"Name": "OutputPrefix", "Value": f"{smoke}/output/"},
     ]
-    assert pipeline.smoke_input(deployment_id) == "35,12,80.5,2,1,1\n61,3,20.0,1,6,0\n35,12,80.5,2,1,1\n"  # by name
+    assert pipeline.smoke_input() == "35,12,80.5,2,1,1\n61,3,20.0,1,6,0\n35,12,80.5,2,1,1\n"  # by name
     record = platform.test_record(batch)
     assert (record["passed"], record["deployment_id"]) == (True, deployment_id)
     [(subject, _)] = platform.alerts()
@@ -128,8 +74,8 @@ def test_a_batch_deployment_is_smoke_run_once_with_its_cases_and_passes_the_gate
     ],
     ids=["wrong-output", "missing-rows", "failed-run"],
 )
-def test_a_wrong_or_failed_smoke_run_fails_the_gate(platform, batch, pipeline, problem):
-    BatchPipeline(platform, **pipeline)
+def test_a_wrong_or_failed_smoke_run_fails_the_gate(platform, batch, monkeypatch, pipeline, problem):
+    batch_pipeline(platform, monkeypatch, **pipeline)
 
     platform.test_endpoint(platform.completion("dev", "CREATE_COMPLETE"))
 
@@ -138,8 +84,8 @@ def test_a_wrong_or_failed_smoke_run_fails_the_gate(platform, batch, pipeline, p
     assert problem in message["summary"]
 
 
-def test_a_running_smoke_run_comes_back_without_starting_another(platform, batch):
-    pipeline = BatchPipeline(platform, status="Executing")
+def test_a_running_smoke_run_comes_back_without_starting_another(platform, batch, monkeypatch):
+    pipeline = batch_pipeline(platform, monkeypatch, status="Executing")
     event = platform.completion("dev", "CREATE_COMPLETE")
 
     assert len(platform.test_endpoint(event)["batchItemFailures"]) == 1
@@ -148,12 +94,12 @@ def test_a_running_smoke_run_comes_back_without_starting_another(platform, batch
     pipeline.finish("0.42\n0.1\n0.9\n")
     assert platform.test_endpoint(event) == {"batchItemFailures": []}  # it came back: same execution
     assert len({start["ClientRequestToken"] for start in pipeline.starts}) == 1
-    assert len(pipeline._executions) == 1
+    assert len(pipeline.executions) == 1
     assert platform.test_record(batch)["passed"] is True
 
 
-def test_the_same_stack_event_twice_runs_once_and_other_stacks_are_dropped(platform, batch):
-    pipeline = BatchPipeline(platform, output="0.42\n0.1\n0.9\n")
+def test_the_same_stack_event_twice_runs_once_and_other_stacks_are_dropped(platform, batch, monkeypatch):
+    pipeline = batch_pipeline(platform, monkeypatch, output="0.42\n0.1\n0.9\n")
     event = platform.completion("dev", "CREATE_COMPLETE")
 
     platform.test_endpoint(event)
@@ -191,8 +137,8 @@ def test_a_stack_completion_of_a_stage_with_an_endpoint_is_left_to_the_in_servic
 
 
 @pytest.mark.parametrize(("output", "reaches_prod"), [("0.42\n0.1\n0.9\n", True), ("0.42\n0.1\n7.5\n", False)])
-def test_the_smoke_run_in_test_gates_the_batch_versions_way_to_prod(platform, batch, output, reaches_prod):
-    BatchPipeline(platform, output=output)
+def test_the_smoke_run_in_test_gates_the_batch_versions_way_to_prod(platform, batch, monkeypatch, output, reaches_prod):
+    batch_pipeline(platform, monkeypatch, output=output)
     platform.test_endpoint(platform.completion("dev", "CREATE_COMPLETE"))
 
     prod_package = platform.register("prod", metadata={contract.META_SOURCE_PACKAGE: batch})

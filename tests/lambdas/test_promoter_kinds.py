@@ -69,8 +69,8 @@ def test_a_project_deploying_as_batch_gets_the_batch_template_with_its_settings_
 
     platform.promote(platform.package_event(package))
 
-    # moto cannot execute the change set (it lacks the pipeline and schedule resources): the request is
-    # what is checked; the batch template's resources are checked offline in tests/stacks.
+    # the request is what is checked (moto applies it with stand-ins for the pipeline and schedule); the
+    # batch template's resources are checked offline in tests/stacks.
     [request] = platform.change_set_requests()
     assert request["StackName"] == "churn-dev-endpoint"
     assert request["TemplateBody"] == platform.batch_template
