@@ -135,7 +135,17 @@ def test_without_autoscaling_neither_variant_is_a_scalable_target(platform, temp
 
 
 @pytest.mark.parametrize("mode", ["SHADOW", "SPLIT"])
-def test_the_challenger_variant_has_error_and_latency_alarms_of_its_own_named_by_the_contract(deployments, mode):
+def test_the_challenger_variant_has_error_and_latency_alarms_of_its_own_named_by_the_contract(
+    template, deployments, mode
+):
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "Invocation5XXErrors",
+            "Dimensions": Match.array_with([{"Name": "VariantName", "Value": CHALLENGER_VARIANT_NAME}]),
+            "ActionsEnabled": True,
+        },
+    )
     alarms = of_type(deployments[mode], "AWS::CloudWatch::Alarm")
 
     variants = {
