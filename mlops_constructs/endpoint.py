@@ -174,7 +174,8 @@ class BlueGreenEndpoint(Construct):
 
     Autoscaled endpoints (``autoscaled`` condition) keep their current instance count across
     deployments (``RetainAllVariantProperties``), so a promotion under load does not shrink the fleet
-    to ``InstanceCount``; the data-capture settings still come from the new configuration.
+    to ``InstanceCount``; the data-capture settings and the variants' weights (a champion/challenger
+    split) still come from the new configuration.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: BlueGreenEndpointProps) -> None:
@@ -249,7 +250,9 @@ class BlueGreenEndpoint(Construct):
             ),
             retain_all_variant_properties=Fn.condition_if(modes.autoscaled.logical_id, True, Aws.NO_VALUE),
             exclude_retained_variant_properties=Fn.condition_if(
-                modes.autoscaled.logical_id, [{"VariantPropertyType": "DataCaptureConfig"}], Aws.NO_VALUE
+                modes.autoscaled.logical_id,
+                [{"VariantPropertyType": "DataCaptureConfig"}, {"VariantPropertyType": "DesiredWeight"}],
+                Aws.NO_VALUE,
             ),
         )
         self.rollback_alarms = tuple(props.rollback_alarms)
