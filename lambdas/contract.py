@@ -297,10 +297,25 @@ SCALE_OUT_FROM_ZERO_ALARM_SUFFIX = "-backlog-without-capacity"
 ALERT_ATTRIBUTES = ("project", "stage", "account", "kind")
 
 
+#: Suffixes of an endpoint variant's rollback alarms: 5xx errors, model latency.
+ALARM_SUFFIXES = ("-5xx-errors", "-model-latency")
+#: Infix of the challenger variant's alarms on the champion's endpoint (shadow and split modes):
+#: ``<project>-champion-endpoint-challenger-5xx-errors``.
+CHALLENGER_ALARM_INFIX = "-challenger"
+
+
 def alarm_names(deployment: Deployment) -> tuple[str, str]:
     """The endpoint's 5xx-error and model-latency alarms: blue/green auto-rollback and CloudFormation
     rollback triggers both watch them."""
-    return f"{deployment.endpoint_name}-5xx-errors", f"{deployment.endpoint_name}-model-latency"
+    errors, latency = (f"{deployment.endpoint_name}{suffix}" for suffix in ALARM_SUFFIXES)
+    return errors, latency
+
+
+def challenger_alarm_names(deployment: Deployment) -> tuple[str, str]:
+    """The 5xx-error and model-latency alarms of the challenger variant on ``deployment``'s endpoint (the
+    champion's): rollback triggers of a challenger's rollout only, never of the champion's."""
+    errors, latency = (f"{deployment.endpoint_name}{CHALLENGER_ALARM_INFIX}{suffix}" for suffix in ALARM_SUFFIXES)
+    return errors, latency
 
 
 #: Integration test cases of a project: items of the project-settings table with the project's
@@ -390,3 +405,6 @@ class ChallengerParameters:
     IMAGE = "ChallengerImage"
     CHAMPION_WEIGHT = "ChampionVariantWeight"  # split mode: live traffic in proportion to the two weights
     CHALLENGER_WEIGHT = "ChallengerVariantWeight"
+    #: ``true`` when the change set rolls out a challenger: its alarms join the blue/green auto-rollback
+    #: (``false`` on the champion's deployments, which the challenger's alarms never roll back).
+    ROLLOUT = "ChallengerRollout"

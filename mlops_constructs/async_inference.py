@@ -18,7 +18,7 @@ from constructs import Construct
 
 from lambdas.contract import SCALE_OUT_FROM_ZERO_ALARM_SUFFIX, async_prefix
 from mlops_constructs.compliance import acknowledge
-from mlops_constructs.endpoint import VARIANT_NAME
+from mlops_constructs.endpoint import VARIANT_NAME, VariantAutoscaling
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def add_async_inference_config(
     )
 
 
-class BacklogAutoscaling(Construct):
+class BacklogAutoscaling(VariantAutoscaling):
     """Scales an asynchronous endpoint on its queue: in to zero instances, and out again on a request.
 
     SageMaker's guide ("Autoscale an asynchronous endpoint") recommends target tracking on the
@@ -88,42 +88,30 @@ class BacklogAutoscaling(Construct):
         backlog_per_instance: float,
         condition: CfnCondition,
     ) -> None:
-        super().__init__(scope, construct_id)
-        endpoint_dimension = [{"name": "EndpointName", "value": endpoint_name}]
-        self.target = autoscaling.CfnScalableTarget(
-            self,
-            "Target",
-            service_namespace="sagemaker",
-            resource_id=f"endpoint/{endpoint.attr_endpoint_name}/variant/{VARIANT_NAME}",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=0,
-            max_capacity=max_capacity,
+        super().__init__(
+            scope, construct_id, endpoint=endpoint, variant_name=VARIANT_NAME, min_capacity=0, max_capacity=max_capacity
         )
         policy = autoscaling.CfnScalingPolicy
-        self.backlog_policy = policy(
-            self,
+        self.backlog_policy = self.policy(
             "BacklogPerInstance",
-            policy_name=f"{endpoint.attr_endpoint_name}-backlog-per-instance",
+            name_suffix="-backlog-per-instance",
             policy_type="TargetTrackingScaling",
-            scaling_target_id=self.target.ref,
             target_tracking_scaling_policy_configuration=policy.TargetTrackingScalingPolicyConfigurationProperty(
                 target_value=backlog_per_instance,
                 customized_metric_specification=policy.CustomizedMetricSpecificationProperty(
                     metric_name="ApproximateBacklogSizePerInstance",
                     namespace="AWS/SageMaker",
-                    dimensions=[policy.MetricDimensionProperty(**d) for d in endpoint_dimension],
+                    dimensions=[policy.MetricDimensionProperty(name="EndpointName", value=endpoint_name)],
                     statistic="Average",
                 ),
                 scale_in_cooldown=600,
                 scale_out_cooldown=300,
             ),
         )
-        self.scale_out_from_zero = policy(
-            self,
+        self.scale_out_from_zero = self.policy(
             "ScaleOutFromZero",
-            policy_name=f"{endpoint.attr_endpoint_name}-scale-out-from-zero",
+            name_suffix="-scale-out-from-zero",
             policy_type="StepScaling",
-            scaling_target_id=self.target.ref,
             step_scaling_policy_configuration=policy.StepScalingPolicyConfigurationProperty(
                 adjustment_type="ChangeInCapacity",
                 metric_aggregation_type="Average",
@@ -148,5 +136,4 @@ class BacklogAutoscaling(Construct):
             alarm_actions=[self.scale_out_from_zero.ref],
             actions_enabled=True,
         )
-        for resource in (self.target, self.backlog_policy, self.scale_out_from_zero, self.backlog_alarm):
-            resource.cfn_options.condition = condition
+        self.only_if(condition)

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Aws, CfnCondition, Fn, Tags, Token
+from aws_cdk import Aws, CfnCondition, CfnResource, Fn, Tags, Token
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.contract import TAG_MODEL_PACKAGE, Deployment, alarm_names
+from lambdas.contract import ALARM_SUFFIXES, TAG_MODEL_PACKAGE
 from mlops_constructs.compliance import acknowledge
 
 #: The endpoint's one production variant. Blue/green deployments require the new endpoint
@@ -26,17 +26,6 @@ from mlops_constructs.compliance import acknowledge
 VARIANT_NAME = "AllTraffic"
 #: Tag on the per-deployment resources (model, endpoint configuration) naming the promotion attempt.
 DEPLOYMENT_ID_TAG = "mlops:deployment-id"
-
-
-def alarm_name_suffixes() -> tuple[str, str]:
-    """The suffixes ``contract.alarm_names`` appends to an endpoint name: 5xx errors, model latency.
-
-    The contract names alarms from a deployment; a template only has the endpoint name as a
-    parameter, so it appends the same suffixes to it.
-    """
-    sample = Deployment("sample", "dev")
-    errors, latency = alarm_names(sample)
-    return errors.removeprefix(sample.endpoint_name), latency.removeprefix(sample.endpoint_name)
 
 
 @dataclass(frozen=True)
@@ -56,28 +45,39 @@ class EndpointModes:
 
 
 class RollbackAlarms(Construct):
-    """The two alarms that roll a deployment back: any 5xx error, and average model latency too high.
+    """The two alarms of a variant that roll a deployment back: any 5xx error, and average model latency too high.
 
     SageMaker watches them during a blue/green deployment (``AutoRollbackConfiguration``) and the
     promoter gives the same names to CloudFormation as rollback triggers. Their actions stay enabled:
     their state changes are what the target account forwards to the dev account. ``ModelLatency`` is
     reported in microseconds, so the alarm compares ``latency / 1000`` with the threshold in
     milliseconds. Both watch the whole variant (old and new fleet) and treat missing data, an idle
-    endpoint, as fine.
+    endpoint, as fine. Named ``<endpoint><name_infix><suffix>`` (``contract.alarm_names``, or
+    ``contract.challenger_alarm_names`` for the challenger's variant).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str, latency_threshold_ms) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        latency_threshold_ms,
+        variant_name: str = VARIANT_NAME,
+        name_infix: str = "",
+    ) -> None:
         super().__init__(scope, construct_id)
-        errors_suffix, latency_suffix = alarm_name_suffixes()
+        errors_name, latency_name = (f"{endpoint_name}{name_infix}{suffix}" for suffix in ALARM_SUFFIXES)
         dimensions = [
             cloudwatch.CfnAlarm.DimensionProperty(name="EndpointName", value=endpoint_name),
-            cloudwatch.CfnAlarm.DimensionProperty(name="VariantName", value=VARIANT_NAME),
+            cloudwatch.CfnAlarm.DimensionProperty(name="VariantName", value=variant_name),
         ]
         self.errors = cloudwatch.CfnAlarm(
             self,
             "ServerErrors",
-            alarm_name=f"{endpoint_name}{errors_suffix}",
-            alarm_description="The endpoint answered with a 5xx error: a deployment in progress rolls back",
+            alarm_name=errors_name,
+            alarm_description=f"The {variant_name} variant answered with a 5xx error: a deployment watching it "
+            "rolls back",
             namespace="AWS/SageMaker",
             metric_name="Invocation5XXErrors",
             dimensions=dimensions,
@@ -92,8 +92,9 @@ class RollbackAlarms(Construct):
         self.latency = cloudwatch.CfnAlarm(
             self,
             "ModelLatency",
-            alarm_name=f"{endpoint_name}{latency_suffix}",
-            alarm_description="Average model latency above the threshold: a deployment in progress rolls back",
+            alarm_name=latency_name,
+            alarm_description=f"Average model latency of the {variant_name} variant above the threshold: a "
+            "deployment watching it rolls back",
             metrics=[
                 cloudwatch.CfnAlarm.MetricDataQueryProperty(
                     id="latency",
@@ -173,7 +174,8 @@ class BlueGreenEndpoint(Construct):
 
     Autoscaled endpoints (``autoscaled`` condition) keep their current instance count across
     deployments (``RetainAllVariantProperties``), so a promotion under load does not shrink the fleet
-    to ``InstanceCount``; the data-capture settings still come from the new configuration.
+    to ``InstanceCount``; the data-capture settings and the variants' weights (a champion/challenger
+    split) still come from the new configuration.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: BlueGreenEndpointProps) -> None:
@@ -248,10 +250,27 @@ class BlueGreenEndpoint(Construct):
             ),
             retain_all_variant_properties=Fn.condition_if(modes.autoscaled.logical_id, True, Aws.NO_VALUE),
             exclude_retained_variant_properties=Fn.condition_if(
-                modes.autoscaled.logical_id, [{"VariantPropertyType": "DataCaptureConfig"}], Aws.NO_VALUE
+                modes.autoscaled.logical_id,
+                [{"VariantPropertyType": "DataCaptureConfig"}, {"VariantPropertyType": "DesiredWeight"}],
+                Aws.NO_VALUE,
             ),
         )
-        for alarm in props.rollback_alarms:
+        self.rollback_alarms = tuple(props.rollback_alarms)
+        for alarm in self.rollback_alarms:
+            self.endpoint.add_resource_dependency(alarm)
+
+    def add_rollback_alarms(self, alarms: Sequence[cloudwatch.CfnAlarm], *, condition: CfnCondition) -> None:
+        """Under ``condition``, ``alarms`` roll a blue/green deployment back too, beside the endpoint's own.
+
+        The alarms exist before the endpoint is updated (a dependency), so SageMaker can watch them
+        during the very deployment that creates them.
+        """
+        own = [{"AlarmName": alarm.ref} for alarm in self.rollback_alarms]
+        both = [*own, *({"AlarmName": alarm.ref} for alarm in alarms)]
+        self.endpoint.add_property_override(
+            "DeploymentConfig.AutoRollbackConfiguration.Alarms", Fn.condition_if(condition.logical_id, both, own)
+        )
+        for alarm in alarms:
             self.endpoint.add_resource_dependency(alarm)
 
     @staticmethod
@@ -282,8 +301,56 @@ class BlueGreenEndpoint(Construct):
         )
 
 
-class InvocationsAutoscaling(Construct):
-    """Target tracking on invocations per instance, between ``min_capacity`` and ``max_capacity``.
+class VariantAutoscaling(Construct):
+    """An endpoint variant's instance count as an Application Auto Scaling target, and its policies.
+
+    The base of every autoscaling the endpoint templates build (invocations per instance, an
+    asynchronous endpoint's backlog): the scalable target ``endpoint/<endpoint>/variant/<variant>``,
+    policies on it (:meth:`policy`), and one condition for all of them (:meth:`only_if`). Registering
+    the target uses Application Auto Scaling's service-linked role, so the template creates no IAM role.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: sagemaker.CfnEndpoint,
+        variant_name: str,
+        min_capacity: float,
+        max_capacity: float,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoint_name = endpoint.attr_endpoint_name
+        self.target = autoscaling.CfnScalableTarget(
+            self,
+            "Target",
+            service_namespace="sagemaker",
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+        )
+
+    def policy(self, construct_id: str, *, name_suffix: str, **properties) -> autoscaling.CfnScalingPolicy:
+        """A scaling policy of the target, named ``<endpoint><name_suffix>`` (names are unique per target)."""
+        return autoscaling.CfnScalingPolicy(
+            self,
+            construct_id,
+            policy_name=f"{self.endpoint_name}{name_suffix}",
+            scaling_target_id=self.target.ref,
+            **properties,
+        )
+
+    def only_if(self, condition: CfnCondition) -> None:
+        """Create the target and everything scaling it only under ``condition``."""
+        for child in self.node.children:
+            if isinstance(child, CfnResource):
+                child.cfn_options.condition = condition
+
+
+class InvocationsAutoscaling(VariantAutoscaling):
+    """Target tracking on a variant's invocations per instance, between ``min_capacity`` and ``max_capacity``.
 
     How it meets blue/green deployments (SageMaker developer guide, "Update endpoints that use auto
     scaling"):
@@ -297,9 +364,6 @@ class InvocationsAutoscaling(Construct):
     - ``RetainAllVariantProperties`` on the endpoint (see :class:`BlueGreenEndpoint`) keeps the
       scaled-out instance count across deployments; the scalable target's minimum still follows
       ``InstanceCount``.
-
-    Registering the target uses Application Auto Scaling's service-linked role, so the template
-    creates no IAM role.
     """
 
     def __init__(
@@ -312,24 +376,21 @@ class InvocationsAutoscaling(Construct):
         max_capacity: float,
         invocations_per_instance: float,
         condition: CfnCondition,
+        variant_name: str = VARIANT_NAME,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.target = autoscaling.CfnScalableTarget(
-            self,
-            "Target",
-            service_namespace="sagemaker",
-            resource_id=f"endpoint/{endpoint.attr_endpoint_name}/variant/{VARIANT_NAME}",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+        super().__init__(
+            scope,
+            construct_id,
+            endpoint=endpoint,
+            variant_name=variant_name,
             min_capacity=min_capacity,
             max_capacity=max_capacity,
         )
         policy = autoscaling.CfnScalingPolicy
-        self.policy = policy(
-            self,
+        self.invocations_policy = self.policy(
             "InvocationsPerInstance",
-            policy_name=f"{endpoint.attr_endpoint_name}-invocations-per-instance",
+            name_suffix="-invocations-per-instance",
             policy_type="TargetTrackingScaling",
-            scaling_target_id=self.target.ref,
             target_tracking_scaling_policy_configuration=policy.TargetTrackingScalingPolicyConfigurationProperty(
                 target_value=invocations_per_instance,
                 predefined_metric_specification=policy.PredefinedMetricSpecificationProperty(
@@ -339,8 +400,7 @@ class InvocationsAutoscaling(Construct):
                 scale_out_cooldown=60,
             ),
         )
-        for resource in (self.target, self.policy):
-            resource.cfn_options.condition = condition
+        self.only_if(condition)
 
 
 def network_isolated_model(

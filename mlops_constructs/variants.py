@@ -10,6 +10,11 @@ condition. What SageMaker offers and the platform relies on:
   under ``<endpoint>/<variant>/`` prefixes: the comparison reads both from the same place.
 - Blue/green deployments need the new configuration to keep the variant names, so the challenger
   variant is always named :data:`CHALLENGER_VARIANT_NAME`.
+- CloudWatch reports ``AWS/SageMaker`` invocation metrics per variant, the shadow included (SageMaker's
+  shadow-test dashboard compares them side by side): the challenger has rollback alarms of its own.
+- Application Auto Scaling names any variant ``endpoint/<endpoint>/variant/<variant>``; the
+  challenger's instance count is a scalable target like the champion's (for a shadow variant this is
+  not verified offline, see ``docs/promotion.md``).
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from aws_cdk import Aws, CfnCondition, Fn, Tags
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.contract import TAG_MODEL_PACKAGE
-from mlops_constructs.endpoint import DEPLOYMENT_ID_TAG, BlueGreenEndpoint
+from lambdas.contract import CHALLENGER_ALARM_INFIX, TAG_MODEL_PACKAGE
+from mlops_constructs.endpoint import DEPLOYMENT_ID_TAG, BlueGreenEndpoint, InvocationsAutoscaling, RollbackAlarms
 
 #: The challenger's variant, shadow or production: constant across deployments (blue/green needs it).
 CHALLENGER_VARIANT_NAME = "Challenger"
@@ -45,15 +50,27 @@ class ChallengerVariantProps:
     """Shadow mode: the challenger gets a copy of every request; otherwise it is a production variant."""
     champion_weight: float
     challenger_weight: float
+    latency_threshold_ms: float
+    max_instance_count: float
+    invocations_per_instance: float
+    autoscaled: CfnCondition
+    """The champion's variant is autoscaled: the challenger's is too, within the same bounds."""
+    rollout: CfnCondition
+    """This deployment rolls out the challenger: its alarms join the endpoint's blue/green auto-rollback."""
 
 
 class ChallengerVariant(Construct):
-    """The challenger's model and its variant on the champion's endpoint configuration.
+    """The challenger's model, its variant on the champion's endpoint configuration, its alarms and autoscaling.
 
     In shadow mode the challenger is the configuration's shadow variant, with the champion's instance
     type and count, and the champion keeps all live traffic. In split mode it is a second production
     variant and live traffic divides in proportion to the two weights. The model runs network
     isolated from the promoter's verified copy, like the champion's.
+
+    Its 5xx-error and latency alarms (``contract.challenger_alarm_names``) roll back a deployment that
+    rolls the challenger out (``rollout``), never the champion's own deployments: a failing challenger
+    must not hold back the champion. Under ``autoscaled`` its instance count tracks invocations per
+    instance like the champion's.
     """
 
     def __init__(
@@ -90,4 +107,23 @@ class ChallengerVariant(Construct):
         config.add_property_override("ProductionVariants.1", Fn.condition_if(shadow, Aws.NO_VALUE, split_variant))
         config.add_property_override(
             "ProductionVariants.0.InitialVariantWeight", Fn.condition_if(shadow, 1, props.champion_weight)
+        )
+        self.alarms = RollbackAlarms(
+            self,
+            "RollbackAlarms",
+            endpoint_name=props.endpoint_name,
+            latency_threshold_ms=props.latency_threshold_ms,
+            variant_name=CHALLENGER_VARIANT_NAME,
+            name_infix=CHALLENGER_ALARM_INFIX,
+        )
+        endpoint.add_rollback_alarms(self.alarms.alarms, condition=props.rollout)
+        self.autoscaling = InvocationsAutoscaling(
+            self,
+            "Autoscaling",
+            endpoint=endpoint.endpoint,
+            min_capacity=props.instance_count,
+            max_capacity=props.max_instance_count,
+            invocations_per_instance=props.invocations_per_instance,
+            condition=props.autoscaled,
+            variant_name=CHALLENGER_VARIANT_NAME,
         )

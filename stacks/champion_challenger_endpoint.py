@@ -20,8 +20,10 @@ class ChampionChallengerEndpointStack(EndpointStack):
 
     Everything of :class:`EndpointStack` (blue/green with rollback alarms on the champion's variant,
     autoscaling of the champion's variant, encrypted data capture of every variant) with the
-    challenger's verified copy and image as parameters of their own. Real-time only: a rule refuses
-    another ``DeploymentKind``, since shadow and weighted variants are instance fleets here.
+    challenger's verified copy and image as parameters of their own, and the challenger's own alarms
+    and autoscaling (:class:`ChallengerVariant`); ``ChallengerRollout`` says whether this deployment
+    rolls the challenger out. Real-time only: a rule refuses another ``DeploymentKind``, since shadow
+    and weighted variants are instance fleets here.
     """
 
     def __init__(
@@ -79,6 +81,20 @@ class ChampionChallengerEndpointStack(EndpointStack):
                 ),
             )
         )
+        rollout = CfnCondition(
+            self,
+            "RollsOutChallenger",
+            expression=Fn.condition_equals(
+                CfnParameter(
+                    self,
+                    ChallengerParameters.ROLLOUT,
+                    default="false",
+                    allowed_values=["true", "false"],
+                    description="true when this deployment rolls the challenger out: its alarms roll it back too",
+                ).value_as_string,
+                "true",
+            ),
+        )
         CfnRule(
             self,
             "InstanceBackedOnly",
@@ -103,9 +119,18 @@ class ChampionChallengerEndpointStack(EndpointStack):
                 model_data_url=f"s3://{model_bucket}/{data_key}",
                 execution_role_arn=self.execution_role_arn,
                 instance_type=Fn.ref(EndpointParameters.INSTANCE_TYPE),
-                instance_count=Fn.ref(EndpointParameters.INSTANCE_COUNT),
+                instance_count=self._parameter_value(EndpointParameters.INSTANCE_COUNT),
                 shadow=shadow,
                 champion_weight=champion_weight,
                 challenger_weight=challenger_weight,
+                latency_threshold_ms=self._parameter_value(EndpointParameters.LATENCY_THRESHOLD_MS),
+                max_instance_count=self._parameter_value(EndpointParameters.MAX_INSTANCE_COUNT),
+                invocations_per_instance=self._parameter_value(EndpointParameters.INVOCATIONS_PER_INSTANCE),
+                autoscaled=self.node.find_child("Autoscaled"),
+                rollout=rollout,
             ),
         )
+
+    def _parameter_value(self, name: str) -> float:
+        """A numeric parameter of the endpoint template, shared by the challenger's variant."""
+        return self.node.find_child(name).value_as_number

@@ -117,7 +117,8 @@ CHALLENGER_DATA_KEY = f"{PROJECT}/dev/v4/fedcba9876543210fedcba9876543210/model.
 
 
 def champion_challenger_deployments(settings, target: TargetAccount) -> dict[str, dict[str, str]]:
-    """The champion/challenger template's parameters in each evaluation mode (autoscaled champion)."""
+    """The champion/challenger template's parameters in each evaluation mode (autoscaled champion), rolling
+    the challenger out (its alarms in the blue/green auto-rollback too)."""
     given = endpoint_deployments(settings, target)["ALL_AT_ONCE"]
     challenger = {
         ChallengerParameters.MODEL_PACKAGE_ARN: CHALLENGER_PACKAGE_ARN,
@@ -125,6 +126,7 @@ def champion_challenger_deployments(settings, target: TargetAccount) -> dict[str
         ChallengerParameters.IMAGE: IMAGE,
         ChallengerParameters.CHAMPION_WEIGHT: "90",
         ChallengerParameters.CHALLENGER_WEIGHT: "10",
+        ChallengerParameters.ROLLOUT: "true",
     }
     return {mode: {**given, **challenger, ChallengerParameters.EVALUATION_MODE: mode} for mode in EVALUATION_MODES}
 

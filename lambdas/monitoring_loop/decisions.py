@@ -103,15 +103,25 @@ def alarm_state_change(event: Mapping[str, Any], rules: AlarmRules) -> AlarmStat
 
 
 def deployment_of_alarm(alarm_name: str, stages: tuple[str, ...]) -> contract.Deployment | None:
-    """The deployment whose endpoint an alarm is named after (``<endpoint>-5xx-errors``, ...), if any."""
+    """The deployment whose endpoint an alarm is named after (``<endpoint>-5xx-errors``, ...), if any; the
+    challenger's for the alarms of its variant on the champion's endpoint (shadow and split modes)."""
     marker = contract.ENDPOINT_SUFFIX + "-"
     index = alarm_name.find(marker)
     while index != -1:
         deployment = contract.Deployment.from_resource_name(alarm_name[: index + len(contract.ENDPOINT_SUFFIX)], stages)
         if deployment:
-            return deployment
+            return _challenger_variant(deployment, alarm_name, stages) or deployment
         index = alarm_name.find(marker, index + 1)
     return None
+
+
+def _challenger_variant(
+    deployment: contract.Deployment, alarm_name: str, stages: tuple[str, ...]
+) -> contract.Deployment | None:
+    """The challenger stage, if the alarm watches the challenger's variant on the champion's endpoint."""
+    challenger = contract.Deployment(deployment.project, contract.CHALLENGER_STAGE)
+    on_champion = deployment.stage == contract.CHAMPION_STAGE and challenger.stage in stages
+    return challenger if on_champion and alarm_name in contract.challenger_alarm_names(deployment) else None
 
 
 # --- Retraining -------------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from promoter.shared_endpoint import (
     NO_CHAMPION,
     EvaluationModes,
     challenger_parameters,
+    challenger_rollback_alarms,
     challenger_view,
     challenger_won,
     retired_challenger,
@@ -371,7 +372,7 @@ class Promoter(QueuedEventHandler):
                 **layout.challenger,
             },
             monitoring_minutes=self.settings.rollback_monitoring_minutes,
-            rollback_alarms=rollback_alarm_names(kind, owner),
+            rollback_alarms=rollback_alarm_names(kind, owner) + challenger_rollback_alarms(deployment, owner, endpoint),
         )
         change_set = stacks.create_change_set(request_body)
         if change_set.state is not ChangeSetState.READY:
@@ -420,7 +421,8 @@ class Promoter(QueuedEventHandler):
         mode = self.settings.evaluation_modes.of(deployment.project)
         if owner != deployment:
             champion_arn, champion_served = served_champion(stack)
-            return SharedLayout(mode, champion_arn, champion_served, challenger_parameters(mode, package_arn, served))
+            challenger = challenger_parameters(mode, package_arn, served, rollout=True)
+            return SharedLayout(mode, champion_arn, champion_served, challenger)
         shared = shares_champion_endpoint(deployment, self.settings.evaluation_modes)
         current = serving_challenger(stack) if shared else None
         if current is None:
@@ -432,7 +434,8 @@ class Promoter(QueuedEventHandler):
         )
         if won:
             return SharedLayout(mode, package_arn, served, retired=challenger_arn)
-        return SharedLayout(mode, package_arn, served, challenger_parameters(mode, challenger_arn, challenger_served))
+        kept = challenger_parameters(mode, challenger_arn, challenger_served, rollout=False)
+        return SharedLayout(mode, package_arn, served, kept)
 
     def _retire_challenger(self, request: PromotionRequest, target: StageTarget, challenger_arn: str, version: int):
         """Record (and tell the team) that the challenger won: the champion's new deployment removes its variant."""

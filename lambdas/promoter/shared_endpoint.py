@@ -70,8 +70,10 @@ def _served(parameters: Mapping[str, str], names: type) -> tuple[str, ServedMode
     return package_arn, ServedModel(image=parameters.get(names.IMAGE, ""), key=key)
 
 
-def challenger_parameters(mode: str, package_arn: str, served: ServedModel) -> dict[str, str]:
-    """The champion/challenger template's parameters for the challenger (weights: the template's defaults)."""
+def challenger_parameters(mode: str, package_arn: str, served: ServedModel, *, rollout: bool) -> dict[str, str]:
+    """The champion/challenger template's parameters for the challenger (weights: the template's defaults);
+    ``rollout``: this change set rolls the challenger out, so its alarms roll the endpoint's blue/green
+    deployment back too (a champion's change set keeping the challenger passes False)."""
     if mode not in SHARED_MODES:
         raise ValueError(f"evaluation mode {mode!r} does not share the champion's endpoint")
     return {
@@ -79,7 +81,24 @@ def challenger_parameters(mode: str, package_arn: str, served: ServedModel) -> d
         ChallengerParameters.MODEL_PACKAGE_ARN: package_arn,
         ChallengerParameters.MODEL_DATA_KEY: served.key,
         ChallengerParameters.IMAGE: served.image,
+        ChallengerParameters.ROLLOUT: str(rollout).lower(),
     }
+
+
+def challenger_rollback_alarms(
+    deployment: contract.Deployment, owner: contract.Deployment, champion_stack: StackView | None
+) -> list[str]:
+    """The challenger's own alarms as CloudFormation rollback triggers of ``deployment``'s change set.
+
+    Only a challenger's rollout onto the champion's stack (``owner``) is rolled back by them, never a
+    champion's deployment: a failing challenger must not hold the champion back. And only once the
+    stack has them, that is serves a challenger already: CloudFormation fails an operation whose trigger
+    is missing. A first challenger's alarms are created by its own rollout, during which SageMaker's
+    blue/green auto-rollback watches them (``ChallengerRollout``).
+    """
+    if deployment == owner or serving_challenger(champion_stack) is None:
+        return []
+    return list(contract.challenger_alarm_names(owner))
 
 
 def challenger_won(new_champion_source: str, challenger_source: str) -> bool:

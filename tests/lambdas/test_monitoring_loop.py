@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+import contract
+from clients import Clients
 from monitoring_loop.decisions import (
     AlarmRules,
     Rejection,
@@ -15,7 +17,7 @@ from monitoring_loop.decisions import (
     deployment_of_alarm,
     retraining_settings,
 )
-from monitoring_loop.handler import MonitoringSettings
+from monitoring_loop.handler import MonitoringLoop, MonitoringSettings
 from settings import ConfigurationError
 from tests.lambdas.conftest import MONITORING_ENVIRONMENT
 from tests.lambdas.events import DEV, PROD, REGION, TEST, LambdaContext, sqs_event
@@ -23,6 +25,7 @@ from tests.lambdas.events import alarm_state_change as alarm_event
 
 VIOLATION = "churn-prod-endpoint-data-quality-violations"
 RULES = AlarmRules({DEV: "dev", TEST: "test", PROD: "prod"}, REGION, ("feature", "dev", "prod"))
+ADVANCED_STAGES = contract.STAGES
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
@@ -284,6 +287,37 @@ def test_rejected_events_are_dropped_without_a_notification(platform, clock):
 def test_alarm_names_lead_to_their_deployment(alarm, deployment):
     found = deployment_of_alarm(alarm, RULES.stages)
     assert (None if found is None else (found.project, found.stage)) == deployment
+
+
+@pytest.mark.parametrize(
+    ("alarm", "stage"),
+    [
+        ("churn-champion-endpoint-5xx-errors", "champion"),
+        ("churn-champion-endpoint-challenger-5xx-errors", "challenger"),
+        ("churn-champion-endpoint-challenger-model-latency", "challenger"),
+        ("churn-challenger-endpoint-5xx-errors", "challenger"),  # separate mode: its own endpoint
+        ("churn-champion-endpoint-challenger-data-quality-violations", "champion"),  # not a variant alarm
+        ("churn-prod-endpoint-challenger-5xx-errors", "prod"),  # only the champion's endpoint has a challenger
+    ],
+)
+def test_the_challenger_variants_alarms_lead_to_the_challenger_stage(alarm, stage):
+    found = deployment_of_alarm(alarm, ADVANCED_STAGES)
+    assert (found.project, found.stage) == ("churn", stage)
+
+
+def test_a_challenger_variant_alarm_notifies_the_challenger_stage(platform, clock):
+    environment = {**MONITORING_ENVIRONMENT, "STAGES": ",".join(ADVANCED_STAGES)}
+    loop = MonitoringLoop(
+        MonitoringSettings.from_environment(environment), Clients(platform.role_session("monitoring")), clock=clock
+    )
+    [errors, _] = contract.challenger_alarm_names(contract.Deployment("churn", contract.CHAMPION_STAGE))
+
+    response = monitor(loop, alarm_event(account=PROD, alarm_name=errors))
+
+    assert response == {"batchItemFailures": []}
+    [(subject, _, attributes)] = alerts_with_attributes(platform)
+    assert subject == f"[churn/challenger] ALARM {errors}"
+    assert attributes == {"project": "churn", "stage": "challenger", "account": PROD}
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,40 @@ def test_a_challengers_approval_deploys_it_beside_the_champion_keeping_the_champ
     assert shared.stack("challenger") is None  # no endpoint of its own
 
 
+def rollback_triggers(request: dict) -> list[str]:
+    """The alarm names of a change set's rollback triggers."""
+    return [trigger["Arn"].rpartition(":alarm:")[2] for trigger in request["RollbackConfiguration"]["RollbackTriggers"]]
+
+
+def change_set_parameters(request: dict) -> dict[str, str]:
+    return {p["ParameterKey"]: p["ParameterValue"] for p in request["Parameters"]}
+
+
+CHAMPION = contract.Deployment("churn", "champion")
+
+
+def test_a_first_challengers_rollout_is_rolled_back_by_the_champions_alarms_and_sagemaker_watches_its_own(shared):
+    deployed_challenger(shared)
+
+    # the champion's stack had no challenger alarms yet: CloudFormation fails on a missing trigger
+    first = shared.change_set_requests()[-1]
+    assert rollback_triggers(first) == list(contract.alarm_names(CHAMPION))
+    assert change_set_parameters(first)[ChallengerParameters.ROLLOUT] == "true"
+
+
+def test_a_newer_challengers_rollout_is_rolled_back_by_its_own_alarms_too(shared):
+    deployed_challenger(shared)
+    newer = shared.register("challenger", metadata={contract.META_SOURCE_PACKAGE: passed_dev_package(shared)})
+
+    shared.promote(shared.package_event(newer))
+
+    request = shared.change_set_requests()[-1]
+    assert change_set_parameters(request)[ChallengerParameters.MODEL_PACKAGE_ARN] == newer
+    assert rollback_triggers(request) == [*contract.alarm_names(CHAMPION), *contract.challenger_alarm_names(CHAMPION)]
+    assert change_set_parameters(request)[ChallengerParameters.ROLLOUT] == "true"
+    assert shared.state("challenger")["status"] == "IN_PROGRESS"
+
+
 def contract_prod(platform) -> str:
     return platform.promoter.settings.targets["champion"].account_id
 
@@ -226,6 +260,9 @@ def test_a_champion_redeployed_for_another_reason_keeps_the_serving_challenger(s
     assert parameters[EndpointParameters.MODEL_PACKAGE_ARN] == newer
     assert parameters[ChallengerParameters.MODEL_PACKAGE_ARN] == challenger
     assert shared.state("challenger")["status"] == "DEPLOYED"
+    # the serving challenger's alarms never roll the champion's deployment back
+    assert rollback_triggers(request) == list(contract.alarm_names(CHAMPION))
+    assert parameters[ChallengerParameters.ROLLOUT] == "false"
 
 
 def test_separate_mode_keeps_two_endpoints(advanced):  # noqa: F811 (the imported fixture)

@@ -201,7 +201,8 @@ def test_champion_challenger_requests_are_valid(platform, template_of, target, m
     parameters = champion_challenger_deployments(platform.config.endpoint_for("prod"), target)[mode]
     deployment = Deployment.of(body, ENDPOINT_STACK, target.account, parameters)
     errors, validated = validation_errors(deployment)
-    assert validated >= 6  # both models, the configuration with the challenger, the endpoint, autoscaling
+    # both models, the configuration with the challenger, the endpoint, both variants' alarms and autoscaling
+    assert validated >= 12
     assert not errors, "\n".join(errors)
 
 

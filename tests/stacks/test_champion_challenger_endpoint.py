@@ -13,6 +13,7 @@ from mlops_constructs.naming import PlatformNames
 from mlops_constructs.variants import CHALLENGER_VARIANT_NAME
 from tests.template_deployments import (
     CHALLENGER_DATA_KEY,
+    ENDPOINT_NAME,
     ENDPOINT_STACK,
     Deployment,
     TargetAccount,
@@ -20,6 +21,7 @@ from tests.template_deployments import (
 )
 
 TEMPLATE_BODY_LIMIT = 51_200
+SCALABLE_TARGET = "AWS::ApplicationAutoScaling::ScalableTarget"
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +98,92 @@ def test_the_challenger_serves_its_verified_copy_network_isolated_named_per_depl
     assert longest <= 63
 
 
-def test_the_champion_keeps_blue_green_rollback_on_its_alarms_and_autoscaling(template, deployments):
+def of_type(deployment: Deployment, resource_type: str) -> list[dict]:
+    """The properties of the deployment's resources of ``resource_type`` that exist with its parameters."""
+    return [
+        deployment.properties(name)
+        for name, resource in deployment.resources().items()
+        if resource["Type"] == resource_type and deployment.exists(name)
+    ]
+
+
+@pytest.mark.parametrize("mode", ["SHADOW", "SPLIT"])
+def test_both_variants_scale_on_invocations_per_instance_within_the_same_bounds(deployments, mode):
+    deployment = deployments[mode]
+
+    targets = {t["ResourceId"]: (t["MinCapacity"], t["MaxCapacity"]) for t in of_type(deployment, SCALABLE_TARGET)}
+    assert set(targets) == {
+        f"endpoint/{ENDPOINT_NAME}/variant/AllTraffic",
+        f"endpoint/{ENDPOINT_NAME}/variant/{CHALLENGER_VARIANT_NAME}",
+    }
+    assert len(set(targets.values())) == 1
+    policies = of_type(deployment, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracked = [
+        p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        for p in policies
+    ]
+    assert tracked == ["SageMakerVariantInvocationsPerInstance"] * 2
+
+
+def test_without_autoscaling_neither_variant_is_a_scalable_target(platform, template, deployments):
+    parameters = {**deployments["SPLIT"].names.parameters}
+    parameters[EndpointParameters.MAX_INSTANCE_COUNT] = parameters[EndpointParameters.INSTANCE_COUNT]
+    fixed = Deployment.of(template.to_json(), ENDPOINT_STACK, deployments["SPLIT"].stack.account, parameters)
+
+    assert of_type(fixed, SCALABLE_TARGET) == []
+    assert of_type(fixed, "AWS::ApplicationAutoScaling::ScalingPolicy") == []
+
+
+@pytest.mark.parametrize("mode", ["SHADOW", "SPLIT"])
+def test_the_challenger_variant_has_error_and_latency_alarms_of_its_own_named_by_the_contract(
+    template, deployments, mode
+):
     template.has_resource_properties(
-        "AWS::SageMaker::Endpoint",
-        {"DeploymentConfig": {"AutoRollbackConfiguration": {"Alarms": Match.any_value()}}},
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "Invocation5XXErrors",
+            "Dimensions": Match.array_with([{"Name": "VariantName", "Value": CHALLENGER_VARIANT_NAME}]),
+            "ActionsEnabled": True,
+        },
     )
-    deployment = deployments["SPLIT"]
-    scalable = [name for name, r in deployment.resources().items() if r["Type"].endswith("ScalableTarget")]
-    assert [deployment.exists(name) for name in scalable].count(True) == 1  # one, the champion's variant
+    alarms = of_type(deployments[mode], "AWS::CloudWatch::Alarm")
+
+    variants = {
+        alarm["AlarmName"]: {
+            dimension["Name"]: dimension["Value"]
+            for dimension in alarm.get("Dimensions") or alarm["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"]
+        }["VariantName"]
+        for alarm in alarms
+    }
+    endpoint = contract.Deployment("churn", "test")
+    assert variants == {
+        **dict.fromkeys(contract.alarm_names(endpoint), "AllTraffic"),
+        **dict.fromkeys(contract.challenger_alarm_names(endpoint), CHALLENGER_VARIANT_NAME),
+    }
+
+
+@pytest.mark.parametrize("rollout", ["true", "false"])
+def test_only_a_challenger_rollout_rolls_back_on_the_challengers_alarms(template, deployments, rollout):
+    parameters = {**deployments["SPLIT"].names.parameters, ChallengerParameters.ROLLOUT: rollout}
+    deployment = Deployment.of(template.to_json(), ENDPOINT_STACK, deployments["SPLIT"].stack.account, parameters)
+
+    [endpoint] = of_type(deployment, "AWS::SageMaker::Endpoint")
+    watched = [alarm["AlarmName"] for alarm in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    champion = contract.Deployment("churn", "test")
+    expected = list(contract.alarm_names(champion))
+    if rollout == "true":
+        expected += contract.challenger_alarm_names(champion)
+    assert watched == expected
+
+
+def test_the_endpoint_waits_for_every_alarm_it_may_watch(template):
+    resources = template.to_json()["Resources"]
+    [endpoint] = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Endpoint"]
+    watched = json.dumps(endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"])
+    alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and name in watched}
+    assert len(alarms) == 4
+    assert alarms <= set(endpoint["DependsOn"])
+    assert template.to_json()["Parameters"][ChallengerParameters.ROLLOUT]["Default"] == "false"
 
 
 def test_parameters_default_to_the_installations_evaluation_settings(template, platform):

@@ -8,7 +8,7 @@ from fnmatch import fnmatchcase
 import pytest
 from aws_cdk.assertions import Match
 
-from lambdas.contract import VIOLATIONS_ALARM_SUFFIX, Deployment, alarm_names
+from lambdas.contract import VIOLATIONS_ALARM_SUFFIX, Deployment, alarm_names, challenger_alarm_names
 from mlops_constructs.model_monitoring import (
     DATA_QUALITY,
     MODEL_BIAS,
@@ -215,7 +215,8 @@ def _matches(name: str, patterns: list[dict]) -> bool:
 
 
 def test_every_alarm_of_an_endpoint_and_its_monitor_reaches_the_dev_bus(target):
-    """The monitoring loop hears of the endpoint's rollback alarms and every Model Monitor violation alarm."""
+    """The monitoring loop hears of the endpoint's rollback alarms (the challenger variant's too) and every Model
+    Monitor violation alarm."""
     _, template = target
     (alarm_rule,) = [
         rule
@@ -228,7 +229,13 @@ def test_every_alarm_of_an_endpoint_and_its_monitor_reaches_the_dev_bus(target):
         f"{deployment.endpoint_name}-{kind.name}{VIOLATIONS_ALARM_SUFFIX}"
         for kind in (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
     ]
-    for name in (*alarm_names(deployment), *monitor_alarms, "mlops-prod-event-forwarding-dead-letters"):
+    challenger_alarms = challenger_alarm_names(Deployment("churn", "champion"))
+    for name in (
+        *alarm_names(deployment),
+        *challenger_alarms,
+        *monitor_alarms,
+        "mlops-prod-event-forwarding-dead-letters",
+    ):
         assert _matches(name, names), name
     assert not _matches("someone-elses-alarm", names)
 

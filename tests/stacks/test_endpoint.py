@@ -309,13 +309,15 @@ def test_instance_backed_endpoints_scale_on_invocations_per_instance(endpoint, r
     )
 
 
-def test_autoscaled_endpoints_keep_their_instance_count_across_deployments(endpoint):
+def test_autoscaled_endpoints_keep_their_instance_count_across_deployments_but_take_new_weights(endpoint):
     endpoint.has_resource_properties(
         "AWS::SageMaker::Endpoint",
         {
             "RetainAllVariantProperties": if_("Autoscaled", True, NO_VALUE),
             "ExcludeRetainedVariantProperties": if_(
-                "Autoscaled", [{"VariantPropertyType": "DataCaptureConfig"}], NO_VALUE
+                "Autoscaled",
+                [{"VariantPropertyType": "DataCaptureConfig"}, {"VariantPropertyType": "DesiredWeight"}],
+                NO_VALUE,
             ),
         },
     )
