@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from demo.runtime import matches
 from demo.synthesized import PhysicalNames, Resolver, StackTemplate, UnsupportedTemplate
-from tests import handler_calls
+from tests.demo_runs import assert_stand_ins_labelled, run_demo
 from tests.handler_calls import Call
 from tests.handler_permissions import denials
 
@@ -21,27 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def demo_run(assembly, tmp_path_factory) -> tuple[str, list[Call]]:
     """The demo's timeline and the AWS calls its handlers made (recorded by ``tests/handler_calls.py``)."""
     return run_demo(assembly, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def advanced_run(advanced_assembly, tmp_path_factory) -> tuple[str, list[Call]]:
-    """The same for the advanced demo (``--advanced``), on the advanced scenario's app."""
-    return run_demo(advanced_assembly, tmp_path_factory, "--advanced")
-
-
-def run_demo(assembly, tmp_path_factory, *options: str) -> tuple[str, list[Call]]:
-    calls_file = tmp_path_factory.mktemp("demo") / "handler-calls.jsonl"
-    command = ["demo", "--cdk-out", assembly.directory, *options]
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.handler_calls", str(calls_file), "--", *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout, handler_calls.read(calls_file)
 
 
 @pytest.fixture(scope="module")
@@ -135,73 +112,8 @@ def test_every_call_the_handlers_make_in_the_demo_is_allowed_by_their_roles(demo
     assert len(checked) > 40, checked  # (role, action) pairs
 
 
-@pytest.mark.parametrize("run", ["demo_run", "advanced_run"])
-def test_what_moto_cannot_do_is_labelled_as_a_stand_in(run, request):
-    timeline, _ = request.getfixturevalue(run)
-    stand_ins = ("SageMaker (", "CloudFormation (", "CloudWatch (", "Service Catalog (", "EventBridge (", "labelling (")
-    for line in timeline.splitlines():
-        if any(actor in line for actor in stand_ins):
-            assert "(stand-in)" in line, line
-
-
-@pytest.fixture(scope="module")
-def advanced_timeline(advanced_run) -> str:
-    return advanced_run[0]
-
-
-def section(timeline: str, number: int) -> str:
-    """The timeline of the story's step ``number``."""
-    return timeline.split(f"\n== {number}. ", 1)[1].split("\n== ", 1)[0]
-
-
-def test_advanced_demo_serves_the_challenger_as_a_shadow_variant_of_the_champions_endpoint(advanced_timeline):
-    assert (
-        "groups pricing-challenger, pricing-champion, pricing-dev, pricing-feature, pricing-prod" in advanced_timeline
-    )
-    assert "pricing-champion-endpoint CREATE_COMPLETE (serves pricing-champion/1" in section(advanced_timeline, 1)
-    shadow = section(advanced_timeline, 2)
-    assert "refused" not in shadow
-    assert "integration tests passed: v2" in shadow  # the challenger's dev package passed the test stage first
-    served = (
-        "serves pricing-champion/1 on 1 x ml.m5.large, ALL_AT_ONCE; challenger pricing-challenger/1 as a SHADOW variant"
-    )
-    [update] = [line for line in shadow.splitlines() if served in line]
-    assert "pricing-champion-endpoint UPDATE_COMPLETE" in update and "(stand-in)" in update
-    assert "ledger: stage challenger: pricing-challenger/1 DEPLOYED" in shadow
-
-
-def test_advanced_demo_refuses_a_promotion_without_a_comparison(advanced_timeline):
-    refusal = section(advanced_timeline, 3)
-    assert "alert: [pricing/champion] v2 refused: no comparison on record" in refusal
-    assert "CloudFormation" not in refusal  # nothing deployed
-
-
-def test_advanced_demo_records_the_comparison_verdict_and_tells_the_approvers(advanced_timeline):
-    compared = section(advanced_timeline, 4)
-    assert "Challenger comparison (Lambda)   compares: {'pricing': 'BETTER_OR_EQUAL'}" in compared
-    assert (
-        "ledger: comparison of pricing-dev/2: BETTER_OR_EQUAL (pricing-challenger/1 vs pricing-champion/1" in compared
-    )
-    assert "accuracy 0.9200 vs 0.8400" in compared
-    assert "alert: [pricing/challenger] comparison: BETTER_OR_EQUAL" in compared
-
-
-def test_advanced_demo_promotes_the_challenger_and_retires_the_old_champion_and_the_variant(advanced_timeline):
-    promoted = section(advanced_timeline, 5)
-    assert "ledger: stage champion: pricing-champion/2 DEPLOYED" in promoted
-    assert "ledger: stage challenger: pricing-challenger/1 RETIRED" in promoted
-    assert "pricing-champion-endpoint UPDATE_COMPLETE (serves pricing-champion/2 on 1 x ml.m5.large" in promoted
-    assert "pricing-champion/1 no longer serves; the Challenger variant is removed" in promoted
-    ledger = advanced_timeline.split("== Ledger", 1)[1]
-    assert [line.split()[3] for line in ledger.splitlines() if "pricing-champion/2" in line] == ["REFUSED", "DEPLOYED"]
-
-
-def test_every_call_the_handlers_make_in_the_advanced_demo_is_allowed_by_their_roles(advanced_run, advanced_roles):
-    _, calls = advanced_run
-    problems, checked = denials(calls, advanced_roles)
-    assert not problems, "\n".join(problems)
-    assert {call.function for call in calls} >= {"promoter", "tracker", "integration_tester", "challenger_comparison"}
-    assert any(role.endswith("prod-challenger-evaluator") for role, _ in checked), checked
+def test_what_moto_cannot_do_is_labelled_as_a_stand_in(timeline):
+    assert_stand_ins_labelled(timeline)
 
 
 @pytest.mark.parametrize(
