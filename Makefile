@@ -24,8 +24,10 @@ synth: $(VENV)/.app-installed node_modules/.installed
 
 # The platform's tests synthesize the app themselves (the same app and context as `make synth`, cdk-nag
 # included) and run cfn-lint over it (tests/test_cfn_lint.py), on two workers; the template's tests run
-# beside them. Both always finish, and the target fails if either failed.
-test: $(VENV)/.dev-installed $(TEMPLATE_VENV)/.installed
+# beside them. Both always finish, and the target fails if either failed. On a fresh clone the two
+# environments install side by side (one pip each, on the two cores).
+test:
+	$(MAKE) --no-print-directory -j2 $(VENV)/.dev-installed $(TEMPLATE_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory template-test > .template-test.log 2>&1 & template=$$!; \
