@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -38,7 +39,19 @@ def synthesized(tmp_path_factory):
     }
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
     platform = build_platform(app, load_config(context))
-    return platform, app.synth()
+    assembly = app.synth()
+    freeze_long_lived()  # the app and what building it imported
+    return platform, assembly
+
+
+def freeze_long_lived() -> None:
+    """Leave every object alive now out of the garbage collector's full passes (``gc.freeze``).
+
+    For what lives as long as the test session: the collector would otherwise scan it again at each of
+    its full passes, which the moto tests, allocating much, trigger every test or two.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

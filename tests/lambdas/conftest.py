@@ -8,6 +8,7 @@ each target account, as they do in AWS.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from promoter.handler import Promoter, PromoterSettings
 from stacks.batch import parameter_values as batch_parameter_values
 from stacks.endpoint import parameter_values
 from tests import handler_calls
-from tests.conftest import default_context
+from tests.conftest import default_context, freeze_long_lived
 from tests.handler_permissions import denials
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import endpoint_deployment_state_change as endpoint_event
@@ -705,8 +706,13 @@ def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
     monkeypatch.setattr(S3Response, "copy_object", s3_like_copy_object(S3Response.copy_object))
     for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
         monkeypatch.setattr(model, attribute, value)
+    if next(_PLATFORMS_BUILT) == 1:
+        freeze_long_lived()  # what the first moto test loaded: moto's and botocore's models
     with mock_aws():
         yield Platform(deployable_templates)
+
+
+_PLATFORMS_BUILT = itertools.count()
 
 
 handler_calls.install()
