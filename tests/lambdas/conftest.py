@@ -25,6 +25,7 @@ from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 from moto.s3.responses import S3Response
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+from moto.sns.models import Subscription
 
 import contract
 from endpoint_cleanup.handler import CleanupSettings, EndpointCleanup
@@ -46,6 +47,7 @@ from tests.lambdas.moto_stand_ins import (  # also registers the CloudFormation 
     queue_endpoint_answers,
     s3_like_copy_object,
     sagemaker_like_update_model_package,
+    shared_signing_key,
 )
 from tracker.handler import Tracker, TrackerSettings
 
@@ -704,6 +706,7 @@ def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
         sagemaker_like_update_model_package(SageMakerModelBackend.update_model_package),
     )
     monkeypatch.setattr(S3Response, "copy_object", s3_like_copy_object(S3Response.copy_object))
+    monkeypatch.setattr(Subscription, "private_key", shared_signing_key)
     for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
         monkeypatch.setattr(model, attribute, value)
     if next(_PLATFORMS_BUILT) == 1:
