@@ -154,3 +154,13 @@ def github_projects(tmp_path_factory):
     }
     stack = ProjectsStack(app, "Projects", config=load_config(context), persona_roles=roles, env=env)
     return Template.from_stack(stack)
+
+
+#: Tests that wait on a subprocess for many seconds (cfn-lint over the assembly, the demo): run first, so
+#: that under ``--dist loadfile`` the other worker goes on meanwhile, rather than one worker ending the
+#: run alone with cfn-lint while the other is idle.
+RUN_FIRST = ("tests/test_cfn_lint.py", "tests/test_demo.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    items.sort(key=lambda item: item.path.relative_to(ROOT).as_posix() not in RUN_FIRST)  # a stable sort
