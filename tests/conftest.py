@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -50,7 +51,19 @@ def _synthesize(tmp_path_factory, context: dict):
     }
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
     platform = build_platform(app, load_config(context))
-    return platform, app.synth()
+    assembly = app.synth()
+    freeze_long_lived()  # the app and what building it imported
+    return platform, assembly
+
+
+def freeze_long_lived() -> None:
+    """Leave every object alive now out of the garbage collector's full passes (``gc.freeze``).
+
+    For what lives as long as the test session: the collector would otherwise scan it again at each of
+    its full passes, which the moto tests, allocating much, trigger every test or two.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
@@ -171,3 +184,13 @@ def github_projects(tmp_path_factory):
     }
     stack = ProjectsStack(app, "Projects", config=load_config(context), persona_roles=roles, env=env)
     return Template.from_stack(stack)
+
+
+#: Tests that wait on a subprocess for many seconds (cfn-lint over the assemblies, the demos): run first, so
+#: that under ``--dist loadfile`` the other worker goes on meanwhile, rather than one worker ending the
+#: run alone with cfn-lint while the other is idle.
+RUN_FIRST = ("tests/test_cfn_lint.py", "tests/test_demo.py", "tests/test_demo_advanced.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    items.sort(key=lambda item: item.path.relative_to(ROOT).as_posix() not in RUN_FIRST)  # a stable sort

@@ -15,6 +15,7 @@ recorder on and writes its calls to ``OUT.jsonl``.
 
 from __future__ import annotations
 
+import functools
 import json
 import runpy
 import sys
@@ -107,13 +108,23 @@ def _calling_function() -> str | None:
     """
     frame = sys._getframe(2)  # the caller of the recording wrapper
     while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if path.parent.parent == LAMBDAS:
-            return path.parent.name
-        if path.is_relative_to(TESTS) or path.is_relative_to(DEMO):
-            return None
+        decides, function = _role_of_file(frame.f_code.co_filename)
+        if decides:
+            return function
         frame = frame.f_back
     return None
+
+
+@functools.cache
+def _role_of_file(filename: str) -> tuple[bool, str | None]:
+    """Whether code of ``filename`` decides who calls (a handler package's, a test's or the demo's), and the
+    handler package it names; cached, as every API call walks the stack through the same few files."""
+    path = Path(filename)
+    if path.parent.parent == LAMBDAS:
+        return True, path.parent.name
+    if path.is_relative_to(TESTS) or path.is_relative_to(DEMO):
+        return True, None
+    return False, None
 
 
 def _is_stubbed(client) -> bool:

@@ -16,6 +16,7 @@ stay ``<LogicalId.Attribute>`` placeholders).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -161,8 +162,16 @@ _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
 
 def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    # A pattern left unresolved (an intrinsic such as Fn::GetStackOutput, a dict) is compiled uncached.
+    compile_glob = _glob_regex if isinstance(pattern, str) else _glob_regex.__wrapped__
+    return compile_glob(pattern, ignore_case).fullmatch(value) is not None
+
+
+@functools.cache
+def _glob_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    """An IAM wildcard pattern as a compiled regular expression (the policies hold a few hundred patterns)."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+    return re.compile(regex, re.IGNORECASE if ignore_case else 0)
 
 
 def _resolve(

@@ -7,9 +7,12 @@ each target account, as they do in AWS.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 from moto.s3.responses import S3Response
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+from moto.sns.models import Subscription
 
 import contract
 from endpoint_cleanup.handler import CleanupSettings, EndpointCleanup
@@ -32,7 +36,7 @@ from promoter.handler import Promoter, PromoterSettings
 from stacks.batch import parameter_values as batch_parameter_values
 from stacks.endpoint import parameter_values
 from tests import handler_calls
-from tests.conftest import default_context
+from tests.conftest import default_context, freeze_long_lived
 from tests.handler_permissions import denials
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import endpoint_deployment_state_change as endpoint_event
@@ -43,6 +47,7 @@ from tests.lambdas.moto_stand_ins import (  # also registers the CloudFormation 
     queue_endpoint_answers,
     s3_like_copy_object,
     sagemaker_like_update_model_package,
+    shared_signing_key,
 )
 from tracker.handler import Tracker, TrackerSettings
 
@@ -71,6 +76,9 @@ MOTO_ENVIRONMENT = {
 
 #: botocore's service models, parsed once per test run and shared by every session of every test.
 _LOADER = botocore.loaders.create_loader()
+#: botocore's built-in event handlers, registered once per test run: each new session starts from a copy
+#: (what registering them per session builds, in a tenth of the time; handlers added later stay its own).
+_BUILTIN_HANDLERS = botocore.session.Session()._original_handler
 
 
 def _share_client_classes() -> None:
@@ -81,14 +89,24 @@ def _share_client_classes() -> None:
     and what the session's ``creating-client-class`` handlers add, so one class serves every client of
     the same service, API version and handlers; the clients' state (credentials, region, event hooks,
     connections) stays their own.
+
+    A handler is known by its code and what it closes over: boto3 registers its S3 (and DynamoDB, EC2)
+    class handlers through ``lazy_call``, a new closure per session with the same code and target, which
+    would otherwise build (and keep) one S3 class per session.
     """
     build = botocore.client.ClientCreator._create_client_class
     classes: dict[tuple, type] = {}
 
+    def identity(handler) -> tuple:
+        closure = tuple(repr(cell.cell_contents) for cell in getattr(handler, "__closure__", None) or ())
+        code = getattr(handler, "__code__", None)
+        return (code, closure) if code is not None else (handler, ())
+
     def shared_class(creator, service_name: str, service_model):
         emitter = getattr(creator._event_emitter, "_emitter", creator._event_emitter)
         event = f"creating-client-class.{service_model.service_id.hyphenize()}"
-        key = (service_name, service_model.api_version, tuple(emitter._handlers.prefix_search(event)))
+        handlers = tuple(identity(handler) for handler in emitter._handlers.prefix_search(event))
+        key = (service_name, service_model.api_version, handlers)
         if key not in classes:
             classes[key] = build(creator, service_name, service_model)
         return classes[key]
@@ -264,7 +282,6 @@ class Platform:
             account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
         }
         self.session = self._session(sts, role_arn(DEV, f"{PREFIX}-promoter"))
-        self.tester_session = self._session(sts, role_arn(DEV, f"{PREFIX}-integration-tester"))
         self._admin_clients: dict[tuple[str, str], Any] = {}
         #: Requests of calls moto does not echo back (rollback triggers, tags, life cycles), as sent.
         self.requests: list[tuple[str, dict[str, Any]]] = []
@@ -272,7 +289,7 @@ class Platform:
             self.session.events.register(f"provide-client-params.{operation}", self._record)
 
         for account in ACCOUNT_NAMES:
-            iam = self.admin[account].client("iam")
+            iam = self.client(account, "iam")
             trust = {
                 "Version": "2012-10-17",
                 "Statement": [
@@ -302,23 +319,22 @@ class Platform:
                 RoleName=endpoint_tester_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(tester_trust)
             )
             self._publish_target_parameters(account)
-            self.admin[account].client("s3").create_bucket(
+            self.client(account, "s3").create_bucket(
                 Bucket=model_bucket(account), CreateBucketConfiguration={"LocationConstraint": REGION}
             )
 
-        dev = self.admin[DEV]
         for table in (LEDGER_TABLE, PROJECT_SETTINGS_TABLE):
-            create_table(dev.client("dynamodb"), table)
-        sqs = dev.client("sqs")
+            create_table(self.client(DEV, "dynamodb"), table)
+        sqs = self.client(DEV, "sqs")
         self.promotion_queue = sqs.create_queue(QueueName=f"{PREFIX}-promotion")["QueueUrl"]
         assert self.promotion_queue == PROMOTION_QUEUE_URL
         self.alert_queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-        sns = dev.client("sns")
+        sns = self.client(DEV, "sns")
         self.topic = sns.create_topic(Name=f"{PREFIX}-promotion-alerts")["TopicArn"]
         assert self.topic == ALERT_TOPIC_ARN
         alert_queue_arn = sqs.get_queue_attributes(QueueUrl=self.alert_queue, AttributeNames=["QueueArn"])
         sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=alert_queue_arn["Attributes"]["QueueArn"])
-        s3 = dev.client("s3")
+        s3 = self.client(DEV, "s3")
         s3.create_bucket(Bucket=TEMPLATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=self.endpoint_template.encode())
         s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=self.monitor_template.encode())
@@ -332,16 +348,33 @@ class Platform:
         #: The ETag of the model the project pipeline trained, which it registers (``ModelDataETag``).
         self.model_etag = self.put_model(b"xgboost churn model, commit 9f1c2ab")
         for stage in STAGES:
-            dev.client("sagemaker").create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
+            self.client(DEV, "sagemaker").create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
 
         self.promoter_environment = dict(PROMOTER_ENVIRONMENT)
         self.tracker_environment = dict(TRACKER_ENVIRONMENT)
-        self._ledger = dev.resource("dynamodb").Table(LEDGER_TABLE)
-        self.promoter = self.new_promoter()
-        self.tracker = Tracker(TrackerSettings.from_environment(self.tracker_environment), self._clients())
-        self.tester = IntegrationTester(
-            TesterSettings.from_environment(TESTER_ENVIRONMENT), self._clients(self.tester_session)
-        )
+        self._dynamodb = self.admin[DEV].resource("dynamodb")
+        self._ledger = self._dynamodb.Table(LEDGER_TABLE)
+
+    # The handlers and the tester's session are made on first use (a test drives one or two of them); each
+    # is configured as the infrastructure configures it, whatever a test changed in the environments since.
+
+    @cached_property
+    def promoter(self) -> Promoter:
+        return Promoter(PromoterSettings.from_environment(PROMOTER_ENVIRONMENT), self._clients())
+
+    @cached_property
+    def tracker(self) -> Tracker:
+        return Tracker(TrackerSettings.from_environment(TRACKER_ENVIRONMENT), self._clients())
+
+    @cached_property
+    def tester(self) -> IntegrationTester:
+        settings = TesterSettings.from_environment(TESTER_ENVIRONMENT)
+        return IntegrationTester(settings, self._clients(self.tester_session))
+
+    @cached_property
+    def tester_session(self) -> boto3.Session:
+        """The integration tester's own credentials."""
+        return self._session(self._sts, role_arn(DEV, f"{PREFIX}-integration-tester"))
 
     def _publish_target_parameters(self, account: str) -> None:
         """What the deployment-target stack publishes in its account for the templates to resolve."""
@@ -369,7 +402,7 @@ class Platform:
 
     @staticmethod
     def _new_session(**credentials: str) -> boto3.Session:
-        core = botocore.session.get_session()
+        core = botocore.session.Session(event_hooks=copy.copy(_BUILTIN_HANDLERS), include_builtin_handlers=False)
         core.register_component("data_loader", _LOADER)
         return boto3.Session(botocore_session=core, region_name=REGION, **credentials)
 
@@ -493,7 +526,7 @@ class Platform:
         self._project_settings().put_item(Item={**key, **item})
 
     def _project_settings(self):
-        return self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE)
+        return self._dynamodb.Table(PROJECT_SETTINGS_TABLE)
 
     @staticmethod
     def _retraining_key(project: str) -> dict[str, str]:
@@ -525,7 +558,7 @@ class Platform:
     def add_test_case(self, name: str, **fields: Any) -> None:
         """A test case of the project in the project-settings table, as ``scripts/integration_tests.py`` writes it."""
         item = {"pk": contract.project_settings_partition(PROJECT), "sk": contract.test_case_sort_key(name), **fields}
-        self.admin[DEV].resource("dynamodb").Table(PROJECT_SETTINGS_TABLE).put_item(Item=item)
+        self._project_settings().put_item(Item=item)
 
     def endpoint_answers(self, stage: str, *bodies: str, content_type: str = "text/csv") -> None:
         """Queue what the stage's endpoint answers to the next distinct requests (moto's SageMaker results API)."""
@@ -674,10 +707,16 @@ def platform(monkeypatch, deployable_templates) -> Iterator[Platform]:
         sagemaker_like_update_model_package(SageMakerModelBackend.update_model_package),
     )
     monkeypatch.setattr(S3Response, "copy_object", s3_like_copy_object(S3Response.copy_object))
+    monkeypatch.setattr(Subscription, "private_key", shared_signing_key)
     for model, attribute, value in PROPERTY_NAMED_ENDPOINTS:
         monkeypatch.setattr(model, attribute, value)
+    if next(_PLATFORMS_BUILT) == 1:
+        freeze_long_lived()  # what the first moto test loaded: moto's and botocore's models
     with mock_aws():
         yield Platform(deployable_templates)
+
+
+_PLATFORMS_BUILT = itertools.count()
 
 
 handler_calls.install()

@@ -20,18 +20,21 @@ of the handler tests' time; the platform's templates are JSON, which YAML reads 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.cloudformation import parsing
 from moto.cloudformation.models import ChangeSet, Stack
 from moto.core.common_models import CloudFormationModel
 from moto.s3.exceptions import PreconditionFailed
 from moto.s3.models import s3_backends
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
+from moto.sns.models import Subscription
 
 from contract import BATCH_INPUT_URI, BATCH_OUTPUT_PREFIX
 from integration_tester.smoke import INPUT_FILE, OUTPUT_SUFFIX, execution_id
@@ -230,6 +233,18 @@ PROPERTY_NAMED_ENDPOINTS = (
     (FakeEndpoint, "cloudformation_name_type", staticmethod(lambda: "EndpointName")),
     (FakeEndpointConfig, "cloudformation_name_type", staticmethod(lambda: "EndpointConfigName")),
 )
+
+
+def shared_signing_key(subscription: Subscription) -> rsa.RSAPrivateKey:
+    """``Subscription.private_key``: the key moto signs SNS deliveries with, made once per run. Moto makes
+    a 2048-bit RSA key per subscription (tens of milliseconds, in every test that sends an alert); no
+    test checks the signatures."""
+    return _signing_key()
+
+
+@functools.cache
+def _signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def queue_endpoint_answers(account: str, region: str, bodies: tuple[str, ...], content_type: str = "text/csv") -> None:
