@@ -342,9 +342,10 @@ class GitHub:
         self, method: str, path: str, body: Any = None, *, allow: tuple[int, ...] = (), settle: bool = False
     ) -> GitHubResponse:
         """One call; with ``settle``, a 409 "Git Repository is empty" is retried a few times with back-off."""
-        for attempt in range(SETTLE_ATTEMPTS if settle else 1):
+        attempts = SETTLE_ATTEMPTS if settle else 1
+        for attempt in range(attempts):
             response = self._send(method, f"{self._api}{path}", body)
-            if response.status != 409 or attempt == SETTLE_ATTEMPTS - 1:
+            if response.status != 409 or attempt == attempts - 1:
                 break
             time.sleep(self.settle_seconds * (attempt + 1))
         if response.status >= 300 and response.status not in allow:

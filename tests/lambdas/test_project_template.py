@@ -364,14 +364,17 @@ def test_github_create_sets_the_actions_variables_the_workflow_reads(aws, catche
     assert posted == [f"/repos/{ORG}/churn/actions/variables"] * len(CI_VARIABLES)
 
 
-def test_github_update_changes_existing_variables_in_place(aws, catcher, github):
+def test_github_update_changes_existing_variables_in_place_without_waiting(aws, catcher, github, monkeypatch):
     harness = github_harness(aws, catcher, github)
     harness.send("Create", variables=CI_VARIABLES)
     moved = {**CI_VARIABLES, "CI_ROLE_ARN": f"arn:aws:iam::{DEV}:role/mlops-projects/churn-ci-2"}
+    waits = []
+    monkeypatch.setattr(time, "sleep", waits.append)
     answer = harness.send("Update", variables=moved)
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert github.repos["churn"]["variables"] == moved
     assert ("PATCH", f"/repos/{ORG}/churn/actions/variables/CI_ROLE_ARN") in github.calls
+    assert waits == []  # a 409 "Already exists" is an answer, not a repository settling: no back-off
 
 
 @pytest.mark.parametrize(
