@@ -24,7 +24,7 @@ def default_context() -> dict:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory):
     """The whole platform with the default configuration, synthesized once (compliance checks included)."""
-    return _synthesize(tmp_path_factory, default_context())
+    return _synthesize(tmp_path_factory, default_context(), validate=_first_worker())
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +34,18 @@ def advanced_assembly(tmp_path_factory):
     return _synthesize(tmp_path_factory, {**default_context(), "platform.scenario": "advanced"})[1]
 
 
-def _synthesize(tmp_path_factory, context: dict):
-    """The platform built from ``context``, and its cloud assembly."""
+def _first_worker() -> bool:
+    """Whether this is the only or the first of pytest-xdist's workers."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0"
+
+
+def _synthesize(tmp_path_factory, context: dict, *, validate: bool = True):
+    """The platform built from ``context``, and its cloud assembly.
+
+    ``validate``: run the CDK's built-in CloudFormation validation, as ``cdk synth`` does (about 60 % of a
+    synthesis). It changes no template, so one worker's synthesis of the default app runs it and the other
+    workers' identical copies skip it; the advanced app is synthesized once, validated.
+    """
     import aws_cdk as cdk
 
     from app import build_platform
@@ -49,7 +59,9 @@ def _synthesize(tmp_path_factory, context: dict):
         "aws:cdk:enable-asset-metadata": True,
         "aws:cdk:version-reporting": True,
     }
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
+    app = cdk.App(
+        outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context, builtin_cloud_formation_validation=validate
+    )
     platform = build_platform(app, load_config(context))
     assembly = app.synth()
     freeze_long_lived()  # the app and what building it imported
