@@ -16,11 +16,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import contract
+
+#: The model of an event's detail (:meth:`Envelope.detail_as`).
+DetailModel = TypeVar("DetailModel", bound=BaseModel)
 
 #: ``v<model package version>-<8 hex digits>``: one promotion attempt (see ``contract.EndpointParameters``).
 DEPLOYMENT_ID = re.compile(r"^v[0-9]{1,5}-[0-9a-f]{8}$")
@@ -57,6 +60,14 @@ class Envelope(BaseModel):
     region: str
     time: AwareDatetime
     detail: dict[str, Any]
+
+    def detail_as(self, model: type[DetailModel], *, whole: str = "item") -> DetailModel | Rejection:
+        """The detail validated as ``model``, or a :class:`Rejection` naming its first problem
+        (``whole``: what a problem with the whole detail is called)."""
+        try:
+            return model.model_validate(self.detail)
+        except ValidationError as error:
+            return Rejection(f"malformed {self.detail_type}: {first_error(error, whole=whole)}")
 
     @field_validator("time", mode="before")
     @classmethod

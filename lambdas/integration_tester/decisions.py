@@ -87,10 +87,9 @@ def endpoint_in_service(event: Mapping[str, Any], rules: TesterRules) -> Endpoin
         return Rejection(f"unexpected event: source {envelope.source!r}, detail-type {envelope.detail_type!r}")
     if envelope.region != rules.region:
         return Rejection(f"region {envelope.region} is not the platform's region {rules.region}")
-    try:
-        detail = _EndpointDetail.model_validate(envelope.detail)
-    except ValidationError as error:
-        return Rejection(f"malformed {envelope.detail_type}: {validation_problem(error)}")
+    detail = envelope.detail_as(_EndpointDetail, whole="case")
+    if isinstance(detail, Rejection):
+        return detail
     deployment = contract.Deployment.from_resource_name(detail.EndpointName, tuple(rules.targets))
     if deployment is None or detail.EndpointName != deployment.endpoint_name:
         return Rejection(f"endpoint {detail.EndpointName!r} is not an endpoint of the platform")

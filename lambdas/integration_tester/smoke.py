@@ -71,10 +71,9 @@ def stack_completed(event: Mapping[str, Any], rules: TesterRules) -> StackComple
         return Rejection(f"not an EventBridge event: {validation_problem(error)}")
     if envelope.region != rules.region:
         return Rejection(f"region {envelope.region} is not the platform's region {rules.region}")
-    try:
-        detail = _StackDetail.model_validate(envelope.detail)
-    except ValidationError as error:
-        return Rejection(f"malformed {envelope.detail_type}: {validation_problem(error)}")
+    detail = envelope.detail_as(_StackDetail, whole="case")
+    if isinstance(detail, Rejection):
+        return detail
     arn = STACK_ARN.match(detail.stack_id)
     if arn is None or arn["account"] != envelope.account:
         return Rejection(f"stack-id {detail.stack_id!r} is not a stack of account {envelope.account}")

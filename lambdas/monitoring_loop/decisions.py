@@ -79,10 +79,9 @@ def alarm_state_change(event: Mapping[str, Any], rules: AlarmRules) -> AlarmStat
         return Rejection(f"account {envelope.account} is not a deployment target")
     if envelope.region != rules.region:
         return Rejection(f"region {envelope.region} is not the platform's region {rules.region}")
-    try:
-        detail = _AlarmDetail.model_validate(envelope.detail)
-    except ValidationError as error:
-        return Rejection(f"malformed {envelope.detail_type}: {first_error(error)}")
+    detail = envelope.detail_as(_AlarmDetail)
+    if isinstance(detail, Rejection):
+        return detail
     if detail.alarmName.endswith(contract.SCALE_OUT_FROM_ZERO_ALARM_SUFFIX):
         return Rejection(f"alarm {detail.alarmName!r} scales an asynchronous endpoint out from zero; not a problem")
     deployment = deployment_of_alarm(detail.alarmName, rules.stages)

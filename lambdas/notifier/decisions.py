@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 import contract
-from envelope import DevAccountRules, Rejection, dev_account_envelope, first_error
+from envelope import DevAccountRules, Rejection, dev_account_envelope
 
 MODEL_PACKAGE_STATE_CHANGE = ("aws.sagemaker", "SageMaker Model Package State Change")
 PIPELINE_EXECUTION_STATUS_CHANGE = ("aws.sagemaker", "SageMaker Model Building Pipeline Execution Status Change")
@@ -121,10 +121,9 @@ def notification(event: Mapping[str, Any], rules: NotificationRules) -> Notifica
     if kind not in readers:
         return Rejection(f"unexpected event: source {envelope.source!r}, detail-type {envelope.detail_type!r}")
     model, decide = readers[kind]
-    try:
-        detail = model.model_validate(envelope.detail)
-    except ValidationError as error:
-        return Rejection(f"malformed {envelope.detail_type}: {first_error(error)}")
+    detail = envelope.detail_as(model)
+    if isinstance(detail, Rejection):
+        return detail
     return decide(detail, rules)
 
 
