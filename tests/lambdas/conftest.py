@@ -38,6 +38,7 @@ from stacks.endpoint import parameter_values
 from tests import handler_calls
 from tests.conftest import default_context, freeze_long_lived
 from tests.handler_permissions import denials
+from tests.lambdas import moto_seed
 from tests.lambdas.events import ACCOUNT_OF_STAGE, DEV, PROD, REGION, TEST, LambdaContext, sqs_event
 from tests.lambdas.events import endpoint_deployment_state_change as endpoint_event
 from tests.lambdas.events import model_package_state_change as package_event
@@ -270,6 +271,28 @@ def create_table(dynamodb, name: str) -> None:
     )
 
 
+def _trust(principal: dict[str, str]) -> dict[str, Any]:
+    """A role's trust policy letting ``principal`` assume it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+    }
+
+
+class _AdminSessions(dict):
+    """Each account's administrator session by account id, assumed on first use (most tests use one or none)."""
+
+    def __init__(self, role_session_of) -> None:
+        super().__init__()
+        self._role_session_of = role_session_of
+
+    def __missing__(self, account: str) -> boto3.Session:
+        if account not in ACCOUNT_NAMES:
+            raise KeyError(account)
+        self[account] = self._role_session_of(role_arn(account, "OrganizationAccountAccessRole"))
+        return self[account]
+
+
 class Platform:
     """The accounts, the dev account's resources, and helpers to drive the handlers and inspect results."""
 
@@ -277,83 +300,61 @@ class Platform:
         self.endpoint_template, self.monitor_template = templates.endpoint, templates.monitor
         self.batch_template = templates.batch
         self.champion_challenger_template = templates.champion_challenger
-        sts = self._sts = self._new_session().client("sts")
-        self.admin = {
-            account: self._session(sts, role_arn(account, "OrganizationAccountAccessRole")) for account in ACCOUNT_NAMES
-        }
-        self.session = self._session(sts, role_arn(DEV, f"{PREFIX}-promoter"))
+        #: Each account's administrator (``OrganizationAccountAccessRole``), a session made on first use.
+        self.admin = _AdminSessions(self._role_session_of)
         self._admin_clients: dict[tuple[str, str], Any] = {}
         #: Requests of calls moto does not echo back (rollback triggers, tags, life cycles), as sent.
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        for operation in ("cloudformation.CreateChangeSet", "sagemaker.UpdateModelPackage"):
-            self.session.events.register(f"provide-client-params.{operation}", self._record)
 
+        promoter = json.dumps(_trust({"AWS": role_arn(DEV, f"{PREFIX}-promoter")}))
+        tester = json.dumps(_trust({"AWS": role_arn(DEV, f"{PREFIX}-integration-tester")}))
+        cloudformation = json.dumps(_trust({"Service": "cloudformation.amazonaws.com"}))
         for account in ACCOUNT_NAMES:
-            iam = self.client(account, "iam")
-            trust = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"AWS": role_arn(DEV, f"{PREFIX}-promoter")},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-            iam.create_role(RoleName=deploy_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(trust))
-            cfn_trust = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudformation.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-            iam.create_role(
-                RoleName=cloudformation_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(cfn_trust)
-            )
-            tester_trust = json.loads(json.dumps(trust).replace(f"{PREFIX}-promoter", f"{PREFIX}-integration-tester"))
-            iam.create_role(
-                RoleName=endpoint_tester_role(account).split("/")[-1], AssumeRolePolicyDocument=json.dumps(tester_trust)
-            )
+            moto_seed.role(account, deploy_role(account).split("/")[-1], promoter)
+            moto_seed.role(account, cloudformation_role(account).split("/")[-1], cloudformation)
+            moto_seed.role(account, endpoint_tester_role(account).split("/")[-1], tester)
             self._publish_target_parameters(account)
-            self.client(account, "s3").create_bucket(
-                Bucket=model_bucket(account), CreateBucketConfiguration={"LocationConstraint": REGION}
-            )
+            moto_seed.bucket(account, REGION, model_bucket(account))
 
         for table in (LEDGER_TABLE, PROJECT_SETTINGS_TABLE):
-            create_table(self.client(DEV, "dynamodb"), table)
-        sqs = self.client(DEV, "sqs")
-        self.promotion_queue = sqs.create_queue(QueueName=f"{PREFIX}-promotion")["QueueUrl"]
+            moto_seed.table(DEV, REGION, table, "pk", "sk")
+        self.promotion_queue = moto_seed.queue(DEV, REGION, f"{PREFIX}-promotion")
         assert self.promotion_queue == PROMOTION_QUEUE_URL
-        self.alert_queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-        sns = self.client(DEV, "sns")
-        self.topic = sns.create_topic(Name=f"{PREFIX}-promotion-alerts")["TopicArn"]
+        self.alert_queue = moto_seed.queue(DEV, REGION, "alerts-inbox")
+        self.topic = moto_seed.topic_to_queue(DEV, REGION, f"{PREFIX}-promotion-alerts", "alerts-inbox")
         assert self.topic == ALERT_TOPIC_ARN
-        alert_queue_arn = sqs.get_queue_attributes(QueueUrl=self.alert_queue, AttributeNames=["QueueArn"])
-        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=alert_queue_arn["Attributes"]["QueueArn"])
-        s3 = self.client(DEV, "s3")
-        s3.create_bucket(Bucket=TEMPLATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="endpoint.template.json", Body=self.endpoint_template.encode())
-        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="monitor.template.json", Body=self.monitor_template.encode())
-        s3.put_object(Bucket=TEMPLATE_BUCKET, Key="batch.template.json", Body=self.batch_template.encode())
-        s3.put_object(
-            Bucket=TEMPLATE_BUCKET,
-            Key="champion-challenger.template.json",
-            Body=templates.champion_challenger.encode(),
-        )
-        s3.create_bucket(Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        moto_seed.bucket(DEV, REGION, TEMPLATE_BUCKET)
+        for key, body in (
+            ("endpoint.template.json", templates.endpoint),
+            ("monitor.template.json", templates.monitor),
+            ("batch.template.json", templates.batch),
+            ("champion-challenger.template.json", templates.champion_challenger),
+        ):
+            moto_seed.put_object(DEV, TEMPLATE_BUCKET, key, body.encode())
+        moto_seed.bucket(DEV, REGION, ARTIFACT_BUCKET)
         #: The ETag of the model the project pipeline trained, which it registers (``ModelDataETag``).
-        self.model_etag = self.put_model(b"xgboost churn model, commit 9f1c2ab")
+        self.model_etag = moto_seed.put_object(DEV, ARTIFACT_BUCKET, MODEL_KEY, b"xgboost churn model, commit 9f1c2ab")
         for stage in STAGES:
-            self.client(DEV, "sagemaker").create_model_package_group(ModelPackageGroupName=f"{PROJECT}-{stage}")
+            moto_seed.model_package_group(DEV, REGION, f"{PROJECT}-{stage}")
 
         self.promoter_environment = dict(PROMOTER_ENVIRONMENT)
         self.tracker_environment = dict(TRACKER_ENVIRONMENT)
-        self._dynamodb = self.admin[DEV].resource("dynamodb")
-        self._ledger = self._dynamodb.Table(LEDGER_TABLE)
+
+    @cached_property
+    def session(self) -> boto3.Session:
+        """The promoter's own credentials (the session the handlers' clients come from)."""
+        session = self.role_session("promoter")
+        for operation in ("cloudformation.CreateChangeSet", "sagemaker.UpdateModelPackage"):
+            session.events.register(f"provide-client-params.{operation}", self._record)
+        return session
+
+    @cached_property
+    def _dynamodb(self):
+        return self.admin[DEV].resource("dynamodb")
+
+    @cached_property
+    def _ledger(self):
+        return self._dynamodb.Table(LEDGER_TABLE)
 
     # The handlers and the tester's session are made on first use (a test drives one or two of them); each
     # is configured as the infrastructure configures it, whatever a test changed in the environments since.
@@ -374,12 +375,11 @@ class Platform:
     @cached_property
     def tester_session(self) -> boto3.Session:
         """The integration tester's own credentials."""
-        return self._session(self._sts, role_arn(DEV, f"{PREFIX}-integration-tester"))
+        return self.role_session("integration-tester")
 
     def _publish_target_parameters(self, account: str) -> None:
         """What the deployment-target stack publishes in its account for the templates to resolve."""
         name = ACCOUNT_NAMES[account]
-        ssm = self.admin[account].client("ssm")
         for parameter, value in (
             (contract.SSM_EXECUTION_ROLE_ARN, role_arn(account, f"{PREFIX}-{name}-sagemaker-execution")),
             (contract.SSM_KMS_KEY_ARN, f"arn:aws:kms:{REGION}:{account}:key/0c9a7e1e-6f1e-4b8e-9d0e-3f0a1b2c3d4e"),
@@ -389,16 +389,12 @@ class Platform:
             (contract.SSM_ASYNC_ERROR_TOPIC, f"arn:aws:sns:{REGION}:{account}:{PREFIX}-{name}-async-error"),
             (contract.SSM_BATCH_SCHEDULER_ROLE_ARN, role_arn(account, f"{PREFIX}-{name}-batch-scheduler")),
         ):
-            ssm.put_parameter(Name=contract.target_parameter(PREFIX, parameter), Value=value, Type="String")
+            moto_seed.string_parameter(account, REGION, contract.target_parameter(PREFIX, parameter), value)
 
     @classmethod
-    def _session(cls, sts, arn: str) -> boto3.Session:
-        credentials = sts.assume_role(RoleArn=arn, RoleSessionName="platform-tests")["Credentials"]
-        return cls._new_session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
+    def _role_session_of(cls, arn: str) -> boto3.Session:
+        """A session with the credentials of ``arn``, assumed from the dev account."""
+        return cls._new_session(**moto_seed.credentials(DEV, REGION, arn, "platform-tests"))
 
     @staticmethod
     def _new_session(**credentials: str) -> boto3.Session:
@@ -496,7 +492,7 @@ class Platform:
 
     def role_session(self, name: str) -> boto3.Session:
         """A session acting as the dev role ``<prefix>-<name>`` (a Lambda's own credentials)."""
-        return self._session(self._sts, role_arn(DEV, f"{PREFIX}-{name}"))
+        return self._role_session_of(role_arn(DEV, f"{PREFIX}-{name}"))
 
     def new_monitoring_loop(self, session: boto3.Session | None = None, **options) -> MonitoringLoop:
         """The monitoring loop of a fresh Lambda environment (``options``: e.g. its ``clock``)."""
