@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import botocore.client
 import botocore.loaders
+import botocore.regions
 import botocore.session
 import pytest
 from moto import mock_aws
@@ -116,6 +117,40 @@ def _share_client_classes() -> None:
 
 
 _share_client_classes()
+
+
+def _share_service_models_and_endpoint_rules() -> None:
+    """Parse each service's model and endpoint rules into botocore's objects once per test run.
+
+    botocore builds a new ``ServiceModel`` and a new ``EndpointProvider`` (the parsed endpoint rule set) for
+    every client, from the loader's data, which every session here shares (``_LOADER``). Both are read
+    only after they are built (their caches included), so one of each per service serves every client;
+    what a client keeps of its own (credentials, region, event hooks, connections) is untouched.
+    """
+    load = botocore.client.ClientCreator._load_service_model
+    models: dict[tuple, Any] = {}
+
+    def shared_model(creator, service_name: str, api_version=None):
+        key = (service_name, api_version)
+        if key not in models:
+            models[key] = load(creator, service_name, api_version)
+        return models[key]
+
+    build = botocore.regions.EndpointProvider
+    providers: dict[tuple, Any] = {}
+
+    def shared_provider(ruleset_data, partition_data, excluded_params=None):
+        # The loader's data are the same objects for every session, so their identity names them.
+        key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
+        if key not in providers:
+            providers[key] = build(ruleset_data, partition_data, excluded_params)
+        return providers[key]
+
+    botocore.client.ClientCreator._load_service_model = shared_model
+    botocore.regions.EndpointProvider = shared_provider
+
+
+_share_service_models_and_endpoint_rules()
 
 
 def role_arn(account: str, name: str) -> str:
