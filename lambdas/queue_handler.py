@@ -94,6 +94,11 @@ class QueuedEventHandler:
         except RetryLater as later:
             logger.info("Message will come back later", extra={"reason": str(later)})
             raise
+        except Exception as error:
+            # Powertools reports the record as failed but logs why only at debug level: without this line a
+            # message that keeps failing would reach the dead-letter queue with its cause nowhere in the logs.
+            logger.exception("Event processing failed; the message will come back", extra={"error": repr(error)})
+            raise
         finally:
             logger.remove_keys(["event_id", "project", "stage"])
 

@@ -275,6 +275,26 @@ def described(status: str, package_arn: str) -> tuple[str, dict, dict]:
 NO_CHANGE_SETS = ("list_change_sets", {"Summaries": []}, {"StackName": "churn-dev-endpoint"})
 
 
+def test_an_unexpected_error_is_logged_with_its_cause_and_the_message_comes_back(platform, logs):
+    package = platform.register("dev")
+
+    def unreachable(target, session_name):
+        raise ConnectionResetError("connection reset by peer")
+
+    event = platform.package_event(package)
+    batch = sqs_event(event)
+    response = platform.new_promoter(cloudformation_for=unreachable).handle(batch, LambdaContext("mlops-promoter"))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    [failure] = [line for line in logs() if line["level"] == "ERROR"]
+    assert failure["message"] == "Event processing failed; the message will come back"
+    assert failure["event_id"] == event["id"]
+    assert "ConnectionResetError: connection reset by peer" in failure["exception"]
+    # Redelivered to a promoter that reaches CloudFormation, the same event deploys.
+    platform.promote(event)
+    assert platform.parameters("dev")[EndpointParameters.MODEL_PACKAGE_ARN] == package
+
+
 def test_a_busy_stack_makes_the_message_come_back(platform):
     versions = register_versions(platform, "dev", 2, approved={1, 2})
     client, stubber = stubbed_cloudformation(described("UPDATE_IN_PROGRESS", versions[1]))
