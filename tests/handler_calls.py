@@ -10,7 +10,8 @@ role the handler assumed (``sts:AssumeRole`` with the session policy it passed, 
 access key the assumed credentials sign with).
 
 ``python -m tests.handler_calls OUT.jsonl -- <module> <args>`` runs a module (``demo``) with the
-recorder on and writes its calls to ``OUT.jsonl``.
+recorder on and writes its calls to ``OUT.jsonl``; it shares botocore's read-only models as the handler
+tests do (:mod:`tests.botocore_sharing`).
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def read(path: Path) -> list[Call]:
 if __name__ == "__main__":
     output, separator, module, *arguments = sys.argv[1:]
     assert separator == "--", "usage: python -m tests.handler_calls OUT.jsonl -- <module> <args>"
+    from tests import botocore_sharing
+
+    botocore_sharing.install()
     install()
     sys.argv = [module, *arguments]
     try:

@@ -78,7 +78,10 @@ def test_advanced_demo_promotes_the_challenger_and_retires_the_old_champion_and_
     assert "pricing-champion-endpoint UPDATE_COMPLETE (serves pricing-champion/2 on 1 x ml.m5.large" in promoted
     assert "pricing-champion/1 no longer serves; the Challenger variant is removed" in promoted
     ledger = advanced_timeline.split("== Ledger", 1)[1]
-    assert [line.split()[3] for line in ledger.splitlines() if "pricing-champion/2" in line] == ["REFUSED", "DEPLOYED"]
+    # Both attempts are in the ledger; which comes first in the table is not checked: the ledger's times are to
+    # the second, and on a fast machine the refusal and the later deployment share one.
+    statuses = [line.split()[3] for line in ledger.splitlines() if "pricing-champion/2" in line]
+    assert sorted(statuses) == ["DEPLOYED", "REFUSED"]
 
 
 def test_every_call_the_handlers_make_in_the_advanced_demo_is_allowed_by_their_roles(advanced_run, advanced_roles):

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.client
 import botocore.loaders
-import botocore.regions
 import botocore.session
 import pytest
 from moto import mock_aws
@@ -36,7 +34,7 @@ from platform_config import load_config
 from promoter.handler import Promoter, PromoterSettings
 from stacks.batch import parameter_values as batch_parameter_values
 from stacks.endpoint import parameter_values
-from tests import handler_calls
+from tests import botocore_sharing, handler_calls
 from tests.conftest import default_context, freeze_long_lived
 from tests.handler_permissions import denials
 from tests.lambdas import moto_seed
@@ -76,81 +74,12 @@ MOTO_ENVIRONMENT = {
     "AWS_REGION": REGION,
 }
 
+botocore_sharing.install()
 #: botocore's service models, parsed once per test run and shared by every session of every test.
 _LOADER = botocore.loaders.create_loader()
 #: botocore's built-in event handlers, registered once per test run: each new session starts from a copy
 #: (what registering them per session builds, in a tenth of the time; handlers added later stay its own).
 _BUILTIN_HANDLERS = botocore.session.Session()._original_handler
-
-
-def _share_client_classes() -> None:
-    """Build each botocore client class once per test run instead of once per client.
-
-    botocore gives every client a class of its own, with a method per operation of the service (about a
-    third of the cost of a client, and a test creates dozens). A client class holds only those methods
-    and what the session's ``creating-client-class`` handlers add, so one class serves every client of
-    the same service, API version and handlers; the clients' state (credentials, region, event hooks,
-    connections) stays their own.
-
-    A handler is known by its code and what it closes over: boto3 registers its S3 (and DynamoDB, EC2)
-    class handlers through ``lazy_call``, a new closure per session with the same code and target, which
-    would otherwise build (and keep) one S3 class per session.
-    """
-    build = botocore.client.ClientCreator._create_client_class
-    classes: dict[tuple, type] = {}
-
-    def identity(handler) -> tuple:
-        closure = tuple(repr(cell.cell_contents) for cell in getattr(handler, "__closure__", None) or ())
-        code = getattr(handler, "__code__", None)
-        return (code, closure) if code is not None else (handler, ())
-
-    def shared_class(creator, service_name: str, service_model):
-        emitter = getattr(creator._event_emitter, "_emitter", creator._event_emitter)
-        event = f"creating-client-class.{service_model.service_id.hyphenize()}"
-        handlers = tuple(identity(handler) for handler in emitter._handlers.prefix_search(event))
-        key = (service_name, service_model.api_version, handlers)
-        if key not in classes:
-            classes[key] = build(creator, service_name, service_model)
-        return classes[key]
-
-    botocore.client.ClientCreator._create_client_class = shared_class
-
-
-_share_client_classes()
-
-
-def _share_service_models_and_endpoint_rules() -> None:
-    """Parse each service's model and endpoint rules into botocore's objects once per test run.
-
-    botocore builds a new ``ServiceModel`` and a new ``EndpointProvider`` (the parsed endpoint rule set) for
-    every client, from the loader's data, which every session here shares (``_LOADER``). Both are read
-    only after they are built (their caches included), so one of each per service serves every client;
-    what a client keeps of its own (credentials, region, event hooks, connections) is untouched.
-    """
-    load = botocore.client.ClientCreator._load_service_model
-    models: dict[tuple, Any] = {}
-
-    def shared_model(creator, service_name: str, api_version=None):
-        key = (service_name, api_version)
-        if key not in models:
-            models[key] = load(creator, service_name, api_version)
-        return models[key]
-
-    build = botocore.regions.EndpointProvider
-    providers: dict[tuple, Any] = {}
-
-    def shared_provider(ruleset_data, partition_data, excluded_params=None):
-        # The loader's data are the same objects for every session, so their identity names them.
-        key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
-        if key not in providers:
-            providers[key] = build(ruleset_data, partition_data, excluded_params)
-        return providers[key]
-
-    botocore.client.ClientCreator._load_service_model = shared_model
-    botocore.regions.EndpointProvider = shared_provider
-
-
-_share_service_models_and_endpoint_rules()
 
 
 def role_arn(account: str, name: str) -> str:
