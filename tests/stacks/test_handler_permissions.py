@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from policy_sentry.querying.actions import get_action_data
 
 from mlops_constructs.naming import PlatformNames
@@ -137,6 +136,9 @@ NOT_CALLED: dict[tuple[str, str], tuple[str, Callable[[dict], bool]]] = {
 def _handler_permissions(resource_type: str) -> dict[str, tuple[str, ...]]:
     if resource_type in UNREGISTERED_HANDLER_PERMISSIONS:
         return UNREGISTERED_HANDLER_PERMISSIONS[resource_type]
+    # Imported here: cfn-lint takes seconds to import, and only the worker running this module needs it.
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
     schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(REGION, resource_type).schema
     handlers = schema.get("handlers")
     assert handlers, f"{resource_type}: its registry schema lists no handler permissions"
