@@ -5,9 +5,11 @@ credentials, and a handler creates its clients, and assumes roles, as in a Lambd
 builds for each client a service model, a parsed endpoint rule set and a client class, and for each session
 a data loader that parses the service's JSON again. None of these is changed after it is built (their
 caches aside), so one of each serves every client of the process; what a client keeps of its own
-(credentials, region, event hooks, connections) is untouched. :func:`install` is called by the handler
-tests' conftest and by ``python -m tests.handler_calls`` (the demo's test runs); ``make demo`` itself runs
-on plain botocore.
+(credentials, region, event hooks, connections) is untouched. Each client also copies its session's event
+handlers, hundreds of them, to add a few of its own: the copies share what they do not change.
+
+:func:`install` is called by the handler tests' conftest and by ``python -m tests.handler_calls`` (the
+demo's test runs); ``make demo`` itself runs on plain botocore.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.client
+import botocore.hooks
 import botocore.loaders
 import botocore.regions
 import botocore.session
@@ -32,6 +35,7 @@ def install() -> None:
     _share_service_models()
     _share_endpoint_providers()
     _share_client_classes()
+    _share_unchanged_event_handlers()
 
 
 def _share_loaders() -> None:
@@ -107,3 +111,43 @@ def _share_client_classes() -> None:
         return classes[key]
 
     botocore.client.ClientCreator._create_client_class = shared_class
+
+
+def _share_unchanged_event_handlers() -> None:
+    """Copies of an event-handler trie share its nodes; adding a handler copies only the nodes on its path.
+
+    botocore copies a session's whole trie of event handlers (``_PrefixTrie``, nested dicts) for every client
+    it creates, and the client then registers a handful of handlers of its own. Here a copy starts as the same
+    nodes, and no node is changed in place any more: adding a handler replaces the nodes from the root to its
+    event with new ones, so every other copy still sees its own handlers only. Removing one (rare) first
+    copies the whole trie, as botocore always did.
+    """
+    trie = botocore.hooks._PrefixTrie
+    full_copy, remove = trie._recursive_copy, trie.remove_item
+
+    def shared_copy(self):
+        copied = trie.__new__(trie)
+        copied._root = self._root
+        return copied
+
+    def append_item(self, key, value, section=botocore.hooks._MIDDLE):
+        self._root = _with_handler(self._root, key.split("."), value, section)
+
+    def remove_item(self, key, value):
+        self._root = full_copy(self, self._root)
+        remove(self, key, value)
+
+    trie.__copy__, trie.append_item, trie.remove_item = shared_copy, append_item, remove_item
+
+
+def _with_handler(node: dict, parts: list[str], value, section: int) -> dict:
+    """A new node like ``node`` with ``value`` added in ``section`` under the event ``parts`` below it."""
+    changed = dict(node)
+    if not parts:
+        handlers = node["values"] or botocore.hooks.NodeList([], [], [])
+        changed["values"] = botocore.hooks.NodeList(*(list(kind) for kind in handlers))
+        changed["values"][section].append(value)
+        return changed
+    child = node["children"].get(parts[0]) or {"chunk": parts[0], "values": None, "children": {}}
+    changed["children"] = {**node["children"], parts[0]: _with_handler(child, parts[1:], value, section)}
+    return changed
