@@ -87,6 +87,7 @@ class EventBridge:
     def __init__(self, sessions: dict[str, boto3.Session]) -> None:
         self.sessions = sessions
         self.rules: list[Rule] = []
+        self._sqs: dict[str, Any] = {}  # each account's SQS client, made on first delivery
 
     def add_rules(self, deployment: StandInDeployment) -> None:
         for resource in deployment.stack.resources("AWS::Events::Rule").values():
@@ -115,7 +116,9 @@ class EventBridge:
         return delivered
 
     def _send(self, account: str, queue_arn: str, event: dict[str, Any]) -> None:
-        sqs = self.sessions[account].client("sqs")
+        if account not in self._sqs:
+            self._sqs[account] = self.sessions[account].client("sqs")
+        sqs = self._sqs[account]
         queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
 

@@ -222,6 +222,7 @@ class Story:
         notifier = deployments["mlops-dev-operations"].function_environment("notifier.handler.handler")
         self.approver_inbox = self._subscribe_inbox(notifier["APPROVAL_TOPIC_ARN"], "demo-approver-inbox")
         self.sagemaker = self.admin[dev].client("sagemaker")
+        self.dev_sqs = self.admin[dev].client("sqs")
         tester_environment = promotion.function_environment("integration_tester.handler.handler")
         self.project_settings = self.admin[dev].resource("dynamodb").Table(tester_environment["PROJECT_SETTINGS_TABLE"])
         self._create_project()
@@ -582,7 +583,7 @@ class Story:
         return line
 
     def _drain_inbox(self, queue_url: str) -> list[str]:
-        sqs = self.admin[self.account_of["dev"]].client("sqs")
+        sqs = self.dev_sqs
         subjects = []
         while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:

@@ -306,6 +306,7 @@ class StandInDeployment:
     ) -> None:
         self.stack = stack
         self.session = session
+        self._clients: dict[str, Any] = {}
         self.names = PhysicalNames(stack, deployed={name: d.resolver for name, d in (deployed or {}).items()})
         self.resolver = Resolver(self.names)
 
@@ -313,7 +314,7 @@ class StandInDeployment:
         """Create what the handlers use; returns one line per resource for the timeline."""
         created = []
         for logical_id in self.stack.resources("AWS::KMS::Key"):
-            key = self.session.client("kms").create_key(Description=f"{self.stack.name} {logical_id}")
+            key = self._client("kms").create_key(Description=f"{self.stack.name} {logical_id}")
             self.names.kms_key_ids[logical_id] = key["KeyMetadata"]["KeyId"]
             created.append(f"KMS key {logical_id}")
         creators = {
@@ -361,20 +362,26 @@ class StandInDeployment:
                 return self.resolver.resolve(resource["Properties"]["Role"])
         raise UnsupportedTemplate(f"{self.stack.name}: no function with handler {handler}")
 
+    def _client(self, service: str):
+        """The stack account's client of ``service``, one per service."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
+
     # Creators: only the properties the handlers depend on.
 
     def _role(self, name: str, properties: dict[str, Any]) -> None:
-        self.session.client("iam").create_role(
+        self._client("iam").create_role(
             RoleName=name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
         )
 
     def _bucket(self, name: str, properties: dict[str, Any]) -> None:
-        self.session.client("s3").create_bucket(
+        self._client("s3").create_bucket(
             Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.stack.region}
         )
 
     def _table(self, name: str, properties: dict[str, Any]) -> None:
-        self.session.client("dynamodb").create_table(
+        self._client("dynamodb").create_table(
             TableName=name,
             KeySchema=properties["KeySchema"],
             AttributeDefinitions=properties["AttributeDefinitions"],
@@ -382,10 +389,10 @@ class StandInDeployment:
         )
 
     def _queue(self, name: str, properties: dict[str, Any]) -> None:
-        self.session.client("sqs").create_queue(QueueName=name)
+        self._client("sqs").create_queue(QueueName=name)
 
     def _topic(self, name: str, properties: dict[str, Any]) -> None:
-        self.session.client("sns").create_topic(Name=name)
+        self._client("sns").create_topic(Name=name)
 
     def _parameter(self, name: str, properties: dict[str, Any]) -> None:
-        self.session.client("ssm").put_parameter(Name=name, Value=properties["Value"], Type=properties["Type"])
+        self._client("ssm").put_parameter(Name=name, Value=properties["Value"], Type=properties["Type"])
