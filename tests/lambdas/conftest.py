@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.loaders
 import botocore.session
 import pytest
 from moto import mock_aws
@@ -74,9 +73,8 @@ MOTO_ENVIRONMENT = {
     "AWS_REGION": REGION,
 }
 
+#: botocore's loaders, service models, endpoint rules and client classes, built once per test run.
 botocore_sharing.install()
-#: botocore's service models, parsed once per test run and shared by every session of every test.
-_LOADER = botocore.loaders.create_loader()
 #: botocore's built-in event handlers, registered once per test run: each new session starts from a copy
 #: (what registering them per session builds, in a tenth of the time; handlers added later stay its own).
 _BUILTIN_HANDLERS = botocore.session.Session()._original_handler
@@ -363,7 +361,6 @@ class Platform:
     @staticmethod
     def _new_session(**credentials: str) -> boto3.Session:
         core = botocore.session.Session(event_hooks=copy.copy(_BUILTIN_HANDLERS), include_builtin_handlers=False)
-        core.register_component("data_loader", _LOADER)
         return boto3.Session(botocore_session=core, region_name=REGION, **credentials)
 
     def client(self, account: str, service: str):
