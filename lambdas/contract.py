@@ -304,18 +304,23 @@ ALARM_SUFFIXES = ("-5xx-errors", "-model-latency")
 CHALLENGER_ALARM_INFIX = "-challenger"
 
 
+def variant_alarm_names(endpoint_name: str, infix: str = "") -> tuple[str, str]:
+    """The 5xx-error and model-latency alarms of a variant of the endpoint ``endpoint_name`` (a template's
+    parameter or a deployment's name): ``<endpoint><infix>-5xx-errors``, ``<endpoint><infix>-model-latency``."""
+    errors, latency = (f"{endpoint_name}{infix}{suffix}" for suffix in ALARM_SUFFIXES)
+    return errors, latency
+
+
 def alarm_names(deployment: Deployment) -> tuple[str, str]:
     """The endpoint's 5xx-error and model-latency alarms: blue/green auto-rollback and CloudFormation
     rollback triggers both watch them."""
-    errors, latency = (f"{deployment.endpoint_name}{suffix}" for suffix in ALARM_SUFFIXES)
-    return errors, latency
+    return variant_alarm_names(deployment.endpoint_name)
 
 
 def challenger_alarm_names(deployment: Deployment) -> tuple[str, str]:
     """The 5xx-error and model-latency alarms of the challenger variant on ``deployment``'s endpoint (the
     champion's): rollback triggers of a challenger's rollout only, never of the champion's."""
-    errors, latency = (f"{deployment.endpoint_name}{CHALLENGER_ALARM_INFIX}{suffix}" for suffix in ALARM_SUFFIXES)
-    return errors, latency
+    return variant_alarm_names(deployment.endpoint_name, CHALLENGER_ALARM_INFIX)
 
 
 #: Integration test cases of a project: items of the project-settings table with the project's

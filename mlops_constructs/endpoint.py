@@ -18,7 +18,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.contract import ALARM_SUFFIXES, TAG_MODEL_PACKAGE
+from lambdas.contract import TAG_MODEL_PACKAGE, variant_alarm_names
 from mlops_constructs.compliance import acknowledge
 
 #: The endpoint's one production variant. Blue/green deployments require the new endpoint
@@ -52,8 +52,8 @@ class RollbackAlarms(Construct):
     their state changes are what the target account forwards to the dev account. ``ModelLatency`` is
     reported in microseconds, so the alarm compares ``latency / 1000`` with the threshold in
     milliseconds. Both watch the whole variant (old and new fleet) and treat missing data, an idle
-    endpoint, as fine. Named ``<endpoint><name_infix><suffix>`` (``contract.alarm_names``, or
-    ``contract.challenger_alarm_names`` for the challenger's variant).
+    endpoint, as fine. Named by ``contract.variant_alarm_names`` (as ``contract.alarm_names``, or
+    ``contract.challenger_alarm_names`` for the challenger's variant, name them).
     """
 
     def __init__(
@@ -67,7 +67,7 @@ class RollbackAlarms(Construct):
         name_infix: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
-        errors_name, latency_name = (f"{endpoint_name}{name_infix}{suffix}" for suffix in ALARM_SUFFIXES)
+        errors_name, latency_name = variant_alarm_names(endpoint_name, name_infix)
         dimensions = [
             cloudwatch.CfnAlarm.DimensionProperty(name="EndpointName", value=endpoint_name),
             cloudwatch.CfnAlarm.DimensionProperty(name="VariantName", value=variant_name),
