@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 from tests import handler_calls
-from tests.conftest import ROOT
+from tests.conftest import run_in_repository
 from tests.handler_calls import Call
 
 #: The actors whose lines are played by stand-ins (what moto cannot do).
@@ -24,16 +23,10 @@ def run_demo(assembly, tmp_path_factory, *options: str) -> tuple[str, list[Call]
     """``python -m demo`` on ``assembly`` with ``options``, its calls recorded by ``tests/handler_calls.py``."""
     calls_file = tmp_path_factory.mktemp("demo") / "handler-calls.jsonl"
     command = ["demo", "--cdk-out", assembly.directory, *options]
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.handler_calls", str(calls_file), "--", *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    timeline = run_in_repository(
+        [sys.executable, "-m", "tests.handler_calls", str(calls_file), "--", *command], timeout=120
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout, handler_calls.read(calls_file)
+    return timeline, handler_calls.read(calls_file)
 
 
 def assert_stand_ins_labelled(timeline: str) -> None:

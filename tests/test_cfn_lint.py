@@ -8,11 +8,10 @@ scenario's app is linted with its demo (``tests/test_demo_advanced.py``).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_in_repository
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 
@@ -25,12 +24,4 @@ def test_every_synthesized_template_is_clean_for_cfn_lint(assembly):
 
 def assert_clean(templates: list[str]) -> None:
     """cfn-lint with the repository's settings finds nothing in ``templates``."""
-    result = subprocess.run(
-        [str(CFN_LINT), "--config-file", str(ROOT / ".cfnlintrc.yaml"), "--", *templates],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_in_repository([str(CFN_LINT), "--config-file", str(ROOT / ".cfnlintrc.yaml"), "--", *templates], timeout=600)
