@@ -220,19 +220,6 @@ def full_baselines() -> dict[str, Any]:
     }
 
 
-def create_table(dynamodb, name: str) -> None:
-    """A table keyed like the ledger and the project-settings table (``pk``, ``sk``), on demand."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def _trust(principal: dict[str, str]) -> dict[str, Any]:
     """A role's trust policy letting ``principal`` assume it."""
     return {

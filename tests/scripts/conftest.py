@@ -5,8 +5,9 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
 
-from tests.lambdas.conftest import create_table
+from tests.lambdas import moto_seed
 
 TABLE = "mlops-project-settings"
 
@@ -20,6 +21,5 @@ def dynamodb(monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        resource = boto3.resource("dynamodb")
-        create_table(resource.meta.client, TABLE)
-        yield resource
+        moto_seed.table(DEFAULT_ACCOUNT_ID, "eu-west-1", TABLE, "pk", "sk")
+        yield boto3.resource("dynamodb")
